@@ -1,0 +1,68 @@
+"""`fdvla`: the command-line surface of the stack in pip mode (no ROS installation needed)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fdvla.config import ROBOT_SETUPS
+
+TASKS = ("button", "plug", "wipe")
+
+
+def _bringup(args) -> int:
+    from fdvla.bringup import run_bringup
+    from fdvla.config import ConfigError
+
+    try:
+        return run_bringup(robot=args.robot, task=args.task, duration=args.duration,
+                           overrides=args.overrides, instruction=args.instruction,
+                           status_period=args.status_period)
+    except ConfigError as e:
+        print(f"fdvla bringup: {e}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="fdvla",
+        description="FD-VLA robot stack (pip mode): runs the same node graph as "
+                    "`ros2 launch fdvla bringup.launch.py`, in one process, over real DDS.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bringup", help="start the node graph of a robot setup",
+                       description="Start drivers, cameras and the controller of a robot setup. "
+                                   "Runs until Ctrl-C or --duration.")
+    b.add_argument("--robot", default="sim",
+                   help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a YAML path "
+                        "(default: sim)")
+    b.add_argument("--task", choices=TASKS, help="simulated task (sim setups only)")
+    b.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: run until Ctrl-C)")
+    b.add_argument("--instruction", help="task instruction to latch on /fdvla/instruction")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set robot.host=10.0.0.2 "
+                        "--set cameras.kinect.fps=15 (repeatable)")
+    b.add_argument("--status-period", type=float, default=5.0, metavar="S",
+                   help="print the /diagnostics table every S seconds (0: never)")
+    b.set_defaults(func=_bringup)
+
+    t = sub.add_parser("train", help="train an FD-VLA policy on recorded episodes",
+                       add_help=False)
+    t.set_defaults(func=None)
+    return ap
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        # The trainer owns its options (fdvla train --help lists them).
+        from fdvla_policy_node.train import main as train_main
+
+        return train_main(argv[1:]) or 0
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Process environment the stack needs before rclpy or MuJoCo load."""
+
+import os
+
+
+def apply_defaults() -> None:
+    """Keep DDS discovery on this machine and render offscreen, unless the user chose otherwise.
+
+    Must run before rclpy.init() (the middleware reads these once) and before mujoco imports.
+    """
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")  # Humble and older read this one
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,105 @@
+"""Instantiates a ProcessSpec: backends, cameras and node objects, and tears them down safely."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rclpy.context import Context
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from fdvla.graph import NodeSpec, ProcessSpec
+from fdvla_drivers.camera import make_camera_backend
+from fdvla_drivers.control import ControllerConfig, SafetyLimits
+from fdvla_drivers.robot import make_robot_backend
+from fdvla_msgs import qos, topics
+
+
+class InstructionNode(Node):
+    """Latches the task instruction on /fdvla/instruction (transient local)."""
+
+    def __init__(self, text: str, node_name: str = "instruction", **kw):
+        super().__init__(node_name, **kw)
+        self.pub = self.create_publisher(String, topics.INSTRUCTION, qos.LATCHED)
+        self.pub.publish(String(data=text))
+
+
+class ProcessRuntime:
+    def __init__(self, spec: ProcessSpec, context: Optional[Context] = None):
+        self.spec = spec
+        self.context = context
+        self.robot = None
+        self.cameras = []
+        self.nodes: list[Node] = []
+
+    def start(self) -> "ProcessRuntime":
+        try:
+            if self.spec.robot is not None:
+                kw = {k: v for k, v in self.spec.robot.items() if k != "backend"}
+                self.robot = make_robot_backend(self.spec.robot["backend"], **kw)
+                self.robot.connect()
+            for node_spec in self.spec.nodes:
+                self.nodes.append(self._make_node(node_spec))
+        except BaseException:
+            self.shutdown()
+            raise
+        return self
+
+    def _make_node(self, spec: NodeSpec) -> Node:
+        kw = {"context": self.context}
+        if spec.kind == "robot_state":
+            from fdvla_drivers.nodes.robot_state_node import RobotStateNode
+
+            return RobotStateNode(self._need_robot(spec), node_name=spec.name, **spec.params,
+                                  **kw)
+        if spec.kind == "controller":
+            from fdvla_drivers.nodes.controller_node import ControllerNode
+
+            p = dict(spec.params)
+            robot = self._need_robot(spec)
+            config = ControllerConfig.from_dict(
+                {"servo_period": robot.servo_period, **(p.pop("config", None) or {})})
+            limits = SafetyLimits.from_dict(p.pop("limits", None))
+            return ControllerNode(robot, config, limits, node_name=spec.name, **p, **kw)
+        if spec.kind == "camera":
+            from fdvla_drivers.nodes.camera_node import CameraNode
+
+            p = dict(spec.params)
+            name, backend = p.pop("name"), p.pop("backend")
+            if backend == "sim":
+                p["backend"] = self._need_robot(spec)
+            camera = make_camera_backend(backend, **p)
+            camera.start()
+            self.cameras.append(camera)
+            return CameraNode(camera, name, fps=float(p.get("fps", 30.0)), node_name=spec.name,
+                              **kw)
+        if spec.kind == "instruction":
+            return InstructionNode(spec.params["text"], node_name=spec.name, **kw)
+        raise ValueError(f"unknown node kind {spec.kind!r}")
+
+    def _need_robot(self, spec: NodeSpec):
+        if self.robot is None:
+            raise ValueError(f"node {spec.name!r} needs the robot backend, which process "
+                             f"{self.spec.name!r} does not own")
+        return self.robot
+
+    def shutdown(self) -> None:
+        """Controller first (stops the servo loop and the robot), then the rest."""
+        order = sorted(self.nodes, key=lambda n: 0 if hasattr(n, "controller") else 1)
+        for node in order:
+            try:
+                node.destroy_node()
+            except Exception:
+                pass
+        self.nodes = []
+        for cam in self.cameras:
+            try:
+                cam.stop()
+            except Exception:
+                pass
+        self.cameras = []
+        if self.robot is not None:
+            try:
+                self.robot.close()
+            finally:
+                self.robot = None

@@ -1,0 +1,67 @@
+"""Publishes one camera's colour stream (Image rgb8 + CameraInfo) stamped with sampling time."""
+
+from __future__ import annotations
+
+import threading
+
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from fdvla_drivers.camera.base import CameraBackend
+from fdvla_drivers.nodes.common import DiagnosticsMixin, RateMeter
+from fdvla_msgs import conversions as conv
+from fdvla_msgs import qos, topics
+
+
+class CameraNode(DiagnosticsMixin, Node):
+    def __init__(self, camera: CameraBackend, name: str, fps: float = 30.0,
+                 node_name: str | None = None, **node_kwargs):
+        super().__init__(node_name or f"{name}_camera", **node_kwargs)
+        self.camera = camera
+        self.name = name
+        self.fps = float(fps)
+        self.frame_id = topics.camera_frame(name)
+        self.pub_image = self.create_publisher(Image, topics.camera_image_topic(name),
+                                               qos.SENSOR_PUB)
+        self.pub_info = self.create_publisher(CameraInfo, topics.camera_info_topic(name),
+                                              qos.SENSOR_PUB)
+        self.meter = RateMeter()
+        self.errors = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._info_template = None
+        self.setup_diagnostics()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self.camera.read(timeout=1.0)
+            except Exception as e:
+                self.errors += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+                self._stop.wait(0.5)
+                continue
+            if self._info_template is None:
+                self._info_template = self.camera.intrinsics()
+            self.pub_image.publish(conv.image_to_msg(frame.rgb, frame.stamp, self.frame_id))
+            self.pub_info.publish(conv.camera_info_to_msg(self._info_template, frame.stamp,
+                                                          self.frame_id))
+            self.meter.tick()
+
+    def diagnostic_statuses(self):
+        rate = self.meter.rate()
+        level = "ok" if rate >= 0.8 * self.fps else "warn"
+        msg = f"{rate:.1f} fps"
+        if self.errors and rate == 0.0:
+            level, msg = "error", f"no frames: {self.last_error}"
+        return [conv.diagnostic_status(
+            f"{self.get_name()}: camera {self.name}", level, msg,
+            {"rate_hz": rate, "target_fps": self.fps, "frames": self.meter.count,
+             "errors": self.errors, "last_error": self.last_error})]
+
+    def destroy_node(self):
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        return super().destroy_node()

@@ -1,0 +1,94 @@
+"""What every node of the stack shares: rate meters, paced threads, /diagnostics publishing."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Callable, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+
+from fdvla_msgs import qos, topics
+from fdvla_msgs.conversions import header
+
+
+class RateMeter:
+    """Events per second over a sliding window (thread-safe enough for counters)."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self._t: collections.deque = collections.deque()
+        self.count = 0
+
+    def tick(self, t: Optional[float] = None) -> None:
+        t = time.monotonic() if t is None else t
+        self._t.append(t)
+        self.count += 1
+        while self._t and self._t[0] < t - self.window:
+            self._t.popleft()
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        while self._t and self._t[0] < now - self.window:
+            self._t.popleft()
+        if len(self._t) < 2:
+            return 0.0
+        span = max(self._t[-1] - self._t[0], 1e-9)
+        return (len(self._t) - 1) / span
+
+
+class PacedThread:
+    """Calls `fn` every `period` seconds in a daemon thread until stopped.
+
+    Sleeps most of the period and spins the last ~0.3 ms, so the period error stays far below
+    what OS sleep granularity alone gives; deadlines advance by whole periods (no drift).
+    """
+
+    SPIN = 0.0003
+
+    def __init__(self, name: str, period: float, fn: Callable[[], None]):
+        self.period = period
+        self.fn = fn
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            self.fn()
+            deadline += self.period
+            now = time.monotonic()
+            if now > deadline + self.period:  # fell behind (overload): skip, do not burst
+                deadline = now
+                continue
+            if deadline - now > self.SPIN:
+                time.sleep(deadline - now - self.SPIN)
+            while time.monotonic() < deadline:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2.0)
+
+
+class DiagnosticsMixin:
+    """Publishes `self.diagnostic_statuses()` on /diagnostics once a second."""
+
+    def setup_diagnostics(self: Node, period: float = 1.0) -> None:
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS,
+                                               qos.DIAGNOSTICS)
+        self._diag_timer = self.create_timer(period, self._publish_diagnostics)
+
+    def _publish_diagnostics(self) -> None:
+        statuses = self.diagnostic_statuses()
+        msg = DiagnosticArray(header=header(time.time(), ""), status=statuses)
+        self._diag_pub.publish(msg)
+
+    def diagnostic_statuses(self) -> list[DiagnosticStatus]:  # pragma: no cover - abstract
+        raise NotImplementedError

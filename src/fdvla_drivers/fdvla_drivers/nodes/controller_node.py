@@ -1,0 +1,104 @@
+"""The controller node: action chunks and servo twists in, 500 Hz servo targets to the robot."""
+
+from __future__ import annotations
+
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import MultiDOFJointTrajectory
+
+from fdvla_drivers.control import ControllerConfig, SafetyLimits, ServoController, ServoLoop
+from fdvla_drivers.nodes.common import DiagnosticsMixin
+from fdvla_drivers.robot.base import RobotBackend
+from fdvla_msgs import conversions as conv
+from fdvla_msgs import qos, topics
+
+
+class ControllerNode(DiagnosticsMixin, Node):
+    def __init__(self, backend: RobotBackend, config: ControllerConfig | None = None,
+                 limits: SafetyLimits | None = None, target_pose_rate: float = 50.0,
+                 node_name: str = "controller", **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        self.backend = backend
+        config = config or ControllerConfig(servo_period=backend.servo_period)
+        self.controller = ServoController(config, limits or SafetyLimits())
+        self.loop = ServoLoop(backend, self.controller)
+        self.create_subscription(MultiDOFJointTrajectory, topics.ACTION_CHUNK, self._on_chunk,
+                                 qos.COMMAND)
+        self.create_subscription(TwistStamped, topics.SERVO_TWIST, self._on_twist, qos.COMMAND)
+        self.create_service(Trigger, topics.SRV_CONTROLLER_STOP, self._on_stop)
+        self.create_service(SetBool, topics.SRV_CONTROLLER_ENABLE, self._on_enable)
+        self.pub_target = self.create_publisher(PoseStamped, topics.CONTROLLER_TARGET_POSE,
+                                                qos.SENSOR_PUB)
+        self.create_timer(1.0 / target_pose_rate, self._publish_target)
+        self.create_timer(0.1, self._drain_events)
+        self.setup_diagnostics()
+        self.loop.start()
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_chunk(self, msg: MultiDOFJointTrajectory) -> None:
+        try:
+            chunk = conv.chunk_from_msg(msg)
+        except ValueError as e:
+            self.controller.record_rejection("malformed", f"action chunk: {e}")
+            return
+        self.controller.submit_chunk(chunk, self.backend.now())
+
+    def _on_twist(self, msg: TwistStamped) -> None:
+        try:
+            twist = conv.twist_from_msg(msg)
+        except ValueError as e:
+            self.controller.record_rejection("malformed", f"twist: {e}")
+            return
+        self.controller.submit_twist(twist, self.backend.now())
+
+    def _on_stop(self, request, response):
+        self.controller.stop("stop requested on " + topics.SRV_CONTROLLER_STOP)
+        response.success = True
+        response.message = "stopped; holding. Call /controller/enable to move again."
+        return response
+
+    def _on_enable(self, request, response):
+        verdict = self.controller.set_enabled(bool(request.data))
+        response.success = verdict.accepted
+        response.message = ("armed" if request.data else "disarmed") if verdict.accepted \
+            else verdict.detail
+        return response
+
+    # ------------------------------------------------------------------ outputs
+
+    def _publish_target(self) -> None:
+        target = self.controller.target
+        if target is not None and self.controller.armed:
+            self.pub_target.publish(conv.pose_to_msg(target, self.backend.now()))
+
+    def _drain_events(self) -> None:
+        log = self.get_logger()
+        while self.controller.events:
+            _, level, text = self.controller.events.popleft()
+            {"info": log.info, "warn": log.warning, "error": log.error}[level](text)
+
+    def diagnostic_statuses(self):
+        st = self.controller.status()
+        loop = self.loop.stats.summary()
+        level, msg = "ok", f"{st['mode']}"
+        if st["fault"]:
+            level, msg = "error", f"stopped: {st['fault']}"
+        elif self.loop.errors:
+            level, msg = "error", f"servo loop error: {self.loop.last_error}"
+        elif loop["cycles"] > 500 and loop["rate_hz"] < 0.95 / self.backend.servo_period:
+            level, msg = "warn", f"servo loop at {loop['rate_hz']:.0f} Hz"
+        values = {"mode": st["mode"], "armed": st["armed"], "fault": st["fault"],
+                  "servo_rate_hz": loop["rate_hz"], "period_err_p50_ms": loop["p50_err_ms"],
+                  "period_err_p99_ms": loop["p99_err_ms"], "loop_errors": self.loop.errors,
+                  "rejected_total": sum(st["rejections"].values()),
+                  "accepted_chunks": st["accepted"].get("chunk", 0),
+                  "accepted_twists": st["accepted"].get("twist", 0)}
+        values.update({f"rejected.{k}": v for k, v in sorted(st["rejections"].items())})
+        return [conv.diagnostic_status(f"{self.get_name()}: controller", level, msg, values)]
+
+    def destroy_node(self):
+        self.loop.shutdown()
+        return super().destroy_node()
+

@@ -1,0 +1,43 @@
+"""Topic and service names and frame ids of the FD-VLA topic contract (ARCHITECTURE.md).
+
+ROS-free constants, so core code and tests can name topics without importing rclpy.
+"""
+
+JOINT_STATES = "/joint_states"
+TCP_POSE = "/tcp_pose"
+WRENCH = "/wrench"
+INSTRUCTION = "/fdvla/instruction"
+ACTION_CHUNK = "/fdvla/action_chunk"
+PREDICTED_WRENCH = "/fdvla/predicted_wrench"
+FORCE_TOKEN = "/fdvla/force_token"
+PREDICTED_PATH = "/fdvla/predicted_path"
+SERVO_TWIST = "/servo/twist"
+SPACENAV_TWIST = "/spacenav/twist"
+SPACENAV_JOY = "/spacenav/joy"
+CONTROLLER_TARGET_POSE = "/controller/target_pose"
+DIAGNOSTICS = "/diagnostics"
+
+SRV_CONTROLLER_STOP = "/controller/stop"
+SRV_CONTROLLER_ENABLE = "/controller/enable"
+SRV_RECORDER_START = "/recorder/start"
+SRV_RECORDER_STOP = "/recorder/stop"
+SRV_RECORDER_DISCARD = "/recorder/discard"
+
+#: The two cameras of the cell, by the name that prefixes their topics.
+CAMERAS = ("kinect", "wrist")
+
+BASE_FRAME = "base"
+TOOL_FRAME = "tool0"
+TCP_FRAME = "tcp"
+
+
+def camera_image_topic(camera: str) -> str:
+    return f"/{camera}/color/image_raw"
+
+
+def camera_info_topic(camera: str) -> str:
+    return f"/{camera}/color/camera_info"
+
+
+def camera_frame(camera: str) -> str:
+    return f"{camera}_color_optical_frame"

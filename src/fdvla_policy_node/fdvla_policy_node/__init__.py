@@ -1,0 +1,1 @@
+"""FD-VLA: the model (model/), its dataset format and training. No rclpy import here."""
