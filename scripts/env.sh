@@ -1,7 +1,6 @@
 # Environment every run and test uses. Sourced by the scripts; safe to source by hand.
 # DDS discovery must stay on this machine (FastDDS multicasts on the NIC otherwise).
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
-export ROS_LOCALHOST_ONLY=${ROS_LOCALHOST_ONLY:-1}
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 # Offscreen OpenGL for MuJoCo (Mesa EGL without a GPU, NVIDIA EGL with one).
 export MUJOCO_GL=${MUJOCO_GL:-egl}

@@ -9,7 +9,8 @@ def apply_defaults() -> None:
     Must run before rclpy.init() (the middleware reads these once) and before mujoco imports.
     """
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")  # Humble and older read this one
+    # Not ROS_LOCALHOST_ONLY: Jazzy deprecates it and lets it override the range above
+    # (Humble users set ROS_LOCALHOST_ONLY=1 themselves; see README).
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

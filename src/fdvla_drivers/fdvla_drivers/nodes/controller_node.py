@@ -77,7 +77,13 @@ class ControllerNode(DiagnosticsMixin, Node):
         log = self.get_logger()
         while self.controller.events:
             _, level, text = self.controller.events.popleft()
-            {"info": log.info, "warn": log.warning, "error": log.error}[level](text)
+            # rclpy binds a severity to each call site, so each level needs its own call.
+            if level == "error":
+                log.error(text)
+            elif level == "warn":
+                log.warning(text)
+            else:
+                log.info(text)
 
     def diagnostic_statuses(self):
         st = self.controller.status()

@@ -1,0 +1,51 @@
+import pytest
+
+from fdvla.config import ROBOT_SETUPS, ConfigError, load_setup
+from fdvla.graph import build_graph
+from fdvla_drivers.control import ControllerConfig, SafetyLimits
+
+
+@pytest.mark.parametrize("robot", ROBOT_SETUPS)
+def test_every_setup_builds_a_graph_with_valid_settings(robot):
+    cfg = load_setup(robot)
+    graph = build_graph(cfg)
+    kinds = [n.kind for p in graph for n in p.nodes]
+    assert kinds.count("robot_state") == 1 and kinds.count("controller") == 1
+    assert kinds.count("camera") == 2
+    names = [n.name for p in graph for n in p.nodes]
+    assert len(names) == len(set(names))
+    SafetyLimits.from_dict(cfg["safety"])
+    ControllerConfig.from_dict({k: v for k, v in cfg["controller"].items()
+                                if k != "target_pose_rate"})
+
+
+def test_sensorless_setups_inherit_and_drop_the_sensor():
+    assert load_setup("sim_sensorless")["robot"]["sensorless"] is True
+    assert load_setup("sim")["robot"]["sensorless"] is False
+    ur = load_setup("ur5e_sensorless")
+    assert ur["robot"]["has_wrench"] is False
+    assert ur["robot"]["host"] == load_setup("ur5e")["robot"]["host"]
+
+
+def test_sim_runs_in_one_process_hardware_in_several():
+    assert [p.name for p in build_graph(load_setup("sim"))] == ["sim_cell"]
+    procs = build_graph(load_setup("ur5e"))
+    assert procs[0].robot["backend"] == "ur_rtde"
+    assert {p.name for p in procs} == {"robot_driver", "kinect_camera", "wrist_camera"}
+
+
+def test_overrides_and_errors(tmp_path):
+    cfg = load_setup("sim", ["robot.task=wipe", "cameras.kinect.fps=15", "safety.max_force=50"])
+    assert cfg["robot"]["task"] == "wipe"
+    assert cfg["cameras"]["kinect"]["fps"] == 15
+    assert cfg["safety"]["max_force"] == 50
+    with pytest.raises(ConfigError, match="unknown robot setup"):
+        load_setup("ur10")
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        load_setup("sim", ["robot.task"])
+    loop = tmp_path / "a.yaml"
+    loop.write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_setup(str(loop))
+    with pytest.raises(ValueError, match="unknown safety limit"):
+        SafetyLimits.from_dict({"max_forse": 3})

@@ -1,0 +1,13 @@
+"""Test-session environment: DDS on loopback only, a ROS domain of this run's own, offscreen GL."""
+
+import os
+import random
+
+# Before anything imports rclpy or mujoco.
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if "ROS_DOMAIN_ID" not in os.environ:
+    # Parallel test runs on one machine must not hear each other.
+    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))
