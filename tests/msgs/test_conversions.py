@@ -84,6 +84,9 @@ def test_wrench_twist_camera_info_force_token():
     assert tw.linear[0] == pytest.approx(0.1) and tw.angular[2] == pytest.approx(0.2)
     k = CameraIntrinsics.from_fovy(640, 480, 60.0)
     assert conv.camera_info_from_msg(conv.camera_info_to_msg(k, 0.0, "c")) == k
+    assert conv.camera_info_to_msg(k, 0.0, "c").distortion_model == "plumb_bob"
+    k8 = CameraIntrinsics(1280, 720, 600.0, 600.0, 640.0, 360.0, tuple(range(8)))
+    assert conv.camera_info_to_msg(k8, 0.0, "c").distortion_model == "rational_polynomial"
     tok = np.linspace(-1, 1, 7, dtype=np.float32)
     np.testing.assert_array_equal(conv.force_token_from_msg(conv.force_token_to_msg(tok)), tok)
 

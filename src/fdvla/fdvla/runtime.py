@@ -35,9 +35,14 @@ class ProcessRuntime:
     def start(self) -> "ProcessRuntime":
         try:
             if self.spec.robot is not None:
-                kw = {k: v for k, v in self.spec.robot.items() if k != "backend"}
+                kw = {k: v for k, v in self.spec.robot.items()
+                      if k not in ("backend", "zero_ft_on_start")}
                 self.robot = make_robot_backend(self.spec.robot["backend"], **kw)
                 self.robot.connect()
+                if self.spec.robot.get("zero_ft_on_start") and self.robot.has_wrench:
+                    # The arm is still at bringup: zero the sensor so the tool's weight and
+                    # sensor drift do not read as contact force.
+                    self.robot.zero_ft_sensor()
             for node_spec in self.spec.nodes:
                 self.nodes.append(self._make_node(node_spec))
         except BaseException:

@@ -210,9 +210,11 @@ def image_from_msg(msg: Image) -> np.ndarray:
 
 
 def camera_info_to_msg(k: CameraIntrinsics, stamp: float, frame_id: str) -> CameraInfo:
+    # 5 coefficients: plumb_bob (RealSense, sim); 8: rational_polynomial (Azure Kinect).
+    model = "rational_polynomial" if len(k.distortion) == 8 else "plumb_bob"
     return CameraInfo(
         header=header(stamp, frame_id), width=k.width, height=k.height,
-        distortion_model="plumb_bob", d=[float(x) for x in k.distortion],
+        distortion_model=model, d=[float(x) for x in k.distortion],
         k=[k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0],
         r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
         p=[k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0])

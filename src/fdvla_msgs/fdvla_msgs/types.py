@@ -176,7 +176,8 @@ class RobotState:
 
 @dataclass(frozen=True)
 class CameraIntrinsics:
-    """Pinhole intrinsics of a colour stream (plumb_bob distortion)."""
+    """Pinhole intrinsics of a colour stream; 5 distortion coefficients (plumb_bob) or 8
+    (rational_polynomial)."""
 
     width: int
     height: int
