@@ -1,0 +1,246 @@
+"""FD-VLA configuration: one dataclass, two presets, a strict JSON round trip.
+
+The VLM's own configuration is kept as the plain dict transformers writes (``SmolVLMConfig.to_dict``)
+so that a checkpoint can rebuild the exact architecture without the original model directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VARIANTS = ("fdvla", "force_token", "no_fdm", "no_force")
+"""Fig. 6 / Table I of the paper.
+
+fdvla        learnable query p in the FDM; no wrench needed at inference (the proposed method)
+force_token  FDM whose query is the actual force token f_aF; needs the wrench at inference
+no_fdm       the actual force token f_aF itself enters the VLM (SmolVLA + raw force); needs the wrench
+no_force     plain SmolVLA: no force token at all
+"""
+
+VARIANTS_NEEDING_WRENCH_AT_INFERENCE = ("force_token", "no_fdm")
+
+SMOLVLM2_500M_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
+
+
+def smolvlm2_500m_vlm_config() -> dict[str, Any]:
+    """The published config.json values of SmolVLM2-500M-Video-Instruct (no download needed)."""
+    return {
+        "model_type": "smolvlm",
+        "image_token_id": 49190,
+        "scale_factor": 4,
+        "tie_word_embeddings": False,
+        "pad_token_id": 128002,
+        "text_config": {
+            "model_type": "llama",
+            "head_dim": 64,
+            "hidden_size": 960,
+            "intermediate_size": 2560,
+            "max_position_embeddings": 8192,
+            "num_attention_heads": 15,
+            "num_hidden_layers": 32,
+            "num_key_value_heads": 5,
+            "pad_token_id": 2,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 100000,
+            "vocab_size": 49280,
+        },
+        "vision_config": {
+            "model_type": "smolvlm_vision",
+            "hidden_size": 768,
+            "image_size": 512,
+            "intermediate_size": 3072,
+            "num_attention_heads": 12,
+            "num_hidden_layers": 12,
+            "patch_size": 16,
+        },
+    }
+
+
+def tiny_vlm_config(vocab_size: int) -> dict[str, Any]:
+    """A SmolVLM of the same classes, small enough to run in seconds on a CPU."""
+    return {
+        "model_type": "smolvlm",
+        "image_token_id": 3,
+        "scale_factor": 2,
+        "tie_word_embeddings": False,
+        "pad_token_id": 0,
+        "text_config": {
+            "model_type": "llama",
+            "head_dim": 16,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "max_position_embeddings": 512,
+            "num_attention_heads": 4,
+            "num_hidden_layers": 4,
+            "num_key_value_heads": 2,
+            "pad_token_id": 0,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 100000,
+            "vocab_size": vocab_size,
+        },
+        "vision_config": {
+            "model_type": "smolvlm_vision",
+            "hidden_size": 32,
+            "image_size": 64,
+            "intermediate_size": 64,
+            "num_attention_heads": 2,
+            "num_hidden_layers": 2,
+            "patch_size": 8,
+        },
+    }
+
+
+class ConfigMismatchError(ValueError):
+    """A stored configuration does not match the fields this code knows."""
+
+
+@dataclass
+class FDVLAConfig:
+    variant: str = "fdvla"
+    camera_names: list[str] = field(default_factory=lambda: ["kinect", "wrist"])
+    state_dim: int = 7
+    action_dim: int = 7
+    chunk_size: int = 50
+    num_steps: int = 10
+    # Square side every camera image is resized (with padding, aspect kept) to; must equal the
+    # vision encoder's image size because SigLIP's position embeddings are fixed.
+    image_size: int = 512
+    # SmolVLA pads state and action vectors to 32 so one checkpoint fits many robots.
+    max_state_dim: int = 32
+    max_action_dim: int = 32
+    tokenizer_max_length: int = 48
+
+    vlm_name_or_path: str | None = SMOLVLM2_500M_ID
+    vlm_config: dict[str, Any] = field(default_factory=smolvlm2_500m_vlm_config)
+    # "pretrained": AutoTokenizer from vlm_name_or_path; "builtin": byte-level tokenizer made in code.
+    tokenizer_source: str = "pretrained"
+
+    num_vlm_layers: int = 16
+    expert_width_multiplier: float = 0.75
+    # Expert layers with index % n == 0 self-attend jointly with the prefix; the others cross-attend.
+    self_attn_every_n_layers: int = 2
+    # SmolVLA's RoPE uses this wavelength (not the VLM's rope_theta); kept for weight compatibility.
+    rope_max_wavelength: float = 10_000.0
+    min_period: float = 4e-3
+    max_period: float = 4.0
+    time_beta_alpha: float = 1.5
+    time_beta_beta: float = 1.0
+
+    fdm_num_heads: int = 15
+    fdm_ffn_multiplier: int = 4
+    wrench_dim: int = 6
+    force_encoder_hidden: int = 256
+    force_decoder_hidden: int = 256
+    # lambda of eq. 9 (the paper does not publish its value).
+    dist_loss_weight: float = 0.1
+    force_decoder_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.camera_names = list(self.camera_names)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose one of {VARIANTS}")
+        if not self.camera_names:
+            raise ValueError("camera_names must name at least one camera")
+        if not 0 < self.state_dim <= self.max_state_dim:
+            raise ValueError(f"state_dim {self.state_dim} must be in 1..max_state_dim={self.max_state_dim}")
+        if not 0 < self.action_dim <= self.max_action_dim:
+            raise ValueError(f"action_dim {self.action_dim} must be in 1..max_action_dim={self.max_action_dim}")
+        if self.num_steps < 1 or self.chunk_size < 1:
+            raise ValueError("num_steps and chunk_size must be positive")
+        vision = self.vlm_config["vision_config"]
+        if self.image_size != vision["image_size"]:
+            raise ValueError(
+                f"image_size {self.image_size} differs from the vision encoder's {vision['image_size']}"
+            )
+        text_layers = self.vlm_config["text_config"]["num_hidden_layers"]
+        if not 0 < self.num_vlm_layers <= text_layers:
+            raise ValueError(f"num_vlm_layers {self.num_vlm_layers} must be in 1..{text_layers}")
+        if self.text_hidden_size % self.fdm_num_heads:
+            raise ValueError(f"fdm_num_heads {self.fdm_num_heads} must divide {self.text_hidden_size}")
+        if self.tokenizer_source not in ("pretrained", "builtin"):
+            raise ValueError("tokenizer_source must be 'pretrained' or 'builtin'")
+
+    # --- derived sizes -------------------------------------------------------------------------
+
+    @property
+    def text_hidden_size(self) -> int:
+        return self.vlm_config["text_config"]["hidden_size"]
+
+    @property
+    def expert_hidden_size(self) -> int:
+        return int(self.text_hidden_size * self.expert_width_multiplier)
+
+    @property
+    def tokens_per_image(self) -> int:
+        vision = self.vlm_config["vision_config"]
+        patches = (vision["image_size"] // vision["patch_size"]) ** 2
+        return patches // self.vlm_config["scale_factor"] ** 2
+
+    @property
+    def has_force_token(self) -> bool:
+        return self.variant != "no_force"
+
+    @property
+    def needs_wrench_at_inference(self) -> bool:
+        return self.variant in VARIANTS_NEEDING_WRENCH_AT_INFERENCE
+
+    @property
+    def prefix_length(self) -> int:
+        """Fixed number of prefix tokens [f_V, f_L, f_S, (f_pF)]: static shapes for compile/graphs."""
+        control = 2 if self.has_force_token else 1
+        return len(self.camera_names) * self.tokens_per_image + self.tokenizer_max_length + control
+
+    # --- presets -------------------------------------------------------------------------------
+
+    @classmethod
+    def full(cls, variant: str = "fdvla", **overrides: Any) -> FDVLAConfig:
+        """SmolVLA's size: SmolVLM2-500M, 16 text layers, expert 0.75x, 512 px, chunk 50, 10 steps."""
+        return cls(variant=variant, **overrides)
+
+    @classmethod
+    def tiny(cls, variant: str = "fdvla", **overrides: Any) -> FDVLAConfig:
+        """Same classes, toy sizes (runs in seconds on a CPU): tests and the simulation demo."""
+        from .tokenizer import BYTE_TOKENIZER_VOCAB_SIZE
+
+        values: dict[str, Any] = dict(
+            variant=variant,
+            image_size=64,
+            tokenizer_max_length=16,
+            vlm_name_or_path=None,
+            vlm_config=tiny_vlm_config(BYTE_TOKENIZER_VOCAB_SIZE),
+            tokenizer_source="builtin",
+            num_vlm_layers=4,
+            fdm_num_heads=4,
+            force_encoder_hidden=32,
+            force_decoder_hidden=32,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    # --- JSON round trip -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FDVLAConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        missing = sorted(known - set(values))
+        if unknown or missing:
+            raise ConfigMismatchError(
+                "stored FD-VLA config does not match this code: "
+                f"unknown fields {unknown}, missing fields {missing}"
+            )
+        return cls(**values)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> FDVLAConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
