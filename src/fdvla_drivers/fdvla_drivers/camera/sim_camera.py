@@ -1,0 +1,150 @@
+"""Cameras of the simulated cell, rendered offscreen (mujoco.Renderer; MUJOCO_GL=egl).
+
+Each camera renders from its own MjData, filled from a snapshot of the backend (joint positions
+and mocap poses) taken under the backend's lock, so rendering never holds the physics up. Frames
+carry the time of the snapshot on the backend's clock.
+
+- realtime backend: a capture thread renders at `fps` on the wall clock; `read` returns the next
+  new frame.
+- lockstep backend: `read` renders the current state on the calling thread (the caller's loop
+  sets the pace in simulation time).
+
+The OpenGL context belongs to the thread that made it, so the renderer is created on the thread
+that renders.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import mujoco
+import numpy as np
+
+from fdvla_msgs.types import CameraFrame, CameraIntrinsics
+from fdvla_drivers.camera.base import CameraBackend, CameraError
+from fdvla_drivers.sim import ur5e_model as mdl
+
+#: Modest defaults: both cameras render at 30 Hz on two CPU cores with Mesa llvmpipe.
+DEFAULT_RESOLUTION = {"scene": (320, 240), "wrist": (320, 240)}
+_CAMERA_NAMES = {"scene": mdl.SCENE_CAMERA, "wrist": mdl.WRIST_CAMERA}
+
+
+class SimCamera(CameraBackend):
+    def __init__(self, backend, camera: str = "scene", width: int | None = None,
+                 height: int | None = None, fps: float = 30.0, shadows: bool = False):
+        if camera not in _CAMERA_NAMES:
+            raise ValueError(f"unknown sim camera {camera!r}; expected 'scene' or 'wrist'")
+        w, h = DEFAULT_RESOLUTION[camera]
+        self.backend = backend
+        self.camera = camera
+        self.width, self.height = int(width or w), int(height or h)
+        self.fps = float(fps)
+        # Shadows and reflections cost about half the render time on a CPU (llvmpipe).
+        self.shadows = bool(shadows)
+        model = backend.model
+        if self.width > model.vis.global_.offwidth or self.height > model.vis.global_.offheight:
+            raise CameraError(f"{self.width}x{self.height} is larger than the offscreen buffer "
+                              f"({model.vis.global_.offwidth}x{model.vis.global_.offheight})")
+        self._cam_id = model.camera(_CAMERA_NAMES[camera]).id
+        self._renderer = None
+        self._data = None
+        self._thread = None
+        self._running = False
+        self._cond = threading.Condition()
+        self._latest: CameraFrame | None = None
+        self._last_read_stamp = -np.inf
+        self.frames_rendered = 0
+        self._error: BaseException | None = None
+
+    # ---------------------------------------------------------------------- interface
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        if self.backend.realtime:
+            self._thread = threading.Thread(target=self._capture_loop,
+                                            name=f"sim-camera-{self.camera}", daemon=True)
+            self._thread.start()
+
+    def read(self, timeout: float = 1.0) -> CameraFrame:
+        if not self._running:
+            raise CameraError("camera not started: call start() first")
+        if not self.backend.realtime:
+            frame = self.render()
+            self._last_read_stamp = frame.stamp
+            return frame
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._latest is None or self._latest.stamp <= self._last_read_stamp:
+                if self._error is not None:
+                    raise CameraError(f"sim camera {self.camera} failed: {self._error}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CameraError(f"no frame from sim camera {self.camera} in {timeout} s")
+                self._cond.wait(left)
+            frame = self._latest
+        self._last_read_stamp = frame.stamp
+        return frame
+
+    def intrinsics(self) -> CameraIntrinsics:
+        fovy = float(self.backend.model.cam_fovy[self._cam_id])
+        return CameraIntrinsics.from_fovy(self.width, self.height, fovy)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        if self._renderer is not None and not self.backend.realtime:
+            self._close_renderer()
+
+    # ---------------------------------------------------------------------- rendering
+    def render(self) -> CameraFrame:
+        """Render the backend's current state now, on the calling thread."""
+        stamp, snap = self.backend.snapshot()
+        if self._renderer is None:
+            model = self.backend.model
+            self._data = mujoco.MjData(model)
+            self._renderer = mujoco.Renderer(model, self.height, self.width)
+            flags = self._renderer.scene.flags
+            flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.shadows
+            flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.shadows
+        d = self._data
+        model = self.backend.model
+        d.qpos[:] = snap.qpos
+        d.mocap_pos[:] = snap.mocap_pos
+        d.mocap_quat[:] = snap.mocap_quat
+        mujoco.mj_kinematics(model, d)
+        mujoco.mj_camlight(model, d)
+        self._renderer.update_scene(d, camera=self._cam_id)
+        rgb = self._renderer.render()
+        self.frames_rendered += 1
+        return CameraFrame(stamp=stamp, rgb=np.ascontiguousarray(rgb, dtype=np.uint8))
+
+    def _capture_loop(self) -> None:
+        period = 1.0 / self.fps
+        next_due = time.perf_counter()
+        try:
+            while self._running:
+                frame = self.render()
+                with self._cond:
+                    self._latest = frame
+                    self._cond.notify_all()
+                next_due += period
+                delay = next_due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_due = time.perf_counter()  # fell behind: drop frames, keep pace
+        except BaseException as e:  # reported to the reader, which raises CameraError
+            with self._cond:
+                self._error = e
+                self._cond.notify_all()
+        finally:
+            self._close_renderer()
+
+    def _close_renderer(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

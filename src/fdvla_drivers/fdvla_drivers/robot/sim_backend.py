@@ -1,0 +1,259 @@
+"""The simulated UR5e cell behind the robot-backend interface.
+
+Two clocks:
+- realtime=True: the physics runs in a background thread paced to the wall clock, `now()` is
+  `time.time()`, and `begin_cycle`/`end_cycle` pace the caller's servo loop to wall clock, like
+  ur_rtde's initPeriod/waitPeriod.
+- realtime=False ("lockstep", for data generation and tests): no thread; `end_cycle` advances
+  the physics by exactly one servo period and `now()` is simulation time, so a 500 Hz loop runs
+  as fast as the CPU allows.
+
+`servo_tcp` turns the Cartesian target into a joint target by IK seeded with the previous joint
+target (so the arm stays on its branch) and the cell's joint servo tracks it with finite
+stiffness: pressing a target into a surface produces real contact force.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fdvla_msgs.types import Pose, RobotState
+from fdvla_drivers.robot.base import RobotBackend, RobotBackendError
+from fdvla_drivers.sim import ur5e_kinematics as kin
+from fdvla_drivers.sim.cell import CellParams, SimCell, SimSnapshot
+from fdvla_drivers.sim.tasks import SimTask, make_task
+
+#: Spin (instead of sleeping) for the last this-many seconds before a deadline.
+_SPIN_MARGIN = 0.0004
+
+
+def sleep_until(deadline: float, clock=time.perf_counter) -> None:
+    """Sleep until `clock() >= deadline`: coarse sleep, then a short spin for precision."""
+    remaining = deadline - clock()
+    if remaining > _SPIN_MARGIN:
+        time.sleep(remaining - _SPIN_MARGIN)
+    while clock() < deadline:
+        pass
+
+
+@dataclass
+class SimFaultLimits:
+    """When the simulated robot protective-stops by itself (like a UR's safety system)."""
+
+    max_force: float = 250.0  # N, external force at the TCP
+    #: A servo target the IK cannot reach within this distance is refused with a protective stop.
+    max_ik_error: float = 0.01  # m
+
+
+class SimRobotBackend(RobotBackend):
+    servo_period = 0.002
+
+    def __init__(self, task: str | SimTask = "button", seed: int = 0, realtime: bool = True,
+                 sensorless: bool = False, tcp_offset: float | None = None,
+                 params: CellParams | None = None, fault_limits: SimFaultLimits | None = None,
+                 max_lag: float = 0.1):
+        self._task = make_task(task) if isinstance(task, str) else task
+        self.seed = seed
+        self.realtime = realtime
+        self.has_wrench = not sensorless
+        self.fault_limits = fault_limits or SimFaultLimits()
+        self.max_lag = max_lag
+        self.cell = SimCell(self._task, tcp_offset, params)
+        steps = self.servo_period / self.cell.timestep
+        if abs(steps - round(steps)) > 1e-9 or round(steps) < 1:
+            raise ValueError(f"physics timestep {self.cell.timestep} must divide the servo "
+                             f"period {self.servo_period}")
+        self._steps_per_period = int(round(steps))
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._connected = False
+        self._protective_stop = False
+        self.fault_reason = ""
+        self._clock_offset = 0.0  # wall time minus sim time (realtime mode)
+        self._last_servo_q: np.ndarray | None = None
+        self._holding = True
+        self.ik_failures = 0
+        self.physics_lag_resyncs = 0
+        self.reset(seed)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def task(self) -> SimTask:
+        return self._task
+
+    @property
+    def model(self):
+        return self.cell.model
+
+    @property
+    def tcp_offset(self) -> float:
+        return self.cell.tcp_offset
+
+    @property
+    def sim_time(self) -> float:
+        return self.cell.time
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # ------------------------------------------------------------------ lifecycle
+    def connect(self) -> None:
+        if self._connected:
+            return
+        self._connected = True
+        if self.realtime:
+            with self._lock:
+                self._clock_offset = time.time() - self.cell.time
+            self._running = True
+            self._thread = threading.Thread(target=self._physics_loop, name="sim-physics",
+                                            daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self._connected = False
+
+    def reset(self, seed: int | None = None, start: Pose | None = None) -> None:
+        """Re-randomise the task (and the start pose) from `seed` (default: next seed)."""
+        if seed is None:
+            seed = self.seed + 1
+        self.seed = seed
+        with self._lock:
+            self.cell.reset(np.random.default_rng(seed), start)
+            self.cell.zero_ft()
+            self._protective_stop = False
+            self.fault_reason = ""
+            self._last_servo_q = None
+            if self.realtime:
+                self._clock_offset = time.time() - self.cell.time
+
+    # ------------------------------------------------------------------ clock and pacing
+    def now(self) -> float:
+        return time.time() if self.realtime else self.cell.time
+
+    def _stamp(self) -> float:
+        return self.cell.time + self._clock_offset if self.realtime else self.cell.time
+
+    def begin_cycle(self) -> float:
+        return time.perf_counter() if self.realtime else self.cell.time
+
+    def end_cycle(self, t_start: float) -> None:
+        if self.realtime:
+            sleep_until(t_start + self.servo_period)
+            return
+        with self._lock:
+            self._step_locked(self._steps_per_period)
+
+    def step(self, duration: float) -> None:
+        """Lockstep only: advance the physics by `duration` seconds, holding the servo target."""
+        if self.realtime:
+            raise RobotBackendError("step() is for lockstep mode; realtime physics runs itself")
+        with self._lock:
+            self._step_locked(max(1, int(round(duration / self.cell.timestep))))
+
+    def _physics_loop(self) -> None:
+        dt = self.cell.timestep
+        while self._running:
+            with self._lock:
+                behind = time.time() - self._stamp()
+                if behind > self.max_lag:
+                    # The CPU could not keep up: let simulation time jump instead of racing.
+                    self._clock_offset += behind - dt
+                    self.physics_lag_resyncs += 1
+                    behind = dt
+                n = int(behind / dt)
+                if n > 0:
+                    self._step_locked(min(n, 20))
+                next_due = self._stamp() + dt
+            remaining = next_due - time.time()
+            if remaining > 0:
+                time.sleep(remaining)
+
+    def _step_locked(self, n: int) -> None:
+        self.cell.step(n)
+        if not self._protective_stop:
+            force = float(np.linalg.norm(self.cell.external_force()))
+            if force > self.fault_limits.max_force:
+                self._enter_protective_stop_locked(
+                    f"external force {force:.0f} N above {self.fault_limits.max_force:.0f} N")
+
+    # ------------------------------------------------------------------ state
+    def read_state(self) -> RobotState:
+        with self._lock:
+            cell = self.cell
+            q, qd = cell.q, cell.qd
+            wrench = cell.wrench() if self.has_wrench else None
+            stamp = self._stamp()
+            stopped = self._protective_stop
+        return RobotState(stamp=stamp, q=q, qd=qd,
+                          tcp_pose=kin.tcp_pose(q, self.cell.tcp_offset),
+                          wrench=wrench, protective_stop=stopped, emergency_stop=False,
+                          program_running=self._connected or not self.realtime)
+
+    def snapshot(self) -> tuple[float, SimSnapshot]:
+        """(stamp on this backend's clock, copy of what a camera needs), taken under the lock."""
+        with self._lock:
+            return self._stamp(), self.cell.snapshot()
+
+    # ------------------------------------------------------------------ commands
+    def servo_tcp(self, target: Pose) -> None:
+        if self._protective_stop:
+            return
+        with self._lock:
+            seed = self.cell.q_des.copy()
+        ik = kin.inverse(kin.pose_matrix(target), seed, self.cell.tcp_offset, max_iterations=8,
+                         tolerance=1e-8)
+        if ik.position_error > self.fault_limits.max_ik_error or not np.all(np.isfinite(ik.q)):
+            self.ik_failures += 1
+            with self._lock:
+                self._enter_protective_stop_locked(
+                    f"servo target {np.round(target.position, 3).tolist()} is out of reach")
+            return
+        with self._lock:
+            if self._protective_stop:
+                return
+            if self._last_servo_q is None:
+                qd = np.zeros(6)
+            else:
+                qd = np.clip((ik.q - self._last_servo_q) / self.servo_period,
+                             -kin.UR5E_MAX_SPEED, kin.UR5E_MAX_SPEED)
+            self._last_servo_q = ik.q
+            self.cell.set_joint_target(ik.q, qd, ik.jacobian)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._hold_locked()
+
+    def _hold_locked(self) -> None:
+        self.cell.set_joint_target(self.cell.q)
+        self._last_servo_q = None
+
+    def zero_ft_sensor(self) -> None:
+        with self._lock:
+            self.cell.zero_ft()
+
+    # ------------------------------------------------------------------ faults
+    def trigger_protective_stop(self, reason: str = "triggered by request") -> None:
+        with self._lock:
+            self._enter_protective_stop_locked(reason)
+
+    def unlock_protective_stop(self) -> None:
+        """Clear a protective stop (the dashboard's unlockProtectiveStop)."""
+        with self._lock:
+            self._protective_stop = False
+            self.fault_reason = ""
+            self._hold_locked()
+
+    def _enter_protective_stop_locked(self, reason: str) -> None:
+        self._protective_stop = True
+        self.fault_reason = reason
+        self._hold_locked()

@@ -1,0 +1,92 @@
+"""Closed-loop episodes: an agent (scripted expert or policy) drives the sim through the
+controller, in the same 500 Hz servo loop the controller node runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol
+
+from fdvla_msgs.types import ActionChunk, Pose, RobotState
+from fdvla_drivers.control.controller import ServoController
+
+
+class Agent(Protocol):
+    def act(self, state: RobotState, now: float) -> Optional[ActionChunk]:
+        """The next action chunk (or None to keep the current one)."""
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """What happened in one servo cycle, for recorders."""
+
+    now: float
+    state: RobotState
+    target: Optional[Pose]  # None when the controller withheld motion
+    chunk: Optional[ActionChunk]  # the chunk submitted this cycle, if any
+
+
+@dataclass
+class EpisodeResult:
+    success: bool
+    duration: float  # s of the episode's clock
+    cycles: int
+    success_time: Optional[float] = None  # s after the start when success was first seen
+    progress: float = 0.0
+    chunks_accepted: int = 0
+    chunks_rejected: dict = field(default_factory=dict)
+    fault: str = ""
+
+
+def run_episode(backend, controller: ServoController, agent: Agent, max_duration: float = 20.0,
+                replan_period: float = 0.1, on_cycle: Callable[[CycleRecord], None] | None = None,
+                success_hold: float = 0.3, stop_on_success: bool = True) -> EpisodeResult:
+    """Run one episode on a connected sim backend; ends `success_hold` s after the task succeeds
+    (if `stop_on_success`), or after `max_duration`."""
+    task = backend.task
+    t0 = backend.now()
+    state = backend.read_state()
+    controller.step(state, t0)
+    if not controller.armed:
+        verdict = controller.set_enabled(True)
+        if not verdict:
+            raise RuntimeError(f"controller refused to arm: {verdict.detail}")
+    next_plan = t0
+    cycles = accepted = 0
+    rejected: dict = {}
+    success_time = None
+    fault = ""
+    while backend.now() - t0 < max_duration - 0.5 * backend.servo_period:
+        t_cycle = backend.begin_cycle()
+        now = backend.now()
+        state = backend.read_state()
+        chunk = None
+        if now >= next_plan:
+            next_plan += replan_period
+            chunk = agent.act(state, now)
+            if chunk is not None:
+                verdict = controller.submit_chunk(chunk, now)
+                if verdict:
+                    accepted += 1
+                else:
+                    rejected[verdict.reason] = rejected.get(verdict.reason, 0) + 1
+        target = controller.step(state, now)
+        if target is None:
+            backend.stop()
+            fault = fault or controller.fault
+        else:
+            backend.servo_tcp(target)
+        if on_cycle is not None:
+            on_cycle(CycleRecord(now, state, target, chunk))
+        backend.end_cycle(t_cycle)
+        cycles += 1
+        if task.success():
+            if success_time is None:
+                success_time = now - t0
+            if stop_on_success and now - t0 - success_time >= success_hold:
+                break
+        else:
+            success_time = None
+    return EpisodeResult(success=task.success(), duration=backend.now() - t0, cycles=cycles,
+                         success_time=success_time, progress=task.progress(),
+                         chunks_accepted=accepted, chunks_rejected=rejected,
+                         fault=fault or getattr(backend, "fault_reason", ""))

@@ -1,0 +1,116 @@
+"""What every simulated task provides: its MJCF pieces, randomisation, physics hook, success check.
+
+A task's state that the cameras must see (a latched button, erased marks) lives in MjData
+(joint positions, mocap poses), so a camera that copies qpos and mocap from a snapshot renders
+it without asking the task.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from fdvla_msgs.types import Pose
+
+#: Tool pointing straight down, tool x along base y: the orientation of UR5E_HOME_Q.
+TOOL_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+#: Centre of the region of the table where task objects are placed (base frame, metres).
+WORK_CENTRE = np.array([-0.45, -0.13, 0.0])
+
+
+def tool_down(yaw: float = 0.0) -> Rotation:
+    """Tool pointing down, turned by `yaw` about the base z axis."""
+    return Rotation.from_euler("z", yaw) * TOOL_DOWN
+
+
+def yaw_quat_wxyz(yaw: float) -> np.ndarray:
+    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+@dataclass
+class StartRegion:
+    """Where an episode's TCP starts: a box above the work area (tool pointing down)."""
+
+    centre: tuple = (-0.45, -0.13, 0.24)
+    half_extent: tuple = (0.04, 0.04, 0.02)
+    max_yaw: float = 0.15
+
+    def sample(self, rng: np.random.Generator) -> Pose:
+        p = np.asarray(self.centre) + rng.uniform(-1, 1, 3) * np.asarray(self.half_extent)
+        return Pose.from_rotation(p, tool_down(rng.uniform(-self.max_yaw, self.max_yaw)))
+
+
+class SimTask(abc.ABC):
+    """One of the paper's tasks in the simulated cell."""
+
+    name: str = ""
+    instruction: str = ""
+    #: Flange-to-tool-tip distance (m): the default TCP offset along tool z.
+    tool_length: float = 0.1
+
+    def __init__(self, start_region: StartRegion | None = None):
+        self.start_region = start_region or StartRegion()
+
+    # MJCF pieces ---------------------------------------------------------------------------
+    def assets_xml(self) -> str:
+        return ""
+
+    @abc.abstractmethod
+    def tool_xml(self) -> str:
+        """Geoms of the tool, in tool0 coordinates (z pointing away from the flange)."""
+
+    @abc.abstractmethod
+    def world_xml(self) -> str:
+        """Bodies of the task's objects (children of the world)."""
+
+    # runtime -------------------------------------------------------------------------------
+    def bind(self, model: mujoco.MjModel) -> None:
+        """Look up the ids the task needs, once the model is compiled."""
+        self.model = model
+
+    @abc.abstractmethod
+    def randomize(self, data: mujoco.MjData, rng: np.random.Generator) -> None:
+        """Place the objects at random and reset the task's state."""
+
+    def after_step(self, data: mujoco.MjData) -> None:
+        """Called after every physics step (latching, erasing)."""
+
+    @abc.abstractmethod
+    def success(self) -> bool:
+        """Whether the task is done, by the paper's criterion."""
+
+    @abc.abstractmethod
+    def object_poses(self) -> dict[str, Pose]:
+        """Privileged object poses (base frame) for scripted experts and evaluation."""
+
+    def progress(self) -> float:
+        """A 0..1 measure of how much of the task is done (for logs; success() is the verdict)."""
+        return float(self.success())
+
+    # helpers -------------------------------------------------------------------------------
+    def _id(self, kind: mujoco.mjtObj, name: str) -> int:
+        i = mujoco.mj_name2id(self.model, kind, name)
+        if i < 0:
+            raise KeyError(f"{self.name}: no {kind.name} named {name!r} in the model")
+        return i
+
+    def _mocap_id(self, body_name: str) -> int:
+        return int(self.model.body_mocapid[self._id(mujoco.mjtObj.mjOBJ_BODY, body_name)])
+
+
+def contact_normal_force(model: mujoco.MjModel, data: mujoco.MjData, geoms_a: set,
+                         geoms_b: set) -> float:
+    """Total normal force (N) of the active contacts between two sets of geoms."""
+    total = 0.0
+    f6 = np.zeros(6)
+    for k in range(data.ncon):
+        c = data.contact[k]
+        g1, g2 = int(c.geom1), int(c.geom2)
+        if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
+            mujoco.mj_contactForce(model, data, k, f6)
+            total += abs(f6[0])
+    return total
