@@ -52,6 +52,11 @@ class Probe:
             q = self.messages[topic]
             return q[-1] if q else None
 
+    def all(self, topic: str) -> list:
+        """A copy of the messages kept for `topic` (the spin thread keeps appending)."""
+        with self._lock:
+            return list(self.messages[topic])
+
     def count(self, topic: str) -> int:
         with self._lock:
             return len(self.arrivals[topic])

@@ -57,7 +57,7 @@ def test_sim_bringup_publishes_every_contract_topic(tmp_path):
         info = probe.latest(topics.camera_info_topic("wrist"))
         assert info.k[0] > 0 and info.width == cfg["cameras"]["wrist"]["width"]
         assert probe.latest(topics.INSTRUCTION).data == "press the emergency button"
-        names = {st.name for m in probe.messages[topics.DIAGNOSTICS] for st in m.status}
+        names = {st.name for m in probe.all(topics.DIAGNOSTICS) for st in m.status}
         assert any("controller" in n for n in names) and any("camera kinect" in n for n in names)
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)

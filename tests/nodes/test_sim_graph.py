@@ -75,7 +75,7 @@ def test_robot_topics_carry_sampling_stamps_and_ur_joint_names(cell):
         "wrist_2_joint", "wrist_3_joint")
     pose_msg = probe.latest(topics.TCP_POSE)
     assert pose_msg.header.frame_id == topics.BASE_FRAME
-    stamps = [conv.from_ros_time(m.header.stamp) for m in list(probe.messages[topics.TCP_POSE])]
+    stamps = [conv.from_ros_time(m.header.stamp) for m in probe.all(topics.TCP_POSE)]
     assert np.all(np.diff(stamps[-100:]) > 0)
     assert abs(stamps[-1] - time.time()) < 0.5  # wall-clock sampling time in paced sim
     w = probe.latest(topics.WRENCH)
@@ -164,3 +164,34 @@ def test_protective_stop_stops_the_controller(cell):
     robot.unlock_protective_stop()
     time.sleep(0.2)
     assert probe.call(SetBool, topics.SRV_CONTROLLER_ENABLE, SetBool.Request(data=True)).success
+
+
+def test_wrench_above_limit_stops_a_press_into_the_table():
+    """Press down until contact: the controller must stop at the configured force limit."""
+    bringup = Bringup.from_setup("sim", NO_CAMERAS + [
+        "safety.max_force=25.0", "safety.workspace_min=[-0.8,-0.8,-0.05]",
+        "robot.task=wipe"]).start()
+    probe = Probe("wrench_probe")
+    try:
+        probe.subscribe(topics.TCP_POSE, PoseStamped)
+        probe.subscribe(topics.WRENCH, WrenchStamped)
+        probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
+        pub = probe.publisher(topics.ACTION_CHUNK, MultiDOFJointTrajectory)
+        probe.wait_for(lambda: probe.count(topics.TCP_POSE) > 50, 20, "/tcp_pose")
+        probe.wait_for_subscriber(pub)
+        start = settle(probe)
+        surface_z = bringup.robot.task.object_poses()["board_surface"].position[2]
+        depth = start.position[2] - surface_z + 0.03  # 3 cm "into" the board
+        duration = depth / 0.04
+        pub.publish(conv.chunk_to_msg(line_chunk(time.time(), start, [0, 0, -depth], duration)))
+        probe.wait_for(lambda: "force" in rejected(probe).get("fault", ""), duration + 5,
+                       "the wrench-limit stop")
+        forces = [conv.wrench_from_msg(m)[1][2] for m in probe.all(topics.WRENCH)]
+        assert max(forces) > 25.0  # it did press into the board...
+        stopped = settle(probe, 0.3)
+        assert settle(probe, 0.7).distance_to(stopped)[0] < 1e-3  # ...and then stopped
+        assert stopped.position[2] > surface_z - 0.03 + 0.015  # far from the commanded depth
+        assert int(rejected(probe).get("rejected.wrench_limit", 0)) >= 1
+    finally:
+        probe.close()
+        bringup.stop()

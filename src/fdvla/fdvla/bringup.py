@@ -8,7 +8,7 @@ import time
 from typing import Optional
 
 from fdvla.config import load_setup
-from fdvla.environment import apply_defaults
+from fdvla.environment import apply_defaults, tune_interpreter
 from fdvla.graph import build_graph
 
 
@@ -47,6 +47,7 @@ class Bringup:
 
         from fdvla.runtime import ProcessRuntime
 
+        tune_interpreter(float(self.cfg.get("gil_switch_interval", 2e-4)))
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=self.num_threads, context=self.context)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fdvla.environment import apply_defaults
+from fdvla.environment import apply_defaults, tune_interpreter
 
 
 def main(argv=None) -> int:
@@ -26,7 +26,9 @@ def main(argv=None) -> int:
     from fdvla.graph import build_graph
     from fdvla.runtime import ProcessRuntime
 
-    graph = {p.name: p for p in build_graph(load_setup(args.robot, args.overrides))}
+    cfg = load_setup(args.robot, args.overrides)
+    tune_interpreter(float(cfg.get("gil_switch_interval", 2e-4)))
+    graph = {p.name: p for p in build_graph(cfg)}
     if args.process not in graph:
         ap.error(f"no process {args.process!r} in the {args.robot} graph; have {sorted(graph)}")
     rclpy.init(args=[sys.argv[0], *ros_args])

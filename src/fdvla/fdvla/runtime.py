@@ -45,6 +45,11 @@ class ProcessRuntime:
                     self.robot.zero_ft_sensor()
             for node_spec in self.spec.nodes:
                 self.nodes.append(self._make_node(node_spec))
+            # Threads start only once every node exists (camera and GL start-up would otherwise
+            # starve a running servo loop), and the servo loop starts last.
+            for node in sorted(self.nodes, key=lambda n: 1 if hasattr(n, "controller") else 0):
+                if hasattr(node, "start"):
+                    node.start()
         except BaseException:
             self.shutdown()
             raise

@@ -16,7 +16,7 @@ from fdvla_msgs.types import Pose, RobotState
 class PeriodStats:
     """Cycle start times in a ring buffer, for achieved rate and period-error percentiles."""
 
-    def __init__(self, nominal: float, capacity: int = 30000):
+    def __init__(self, nominal: float, capacity: int = 15000):  # 30 s at 500 Hz
         self.nominal = nominal
         self._t = np.zeros(capacity)
         self._n = 0

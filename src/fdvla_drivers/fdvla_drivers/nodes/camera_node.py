@@ -32,6 +32,8 @@ class CameraNode(DiagnosticsMixin, Node):
         self._info_template = None
         self.setup_diagnostics()
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
@@ -63,5 +65,6 @@ class CameraNode(DiagnosticsMixin, Node):
 
     def destroy_node(self):
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
         return super().destroy_node()

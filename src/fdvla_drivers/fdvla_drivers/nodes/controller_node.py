@@ -33,6 +33,9 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.create_timer(1.0 / target_pose_rate, self._publish_target)
         self.create_timer(0.1, self._drain_events)
         self.setup_diagnostics()
+
+    def start(self) -> None:
+        """Start the servo loop (after everything else in the process is up)."""
         self.loop.start()
 
     # ------------------------------------------------------------------ inputs
@@ -97,7 +100,8 @@ class ControllerNode(DiagnosticsMixin, Node):
             level, msg = "warn", f"servo loop at {loop['rate_hz']:.0f} Hz"
         values = {"mode": st["mode"], "armed": st["armed"], "fault": st["fault"],
                   "servo_rate_hz": loop["rate_hz"], "period_err_p50_ms": loop["p50_err_ms"],
-                  "period_err_p99_ms": loop["p99_err_ms"], "loop_errors": self.loop.errors,
+                  "period_err_p99_ms": loop["p99_err_ms"], "period_err_max_ms": loop["max_err_ms"],
+                  "servo_cycles": loop["cycles"], "loop_errors": self.loop.errors,
                   "rejected_total": sum(st["rejections"].values()),
                   "accepted_chunks": st["accepted"].get("chunk", 0),
                   "accepted_twists": st["accepted"].get("twist", 0)}

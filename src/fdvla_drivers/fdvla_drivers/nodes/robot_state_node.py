@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -29,6 +31,8 @@ class RobotStateNode(DiagnosticsMixin, Node):
         self._last_stamp = None
         self.setup_diagnostics()
         self._thread = PacedThread("robot-state", 1.0 / self.rate_hz, self._publish_once)
+
+    def start(self) -> None:
         self._thread.start()
 
     def _publish_once(self) -> None:
@@ -47,16 +51,30 @@ class RobotStateNode(DiagnosticsMixin, Node):
             self.pub_wrench.publish(conv.wrench_to_msg(st.wrench, st.stamp))
         self.meter.tick()
 
+    def _sim_real_time_factor(self):
+        """Simulated seconds per wall second since the last report (simulated robots only)."""
+        sim_time = getattr(self.backend, "sim_time", None)
+        if sim_time is None:
+            return None
+        now = (sim_time, time.monotonic())
+        prev, self._rtf_mark = getattr(self, "_rtf_mark", None), now
+        if prev is None or now[1] <= prev[1]:
+            return None
+        return (now[0] - prev[0]) / (now[1] - prev[1])
+
     def diagnostic_statuses(self):
         rate = self.meter.rate()
         level = "ok" if rate >= 0.9 * self.rate_hz else "warn"
         msg = f"publishing at {rate:.1f} Hz"
         if self.errors:
             level, msg = "error", f"read_state failed {self.errors}x: {self.last_error}"
-        return [conv.diagnostic_status(
-            f"{self.get_name()}: robot state", level, msg,
-            {"rate_hz": rate, "target_rate_hz": self.rate_hz, "published": self.meter.count,
-             "wrench": self.pub_wrench is not None, "errors": self.errors})]
+        values = {"rate_hz": rate, "target_rate_hz": self.rate_hz,
+                  "published": self.meter.count, "wrench": self.pub_wrench is not None,
+                  "errors": self.errors}
+        rtf = self._sim_real_time_factor()
+        if rtf is not None:
+            values["sim_real_time_factor"] = rtf
+        return [conv.diagnostic_status(f"{self.get_name()}: robot state", level, msg, values)]
 
     def destroy_node(self):
         self._thread.stop()
