@@ -189,7 +189,9 @@ def test_wrench_above_limit_stops_a_press_into_the_table():
         forces = [conv.wrench_from_msg(m)[1][2] for m in probe.all(topics.WRENCH)]
         assert max(forces) > 25.0  # it did press into the board...
         stopped = settle(probe, 0.3)
-        assert settle(probe, 0.7).distance_to(stopped)[0] < 1e-3  # ...and then stopped
+        # ...and then stopped: held in contact it may settle elastically by a millimetre or
+        # two, not continue the remaining centimetres of the chunk.
+        assert settle(probe, 0.7).distance_to(stopped)[0] < 3e-3
         assert stopped.position[2] > surface_z - 0.03 + 0.015  # far from the commanded depth
         assert int(rejected(probe).get("rejected.wrench_limit", 0)) >= 1
     finally:

@@ -1,0 +1,230 @@
+"""`fdvla train` on the tiny preset: outputs, resume, frozen VLM, errors, variants."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fdvla_policy_node.dataset import create_dataset, EpisodeWriter, write_synthetic_dataset
+from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy
+from fdvla_policy_node.train import (
+    TrainConfig,
+    build_arg_parser,
+    latest_checkpoint,
+    main,
+    seed_everything,
+    train,
+)
+
+COMMON = dict(batch_size=4, lr=1e-3, warmup_steps=2, chunk_size=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train") / "ds"
+    write_synthetic_dataset(root, episodes=2, length=8, image_size=(32, 32), seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def six_steps(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    cfg = TrainConfig(dataset=str(dataset), out=str(out), steps=6, save_every=3, keep_checkpoints=0, **COMMON)
+    return cfg, train(cfg)
+
+
+def _weights(directory):
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_outputs_of_a_run(six_steps):
+    cfg, result = six_steps
+    out = result.out
+    rows = [json.loads(line) for line in (out / "losses.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(6))
+    assert all(np.isfinite(r["loss"]) and {"flow_loss", "dist_loss", "lr", "grad_norm"} <= set(r) for r in rows)
+    assert rows[0]["lr"] < rows[2]["lr"] and rows[5]["lr"] < rows[2]["lr"]  # warmup, then decay
+    assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert latest_checkpoint(out).name == "step_00000006"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest", "step_00000003", "step_00000006"]
+    policy = FDVLAPolicy.load(out / "policy")
+    assert policy.config.chunk_size == 4 and policy.config.state_dim == 15
+    assert policy.config.camera_names == ["kinect", "wrist"]
+    # normalisation statistics came from the dataset
+    assert policy.normalizer.wrench_std[2] > 1.0
+    batch = {"images": {c: torch.rand(1, 3, 32, 32) for c in ("kinect", "wrist")},
+             "state": torch.zeros(1, 15), "task": ["press"]}
+    assert policy.sample_actions(batch).shape == (1, 4, 9)
+
+
+def test_resume_continues_bit_for_bit(six_steps, tmp_path):
+    cfg, result = six_steps
+    half = result.out / "checkpoints" / "step_00000003"
+    resumed_cfg = TrainConfig(dataset=cfg.dataset, out=str(tmp_path / "resumed"), steps=6, save_every=3,
+                              resume=str(half), **COMMON)
+    resumed = train(resumed_cfg)
+    # only the second half was trained here ...
+    assert [r["step"] for r in resumed.losses] == [3, 4, 5]
+    # ... and it ends exactly where the uninterrupted run ended
+    full, cont = _weights(result.out / "policy"), _weights(resumed.out / "policy")
+    assert full.keys() == cont.keys()
+    assert all(torch.equal(full[k], cont[k]) for k in full)
+    assert [r["loss"] for r in resumed.losses] == [r["loss"] for r in result.losses[3:]]
+
+
+def test_resume_latest_in_place_truncates_the_log(six_steps, dataset, tmp_path):
+    cfg, result = six_steps
+    out = tmp_path / "again"
+    first = TrainConfig(dataset=str(dataset), out=str(out), steps=2, save_every=1, **COMMON)
+    train(first)
+    more = TrainConfig(dataset=str(dataset), out=str(out), steps=3, save_every=1, resume="latest", **COMMON)
+    res = train(more)
+    assert [r["step"] for r in res.losses] == [0, 1, 2]
+    assert latest_checkpoint(out).name == "step_00000003"
+
+
+def test_frozen_vlm_gets_no_gradient_and_no_optimizer_state(six_steps):
+    cfg, result = six_steps
+    policy = result.policy
+    vlm = dict(policy.model.vlm_with_expert.vlm.named_parameters())
+    assert vlm and all(p.grad is None and not p.requires_grad for p in vlm.values())
+    # the VLM is exactly its initialisation, the rest has moved
+    seed_everything(cfg.seed)
+    fresh = FDVLAPolicy(FDVLAConfig.tiny(variant="fdvla", camera_names=["kinect", "wrist"], state_dim=15,
+                                         action_dim=9, chunk_size=4))
+    fresh_vlm = dict(fresh.model.vlm_with_expert.vlm.named_parameters())
+    assert all(torch.equal(vlm[n], fresh_vlm[n]) for n in vlm)
+    assert not torch.equal(policy.model.action_out_proj.weight, fresh.model.action_out_proj.weight)
+    ckpt = latest_checkpoint(result.out)
+    doc = json.loads((ckpt / "training_state.json").read_text())
+    names = doc["parameter_names"]
+    assert not any(".vlm." in n or n.startswith("model.vlm_with_expert.vlm.") for n in names)
+    assert len(names) == len(policy.trainable_parameters())
+    opt_tensors = load_file(str(ckpt / "training_state.safetensors"))
+    n_vlm = sum(p.numel() for p in vlm.values())
+    n_state = sum(t.numel() for k, t in opt_tensors.items() if k.endswith("exp_avg"))
+    assert n_state == sum(p.numel() for p in policy.trainable_parameters()) and n_state > 0
+    assert n_vlm > 0
+
+
+def test_help_documents_the_variants():
+    text = build_arg_parser().format_help()
+    assert "raw_force" in text and "alias of no_fdm" in text
+    for flag in ("--dataset", "--variant", "--out", "--preset", "--steps", "--batch-size", "--lr",
+                 "--weight-decay", "--warmup-steps", "--grad-clip", "--lambda-dist", "--seed", "--save-every",
+                 "--resume", "--num-workers", "--device", "--vlm", "--init-smolvla"):
+        assert flag in text
+
+
+def test_raw_force_trains_the_no_fdm_model(dataset, tmp_path):
+    assert main(["--dataset", str(dataset), "--out", str(tmp_path / "o"), "--variant", "raw_force",
+                 "--steps", "1", "--batch-size", "2", "--chunk-size", "2", "--no-progress",
+                 "--lambda-dist", "0.5"]) == 0
+    config = FDVLAPolicy.load(tmp_path / "o" / "policy").config
+    assert config.variant == "no_fdm" and config.dist_loss_weight == 0.5
+
+
+def test_bad_datasets_give_clear_errors(dataset, tmp_path, capsys):
+    args = ["--out", str(tmp_path / "o"), "--steps", "1", "--no-progress"]
+    assert main(["--dataset", str(tmp_path / "missing")] + args) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+    empty = tmp_path / "empty"
+    create_dataset(empty, fps=10, cameras={"kinect": (8, 8)})
+    assert main(["--dataset", str(empty)] + args) == 2
+    assert "no finished episodes" in capsys.readouterr().err
+
+    sensorless = tmp_path / "sensorless"
+    create_dataset(sensorless, fps=10, cameras={"kinect": (8, 8), "wrist": (8, 8)})
+    with EpisodeWriter(sensorless, instruction="x") as ep:
+        for t in range(3):
+            ep.append(t * 0.1, np.zeros(15), np.zeros(9), None,
+                      {"kinect": np.zeros((8, 8, 3), np.uint8), "wrist": np.zeros((8, 8, 3), np.uint8)})
+    assert main(["--dataset", str(sensorless), "--variant", "fdvla"] + args) == 2
+    assert "--variant no_force" in capsys.readouterr().err
+
+    # a checkpoint trained on two cameras cannot continue on a one-camera dataset
+    one_cam = tmp_path / "one_cam"
+    write_synthetic_dataset(one_cam, episodes=1, length=4, image_size=(8, 8), cameras=("kinect",))
+    ckpt = tmp_path / "ckpt_run"
+    assert main(["--dataset", str(dataset), "--out", str(ckpt), "--steps", "1", "--batch-size", "2",
+                 "--chunk-size", "2", "--no-progress"]) == 0
+    assert main(["--dataset", str(one_cam), "--out", str(ckpt), "--steps", "2", "--chunk-size", "2",
+                 "--resume", "--no-progress"]) == 2
+    assert "cameras ['wrist'] are not in the dataset" in capsys.readouterr().err
+
+
+def _fdvla_only(key):
+    from fdvla_policy_node.model.pretrained import FDVLA_ONLY_PREFIXES
+
+    return key.startswith(FDVLA_ONLY_PREFIXES)
+
+
+def test_init_smolvla_starts_from_the_given_weights(dataset, tmp_path):
+    from safetensors.torch import save_file
+
+    seed_everything(7)
+    donor = FDVLAPolicy(FDVLAConfig.tiny(variant="fdvla", camera_names=["kinect", "wrist"], state_dim=15,
+                                         action_dim=9, chunk_size=2))
+    smolvla = tmp_path / "smolvla"
+    smolvla.mkdir()
+    # a SmolVLA checkpoint has the policy's layout without FD-VLA's own modules
+    save_file({k: v.contiguous() for k, v in donor.state_dict().items() if not _fdvla_only(k)},
+              str(smolvla / "model.safetensors"))
+    assert main(["--dataset", str(dataset), "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2",
+                 "--chunk-size", "2", "--init-smolvla", str(smolvla), "--no-progress"]) == 0
+    trained = _weights(tmp_path / "o" / "policy")
+    vlm_keys = [k for k in trained if k.startswith("model.vlm_with_expert.vlm.")]
+    donor_state = donor.state_dict()
+    assert vlm_keys and all(torch.equal(trained[k], donor_state[k]) for k in vlm_keys)  # frozen, so unchanged
+    # one small step away from the donor's action expert
+    w, d = trained["model.action_out_proj.weight"], donor_state["model.action_out_proj.weight"]
+    assert not torch.equal(w, d) and (w - d).abs().max() < 1e-2
+
+
+def _tiny_smolvlm_folder(path):
+    """A SmolVLM folder (config, weights, tokenizer) of the full preset's layer count, at toy width."""
+    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+
+    from fdvla_policy_node.model.configuration_fdvla import tiny_vlm_config
+    from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
+
+    values = tiny_vlm_config(BYTE_TOKENIZER_VOCAB_SIZE)
+    values["text_config"].update(num_hidden_layers=16, hidden_size=120, head_dim=20, num_attention_heads=6,
+                                 num_key_value_heads=2, intermediate_size=64)
+    torch.manual_seed(3)
+    model = SmolVLMForConditionalGeneration(SmolVLMConfig(**values))
+    model.save_pretrained(str(path))
+    build_byte_tokenizer().save_pretrained(str(path))
+    return model
+
+
+def test_full_preset_loads_the_vlm_from_a_folder(dataset, tmp_path):
+    vlm_dir = tmp_path / "smolvlm"
+    vlm = _tiny_smolvlm_folder(vlm_dir)
+    out = tmp_path / "o"
+    assert main(["--dataset", str(dataset), "--out", str(out), "--preset", "full", "--vlm", str(vlm_dir),
+                 "--steps", "1", "--batch-size", "2", "--chunk-size", "2", "--no-progress"]) == 0
+    policy = FDVLAPolicy.load(out / "policy")
+    assert policy.config.vlm_name_or_path == str(vlm_dir) and policy.config.num_vlm_layers == 16
+    assert policy.config.state_dim == 15 and policy.config.camera_names == ["kinect", "wrist"]
+    ours = policy.model.vlm_with_expert.vlm.state_dict()
+    theirs = vlm.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_partly_sensorless_data_trains_fdvla_but_not_raw_force(tmp_path, capsys):
+    root = tmp_path / "mixed"
+    write_synthetic_dataset(root, episodes=1, length=6, image_size=(8, 8), seed=4)
+    with EpisodeWriter(root, instruction="press without a sensor") as ep:
+        for t in range(4):
+            ep.append(t * 0.1, np.r_[0.4, 0.0, 0.2, 1, 0, 0, 0, -1, 0, np.zeros(6)], np.r_[0.4, 0, 0.2, 1, 0, 0, 0, -1, 0],
+                      None, {"kinect": np.zeros((8, 8, 3), np.uint8), "wrist": np.zeros((8, 8, 3), np.uint8)})
+    args = ["--dataset", str(root), "--steps", "2", "--batch-size", "10", "--chunk-size", "2", "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--variant", "fdvla"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a" / "losses.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) and np.isfinite(r["dist_loss"]) for r in rows)
+    assert main(args + ["--out", str(tmp_path / "b"), "--variant", "raw_force"]) == 2
+    assert "takes the measured wrench as an input" in capsys.readouterr().err
