@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from fdvla_policy_node.model.force_distillation import ForceDistillationModule, distillation_loss
@@ -95,3 +96,16 @@ def test_variants_without_distillation_report_zero_dist_loss(make_policy, make_b
         assert float(losses["dist_loss"]) == 0.0
         assert torch.isfinite(losses["loss"])
     assert float(make_policy("no_force").compute_loss(make_batch(policy.config))["force_decoder_loss"]) == 0.0
+
+
+@pytest.mark.parametrize("anchor", [False, True])
+def test_anchor_force_encoder_is_the_only_extra_gradient_path(make_policy, make_batch, anchor):
+    """Off (the paper): with lambda = 0 nothing trains the measured-force encoder. On: the force
+    decoder's loss does, and still nothing reaches the frozen VLM."""
+    policy = make_policy("fdvla", dist_loss_weight=0.0, anchor_force_encoder=anchor)
+    out = policy.compute_loss(make_batch(policy.config))
+    out["loss"].backward()
+    enc_grads = [p.grad for p in policy.model.force_encoder.parameters()]
+    has_grad = any(g is not None and g.abs().sum() > 0 for g in enc_grads)
+    assert has_grad == anchor
+    assert all(p.grad is None for p in policy.model.parameters() if not p.requires_grad)

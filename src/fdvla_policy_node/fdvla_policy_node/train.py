@@ -73,6 +73,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 10.0
     lambda_dist: Optional[float] = None  # None: the model config's default
+    anchor_force_encoder: bool = False
     chunk_size: Optional[int] = None  # None: the preset's (50)
     seed: int = 0
     save_every: int = 500
@@ -210,6 +211,8 @@ def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
                  "action_dim": dataset.meta.action_dim}
     if cfg.lambda_dist is not None:
         overrides["dist_loss_weight"] = cfg.lambda_dist
+    if cfg.anchor_force_encoder:
+        overrides["anchor_force_encoder"] = True
     if cfg.chunk_size is not None:
         overrides["chunk_size"] = cfg.chunk_size
     return overrides
@@ -561,6 +564,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=float, default=d.grad_clip, help="max gradient norm")
     p.add_argument("--lambda-dist", type=float, default=None,
                    help="weight of the distillation loss (default: the model config's)")
+    p.add_argument("--anchor-force-encoder", action="store_true",
+                   help="let the force decoder's loss train the measured-force encoder too, so "
+                        "the distillation target cannot collapse to a constant (off: the paper's "
+                        "objective)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="actions per predicted chunk (default: the preset's, 50 as in SmolVLA)")
     p.add_argument("--seed", type=int, default=d.seed)

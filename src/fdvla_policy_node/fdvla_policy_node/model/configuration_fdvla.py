@@ -138,6 +138,11 @@ class FDVLAConfig:
     # lambda of eq. 9 (the paper does not publish its value).
     dist_loss_weight: float = 0.1
     force_decoder_loss_weight: float = 1.0
+    # Off = the paper's objective. In `fdvla` the measured-force encoder learns only from L_dist,
+    # whose minimum also admits both tokens collapsing to one constant; on, the force decoder's
+    # loss also trains that encoder (never the VLM, FDM or expert), so f_aF keeps encoding the
+    # wrench and f_pF is distilled towards something informative.
+    anchor_force_encoder: bool = False
 
     def __post_init__(self) -> None:
         self.camera_names = list(self.camera_names)

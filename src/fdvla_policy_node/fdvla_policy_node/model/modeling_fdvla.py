@@ -364,7 +364,9 @@ class FDVLAPolicy(nn.Module):
                 prefix.force_token.float(), prefix.actual_force_token.float(), weights=measured
             )
         if prefix.actual_force_token is not None:
-            decoded = self.model.force_decoder(prefix.actual_force_token.detach()).float()
+            anchor = config.anchor_force_encoder
+            decoder_input = prefix.actual_force_token if anchor else prefix.actual_force_token.detach()
+            decoded = self.model.force_decoder(decoder_input).float()
             per_sample = (decoded - wrench).pow(2).mean(dim=-1)
             decoder_loss = (per_sample * measured).sum() / measured.sum().clamp(min=1)
         loss = flow_loss + config.dist_loss_weight * dist_loss + config.force_decoder_loss_weight * decoder_loss
