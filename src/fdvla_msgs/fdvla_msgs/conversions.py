@@ -28,12 +28,17 @@ from fdvla_msgs.types import (UR_JOINT_NAMES, ActionChunk, CameraIntrinsics, Pos
 # ------------------------------------------------------------------ time
 
 
-def to_ros_time(t: float) -> Time:
+def _sec_nsec(t: float) -> tuple[int, int]:
     sec = math.floor(t)
     nsec = int(round((t - sec) * 1e9))
-    if nsec >= 1_000_000_000:
+    if nsec >= 1_000_000_000:  # rounding carried into the next second
         sec, nsec = sec + 1, nsec - 1_000_000_000
-    return Time(sec=int(sec), nanosec=nsec)
+    return int(sec), nsec
+
+
+def to_ros_time(t: float) -> Time:
+    sec, nsec = _sec_nsec(t)
+    return Time(sec=sec, nanosec=nsec)
 
 
 def from_ros_time(t: Time) -> float:
@@ -41,11 +46,8 @@ def from_ros_time(t: Time) -> float:
 
 
 def to_ros_duration(d: float) -> Duration:
-    sec = math.floor(d)
-    nsec = int(round((d - sec) * 1e9))
-    if nsec >= 1_000_000_000:
-        sec, nsec = sec + 1, nsec - 1_000_000_000
-    return Duration(sec=int(sec), nanosec=nsec)
+    sec, nsec = _sec_nsec(d)
+    return Duration(sec=sec, nanosec=nsec)
 
 
 def from_ros_duration(d: Duration) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 
 from fdvla_drivers.control import quat
 from fdvla_msgs.types import ActionChunk, Pose, RobotState, Twist
-from fdvla_drivers.control.safety import MotionLimiter, SafetyLimits
+from fdvla_drivers.control.safety import MotionLimiter, SafetyLimits, strict_from_dict
 from fdvla_drivers.control.trajectory import PoseTrajectory
 
 
@@ -34,11 +34,7 @@ class ControllerConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "ControllerConfig":
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown controller option(s): {sorted(unknown)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "controller option")
 
 
 class Mode(enum.Enum):

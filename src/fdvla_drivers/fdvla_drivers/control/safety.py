@@ -12,6 +12,16 @@ from fdvla_drivers.control import quat
 from fdvla_msgs.types import Pose
 
 
+def strict_from_dict(cls, d: dict | None, what: str):
+    """Build dataclass `cls` from a config mapping, refusing keys it does not know (typos in a
+    safety config must not be silently ignored)."""
+    d = dict(d or {})
+    unknown = set(d) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown {what}(s): {sorted(unknown)}")
+    return cls(**d)
+
+
 @dataclass
 class SafetyLimits:
     """Limits enforced in front of every command. Defaults suit a UR5e on a table."""
@@ -48,11 +58,7 @@ class SafetyLimits:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "SafetyLimits":
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown safety limit(s): {sorted(unknown)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "safety limit")
 
     def in_workspace(self, position: np.ndarray) -> bool:
         p = np.asarray(position)
