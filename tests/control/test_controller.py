@@ -204,3 +204,32 @@ def test_stop_latches_until_enabled(armed):
     assert arm.run(ctl, 0.1)[-1] is None
     assert ctl.submit_chunk(line_chunk(arm.t, arm.pose.position, [0.05, 0, 0]),
                             arm.t).reason == "disarmed"
+
+
+def test_start_enabled_arms_only_after_the_state_has_been_healthy():
+    ctl = ServoController(ControllerConfig(servo_period=DT, start_enabled=True,
+                                           auto_arm_delay=0.2), SafetyLimits())
+    arm = IdealArm()
+    arm.run(ctl, 0.1)
+    assert not ctl.armed
+    # A stale sample before arming delays arming; it does not cancel it.
+    stale = arm.state()
+    assert ctl.step(stale, stale.stamp + 1.0) is None
+    arm.run(ctl, 0.15)
+    assert not ctl.armed
+    arm.run(ctl, 0.1)
+    assert ctl.armed and ctl.mode is Mode.HOLD and ctl.fault == ""
+    # Once armed, the same hiccup stops and latches.
+    stale = arm.state()
+    assert ctl.step(stale, stale.stamp + 1.0) is None
+    arm.run(ctl, 0.5)
+    assert not ctl.armed
+
+
+def test_disarm_request_cancels_the_automatic_arming():
+    ctl = ServoController(ControllerConfig(servo_period=DT, start_enabled=True), SafetyLimits())
+    arm = IdealArm()
+    arm.run(ctl, 0.01)
+    ctl.set_enabled(False)
+    arm.run(ctl, 1.0)
+    assert not ctl.armed

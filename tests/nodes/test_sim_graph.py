@@ -55,6 +55,8 @@ def cell():
     chunk_pub = probe.publisher(topics.ACTION_CHUNK, MultiDOFJointTrajectory)
     twist_pub = probe.publisher(topics.SERVO_TWIST, TwistStamped)
     probe.wait_for(lambda: probe.count(topics.TCP_POSE) > 50, 20, "/tcp_pose")
+    probe.wait_for(lambda: probe.count(topics.CONTROLLER_TARGET_POSE) > 0, 20,
+                   "the controller to arm")
     probe.wait_for_subscriber(chunk_pub)
     probe.wait_for_subscriber(twist_pub)
     yield bringup, probe, chunk_pub, twist_pub
@@ -176,8 +178,11 @@ def test_wrench_above_limit_stops_a_press_into_the_table():
         probe.subscribe(topics.TCP_POSE, PoseStamped)
         probe.subscribe(topics.WRENCH, WrenchStamped)
         probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
+        probe.subscribe(topics.CONTROLLER_TARGET_POSE, PoseStamped)
         pub = probe.publisher(topics.ACTION_CHUNK, MultiDOFJointTrajectory)
         probe.wait_for(lambda: probe.count(topics.TCP_POSE) > 50, 20, "/tcp_pose")
+        probe.wait_for(lambda: probe.count(topics.CONTROLLER_TARGET_POSE) > 0, 20,
+                       "the controller to arm")
         probe.wait_for_subscriber(pub)
         start = settle(probe)
         surface_z = bringup.robot.task.object_poses()["board_surface"].position[2]

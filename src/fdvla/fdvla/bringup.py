@@ -8,7 +8,7 @@ import time
 from typing import Optional
 
 from fdvla.config import load_setup
-from fdvla.environment import apply_defaults, tune_interpreter
+from fdvla.environment import apply_defaults, freeze_startup_heap, tune_interpreter
 from fdvla.graph import build_graph
 
 
@@ -59,6 +59,7 @@ class Bringup:
             raise
         for node in [*self.nodes, *extra_nodes]:
             self.executor.add_node(node)
+        freeze_startup_heap()
         self._thread = threading.Thread(target=self._spin, name="executor", daemon=True)
         self._thread.start()
         return self

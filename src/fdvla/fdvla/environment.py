@@ -25,3 +25,16 @@ def tune_interpreter(switch_interval: float = 2e-4) -> None:
     import sys
 
     sys.setswitchinterval(switch_interval)
+
+
+def freeze_startup_heap() -> None:
+    """Move everything allocated during start-up out of the cyclic GC's reach.
+
+    A full collection over a heap holding rclpy, MuJoCo (and torch, in a policy process) can
+    pause every thread for a few hundred milliseconds; the servo loop would see that as a stale
+    robot state and stop the arm.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()

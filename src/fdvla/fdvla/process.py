@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fdvla.environment import apply_defaults, tune_interpreter
+from fdvla.environment import apply_defaults, freeze_startup_heap, tune_interpreter
 
 
 def main(argv=None) -> int:
@@ -33,6 +33,7 @@ def main(argv=None) -> int:
         ap.error(f"no process {args.process!r} in the {args.robot} graph; have {sorted(graph)}")
     rclpy.init(args=[sys.argv[0], *ros_args])
     runtime = ProcessRuntime(graph[args.process]).start()
+    freeze_startup_heap()
     executor = MultiThreadedExecutor(num_threads=4)
     for node in runtime.nodes:
         executor.add_node(node)

@@ -29,8 +29,11 @@ class ControllerConfig:
     #: The robot reaches a commanded target this long after it is sent (servo lookahead,
     #: filtering); the trajectory is sampled this far ahead of now to make up for it.
     action_latency: float = 0.0
-    #: Arm on start-up (simulation demos); hardware setups default to arming by service call.
+    #: Arm on start-up (simulation); hardware setups default to arming by service call.
     start_enabled: bool = False
+    #: With start_enabled: arm once the robot state has been fresh and fault-free this long, so
+    #: a start-up hiccup delays arming instead of latching a fault before anything moved.
+    auto_arm_delay: float = 0.5
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "ControllerConfig":
@@ -64,7 +67,8 @@ class ServoController:
         self._lock = threading.Lock()
         self._limiter = MotionLimiter(self.limits, self.config.servo_period)
         self._armed = False
-        self._want_arm_on_first_state = self.config.start_enabled
+        self._auto_arm_pending = self.config.start_enabled
+        self._healthy_since: Optional[float] = None
         self._mode = Mode.DISARMED
         self._traj: Optional[PoseTrajectory] = None
         self._twist: Optional[Twist] = None
@@ -81,6 +85,7 @@ class ServoController:
 
     def set_enabled(self, enabled: bool) -> Verdict:
         with self._lock:
+            self._auto_arm_pending = False  # the operator decides from here on
             if not enabled:
                 self._disarm_locked("disarmed by request", level="info")
                 return ACCEPTED
@@ -101,6 +106,7 @@ class ServoController:
     def stop(self, why: str = "stop requested") -> None:
         """Stop motion and hold; motion resumes only after the controller is enabled again."""
         with self._lock:
+            self._auto_arm_pending = False
             self._disarm_locked(why, level="warn")
 
     def submit_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
@@ -160,10 +166,15 @@ class ServoController:
             if violation:
                 self._fault_locked("wrench_limit", violation)
                 return None
-            if self._want_arm_on_first_state:
-                self._want_arm_on_first_state = False
-                self._armed = True
-                self._enter_hold_locked(state.tcp_pose)
+            if self._auto_arm_pending:
+                if self._healthy_since is None:
+                    self._healthy_since = now
+                if now - self._healthy_since >= self.config.auto_arm_delay:
+                    self._auto_arm_pending = False
+                    self._armed = True
+                    self._fault = self._fault_key = ""
+                    self._enter_hold_locked(state.tcp_pose)
+                    self.events.append((time.time(), "info", "armed (start_enabled)"))
             if not self._armed:
                 self._limiter.reset(state.tcp_pose)
                 return None
@@ -282,7 +293,7 @@ class ServoController:
         if self._armed or self._mode is not Mode.DISARMED:
             self.events.append((time.time(), level, why))
         self._armed = False
-        self._want_arm_on_first_state = False
+        self._healthy_since = None
         self._mode = Mode.DISARMED
         self._traj = None
         self._twist = None
