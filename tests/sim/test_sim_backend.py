@@ -9,26 +9,8 @@ from fdvla_msgs.types import Pose
 from fdvla_drivers.robot import make_robot_backend
 from fdvla_drivers.robot.base import RobotBackend
 from fdvla_drivers.robot.sim_backend import SimFaultLimits, SimRobotBackend
+from sim_servo import servo_to
 
-
-def servo_to(backend, target: Pose, duration: float):
-    """Move the servo target linearly to `target` over `duration`, then hold 0.3 s."""
-    start = backend.read_state().tcp_pose
-    n = int(duration / backend.servo_period)
-    worst = 0.0
-    for k in range(1, n + 1):
-        s = k / n
-        s = s * s * (3 - 2 * s)
-        goal = Pose((1 - s) * start.position + s * target.position, target.quat_xyzw)
-        t = backend.begin_cycle()
-        backend.servo_tcp(goal)
-        backend.end_cycle(t)
-        worst = max(worst, np.linalg.norm(backend.read_state().tcp_pose.position - goal.position))
-    for _ in range(150):
-        t = backend.begin_cycle()
-        backend.servo_tcp(target)
-        backend.end_cycle(t)
-    return worst
 
 
 @pytest.fixture

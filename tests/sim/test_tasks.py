@@ -7,19 +7,8 @@ from fdvla_msgs.types import Pose
 from fdvla_drivers.robot.sim_backend import SimRobotBackend
 from fdvla_drivers.sim.tasks import make_task, tool_down
 from fdvla_drivers.sim.tasks.base import contact_normal_force
+from sim_servo import servo_to
 
-
-def servo_to(backend, target: Pose, duration: float, settle: float = 0.4):
-    start = backend.read_state().tcp_pose
-    n = int(duration / backend.servo_period)
-    for k in range(1, n + 1):
-        s = k / n
-        s = s * s * (3 - 2 * s)
-        goal = Pose((1 - s) * start.position + s * target.position, target.quat_xyzw)
-        t = backend.begin_cycle()
-        backend.servo_tcp(goal)
-        backend.end_cycle(t)
-    backend.step(settle)
 
 
 def test_unknown_task_is_rejected():
