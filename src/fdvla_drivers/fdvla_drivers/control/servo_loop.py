@@ -50,9 +50,14 @@ class ServoLoop:
     """Runs `run_cycle` at the backend's servo period, in a thread or step by step (lockstep)."""
 
     def __init__(self, backend: RobotBackend, controller: ServoController,
-                 on_cycle: Optional[Callable[[RobotState, Optional[Pose]], None]] = None):
+                 before_step: Optional[Callable[[RobotState, float], None]] = None,
+                 on_cycle: Optional[Callable[[float, RobotState, Optional[Pose]], None]] = None):
+        """`before_step(state, now)` runs after the state is read and before the controller
+        steps (an in-process agent submits chunks there); `on_cycle(now, state, target)` runs
+        after the command is sent (recorders)."""
         self.backend = backend
         self.controller = controller
+        self.before_step = before_step
         self.on_cycle = on_cycle
         self.stats = PeriodStats(backend.servo_period)
         self.errors = 0
@@ -69,7 +74,10 @@ class ServoLoop:
         try:
             state = self.backend.read_state()
             self.last_state = state
-            target = self.controller.step(state, self.backend.now())
+            now = self.backend.now()
+            if self.before_step is not None:
+                self.before_step(state, now)
+            target = self.controller.step(state, now)
             if target is not None:
                 self.backend.servo_tcp(target)
                 self._commanding = True
@@ -77,7 +85,7 @@ class ServoLoop:
                 self.backend.stop()
                 self._commanding = False
             if self.on_cycle is not None:
-                self.on_cycle(state, target)
+                self.on_cycle(now, state, target)
         except Exception as e:  # a backend fault must stop motion, not kill the loop silently
             self.errors += 1
             self.last_error = f"{type(e).__name__}: {e}"

@@ -8,6 +8,7 @@ from typing import Callable, Optional, Protocol
 
 from fdvla_msgs.types import ActionChunk, Pose, RobotState
 from fdvla_drivers.control.controller import ServoController
+from fdvla_drivers.control.servo_loop import ServoLoop
 
 
 class Agent(Protocol):
@@ -54,30 +55,39 @@ def run_episode(backend, controller: ServoController, agent: Agent, max_duration
     cycles = accepted = 0
     rejected: dict = {}
     success_time = None
+    submitted: list = [None]  # the chunk submitted in the current cycle, for on_cycle
+
+    def plan(state: RobotState, now: float) -> None:
+        nonlocal next_plan, accepted
+        submitted[0] = None
+        if now < next_plan:
+            return
+        next_plan += replan_period
+        chunk = agent.act(state, now)
+        if chunk is None:
+            return
+        submitted[0] = chunk
+        verdict = controller.submit_chunk(chunk, now)
+        if verdict:
+            accepted += 1
+        else:
+            rejected[verdict.reason] = rejected.get(verdict.reason, 0) + 1
+
+    record = None
+    if on_cycle is not None:
+        def record(now: float, state: RobotState, target: Optional[Pose]) -> None:
+            on_cycle(CycleRecord(now, state, target, submitted[0]))
+
+    # The same cycle the controller node runs (ServoLoop.run_cycle), with the agent in front.
+    loop = ServoLoop(backend, controller, before_step=plan, on_cycle=record)
     fault = ""
     while backend.now() - t0 < max_duration - 0.5 * backend.servo_period:
-        t_cycle = backend.begin_cycle()
-        now = backend.now()
-        state = backend.read_state()
-        chunk = None
-        if now >= next_plan:
-            next_plan += replan_period
-            chunk = agent.act(state, now)
-            if chunk is not None:
-                verdict = controller.submit_chunk(chunk, now)
-                if verdict:
-                    accepted += 1
-                else:
-                    rejected[verdict.reason] = rejected.get(verdict.reason, 0) + 1
-        target = controller.step(state, now)
+        target = loop.run_cycle()
+        if loop.errors:  # the loop stopped the robot; in an episode that is a bug to surface
+            raise RuntimeError(f"servo cycle failed: {loop.last_error}")
         if target is None:
-            backend.stop()
             fault = fault or controller.fault
-        else:
-            backend.servo_tcp(target)
-        if on_cycle is not None:
-            on_cycle(CycleRecord(now, state, target, chunk))
-        backend.end_cycle(t_cycle)
+        now = backend.now()
         cycles += 1
         if task.success():
             if success_time is None:
