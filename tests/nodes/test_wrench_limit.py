@@ -4,6 +4,7 @@ Its own module so that no other graph (the module fixture of test_sim_graph.py) 
 the same topics while it runs.
 """
 
+import re
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -45,8 +46,12 @@ def test_wrench_above_limit_stops_a_press_into_the_table():
         pub.publish(conv.chunk_to_msg(line_chunk(time.time(), start, [0, 0, -depth], duration)))
         probe.wait_for(lambda: "force" in rejected(probe).get("fault", ""), duration + 5,
                        "the wrench-limit stop")
+        # The controller stopped on a sample above the limit (it sees every 500 Hz sample; a
+        # subscriber may miss that one), and the published wrench shows the contact building up.
+        fault = rejected(probe)["fault"]
+        assert float(re.search(r"force ([0-9.]+) N", fault).group(1)) > 25.0, fault
         forces = [conv.wrench_from_msg(m)[1][2] for m in probe.all(topics.WRENCH)]
-        assert max(forces) > 25.0  # it did press into the board...
+        assert max(forces) > 10.0  # it did press into the board...
         stopped = settle(probe, 0.3)
         # ...and then stopped: held in contact it may settle elastically by a millimetre or
         # two, not continue the remaining centimetres of the chunk.
