@@ -60,6 +60,10 @@ def main(argv=None) -> int:
         from fdvla_policy_node.train import main as train_main
 
         return train_main(argv[1:]) or 0
+    if argv[:1] == ["study"]:
+        from fdvla.study.pipeline import main as study_main
+
+        return study_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

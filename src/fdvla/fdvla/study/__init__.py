@@ -1,0 +1,1 @@
+"""`fdvla study`: the paper's comparison, replicated in the simulated cell."""

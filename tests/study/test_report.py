@@ -1,0 +1,65 @@
+"""The study's report: Wilson intervals, the table beside the paper's, figures."""
+
+import json
+import math
+
+import pytest
+
+from fdvla.study.pipeline import collect
+from fdvla.study.protocol import SCALES
+from fdvla.study.report import CellResult, ordering, wilson_interval, write_report
+
+
+def _wilson_by_formula(k, n, z=1.959963984540054):
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k,n", [(21, 30), (0, 10), (10, 10), (3, 7)])
+def test_wilson_interval_matches_the_formula(k, n):
+    lo, hi = wilson_interval(k, n)
+    elo, ehi = _wilson_by_formula(k, n)
+    assert lo == pytest.approx(max(elo, 0.0), abs=1e-9)
+    assert hi == pytest.approx(min(ehi, 1.0), abs=1e-9)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+
+
+def test_ordering_by_mean_success():
+    r = {("button", "a"): CellResult("button", "a", 1, 10),
+         ("button", "b"): CellResult("button", "b", 7, 10),
+         ("plug", "a"): CellResult("plug", "a", 2, 10),
+         ("plug", "b"): CellResult("plug", "b", 3, 10)}
+    assert ordering(r, ["a", "b"]) == ["b", "a"]
+
+
+def test_report_from_evaluation_outputs(tmp_path):
+    scale = SCALES["toy"].with_overrides(tasks=("button", "plug"))
+    outcomes = {("button", "fdvla"): [True, True, False], ("button", "no_force"): [False] * 3}
+    for (task, variant), succ in outcomes.items():
+        d = tmp_path / "eval" / task / variant
+        d.mkdir(parents=True)
+        eps = [{"success": s, "failure": "" if s else "button not latched",
+                "force_error": 2.0 + i,
+                "force_trace": {"t": [0, 1], "measured": [0, 10], "predicted": [1, 8]}}
+               for i, s in enumerate(succ)]
+        (d / "eval.json").write_text(json.dumps({"episodes": eps}))
+    tr = tmp_path / "train" / "button" / "fdvla"
+    tr.mkdir(parents=True)
+    (tr / "losses.jsonl").write_text('{"step": 1, "flow_loss": 2.0}\n{"step": 2, "flow_loss": 1.0}\n{"st')
+    results, curves = collect(tmp_path, scale)
+    assert results[("button", "fdvla")].successes == 2
+    assert results[("button", "fdvla")].failures["button not latched"] == 1
+    assert len(curves[("button", "fdvla")]) == 2  # the torn last line is dropped
+    report = write_report(tmp_path, scale, results, curves, {"eval/button/fdvla": 3.0}, "cmd")
+    text = report.read_text()
+    assert "2/3 = 66.7%" in text and "(paper 21/30)" in text
+    assert "0/3 = 0.0%" in text
+    assert "not run" in text  # plug was never evaluated
+    assert "button not latched x1" in text
+    assert "fdvla > no_force" in text
+    for png in ("success.png", "force_error.png", "training.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["button/fdvla"]["wilson95"][0] < 2 / 3 < saved["button/fdvla"]["wilson95"][1]
