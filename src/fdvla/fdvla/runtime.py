@@ -89,6 +89,10 @@ class ProcessRuntime:
             ctrl = next((n for n in self.nodes if hasattr(n, "controller")), None)
             return SimEpisodeNode(self._need_robot(spec), ctrl, node_name=spec.name,
                                   **spec.params, **kw)
+        if spec.kind in ("spacemouse", "teleop", "recorder", "sim_expert"):
+            from fdvla_teleop.nodes import make_node
+
+            return make_node(spec.kind, spec.name, spec.params, **kw)
         if spec.kind == "instruction":
             return InstructionNode(spec.params["text"], node_name=spec.name, **kw)
         raise ValueError(f"unknown node kind {spec.kind!r}")

@@ -1,0 +1,1 @@
+"""SpaceMouse teleoperation, the episode recorder and the bag -> dataset tools (ROS-free cores, thin nodes)."""
