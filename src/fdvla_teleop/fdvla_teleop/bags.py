@@ -94,7 +94,7 @@ def _read_finished(path: Path, topics) -> BagMessages:
     from rosbags.rosbag2 import Reader
 
     with Reader(path) as reader:
-        custom = dict(getattr(reader.metadata, "custom", None) or {})
+        custom = custom_data(path)
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
         types = {c.topic: c.msgtype for c in reader.connections}
         out = BagMessages(path, custom, types, {t: [] for t in types})
@@ -135,16 +135,21 @@ def recover_partial(path, topics=None) -> BagMessages:
     if n == 0:
         raise BagError(f"{path}: unfinished bag with no readable messages")
     types = {t: typ for t, typ in channels.values()}
-    custom = {}
     try:  # the episode facts exist only in metadata.yaml; a killed bag has none
-        import yaml
-
-        meta = yaml.safe_load((path / "metadata.yaml").read_text())
-        custom = dict(meta["rosbag2_bagfile_information"].get("custom_data") or {})
+        custom = custom_data(path)
     except Exception:
-        pass
+        custom = {}
     return BagMessages(path, custom, types, messages, recovered=True,
                        note=note or "unfinished bag read to its end")
+
+
+def custom_data(path) -> dict:
+    """The rosbag2 `custom_data` mapping of a bag's metadata.yaml (empty if none)."""
+    import yaml
+
+    meta = yaml.safe_load((Path(path) / "metadata.yaml").read_text())
+    return {str(k): str(v) for k, v in
+            (meta["rosbag2_bagfile_information"].get("custom_data") or {}).items()}
 
 
 def deserialize(raw: bytes, msgtype: str):

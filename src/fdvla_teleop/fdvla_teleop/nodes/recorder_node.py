@@ -34,7 +34,7 @@ class RecorderNode(DiagnosticsMixin, Node):
         self.recorder = EpisodeRecorder(out, facts, flush_period=flush_period)
         self._task_state: dict | None = None
         for topic, msgtype in topic_types:
-            self.recorder.add_topic(topic, msgtype)
+            self.recorder.add_topic(topic, msgtype, latched=topic == topics.INSTRUCTION)
             profile = qos.LATCHED if topic == topics.INSTRUCTION else RECORD_QOS
             self.create_subscription(message_class(msgtype), topic,
                                      lambda data, t=topic: self.recorder.on_message(t, data),

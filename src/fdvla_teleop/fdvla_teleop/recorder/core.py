@@ -45,6 +45,7 @@ class EpisodeRecorder:
         self.flush_period = flush_period
         self.min_free_bytes = min_free_bytes
         self._types: dict[str, str] = {}
+        self._latched: dict[str, bytes | None] = {}
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._recording = False
@@ -63,12 +64,18 @@ class EpisodeRecorder:
         self._thread.start()
 
     # ------------------------------------------------------------------ topics
-    def add_topic(self, topic: str, msgtype: str) -> None:
-        """`msgtype` as in rosbag2, e.g. 'sensor_msgs/msg/Image'."""
+    def add_topic(self, topic: str, msgtype: str, latched: bool = False) -> None:
+        """`msgtype` as in rosbag2, e.g. 'sensor_msgs/msg/Image'. The newest message of a
+        `latched` topic (the instruction) opens every episode's bag, even if it was sent
+        before the episode started."""
         self._types[topic] = msgtype
+        if latched:
+            self._latched[topic] = None
 
     # ------------------------------------------------------------------ hot path (any thread)
     def on_message(self, topic: str, data: bytes, t_ns: int | None = None) -> None:
+        if topic in self._latched:
+            self._latched[topic] = data
         if not self._recording:
             return
         t_ns = time.time_ns() if t_ns is None else t_ns
@@ -102,7 +109,12 @@ class EpisodeRecorder:
         fut = Future()
         with self._lock:
             self._q.put(("__start__", bag, fut))
-            self.received, self.written = {}, {}
+            t_start = time.time_ns()
+            for topic, data in self._latched.items():
+                if data is not None:
+                    self._q.put((topic, t_start, data))
+            self.received = {t: 1 for t, d in self._latched.items() if d is not None}
+            self.written = {}
             self.error = ""
             self._bag = bag
             self.episode_index = index
