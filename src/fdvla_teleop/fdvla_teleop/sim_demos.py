@@ -90,7 +90,7 @@ def run_sim_demos(task: str, episodes: int, out, seed: int = 0, robot: str = "si
             session.wait_for(lambda: expert.task_state["episode"] == ep, 10,
                              f"task state of episode {ep}", check=children.check)
             st = expert.task_state
-            recorder.start(seed=st["seed"], sim_episode=ep)
+            recorder.start_episode(seed=st["seed"], sim_episode=ep)
             expert.begin(ep)
             t_start = time.monotonic()
             success_since = None
@@ -113,7 +113,7 @@ def run_sim_demos(task: str, episodes: int, out, seed: int = 0, robot: str = "si
                 if now - t_start > max_duration:
                     break
             expert.end()
-            path = recorder.stop(note=f"scripted expert, episode {ep}")
+            path = recorder.stop_episode(note=f"scripted expert, episode {ep}")
             ok = bool(expert.task_state.get("success"))
             summary.episodes += 1
             summary.successes += int(ok)

@@ -64,13 +64,14 @@ class RecorderNode(DiagnosticsMixin, Node):
                 "failure": st.get("failure", ""), "fault": st.get("fault", "")}
 
     # ------------------------------------------------------------------ commands (also used in-process)
-    def start(self, **facts):
+    # (not named start/stop: ProcessRuntime calls a node's start() when the process starts)
+    def start_episode(self, **facts):
         st = self.sim_facts()
         if st:
             facts = {"seed": st["seed"], "sim_episode": st["sim_episode"], **facts}
         return self.recorder.start(**facts)
 
-    def stop(self, success: bool | None = None, note: str = "", **facts):
+    def stop_episode(self, success: bool | None = None, note: str = "", **facts):
         st = self.sim_facts()
         if st:
             # In simulation the task's checker decides, not the operator.
@@ -82,10 +83,10 @@ class RecorderNode(DiagnosticsMixin, Node):
                                   **facts)
 
     def _on_start(self, request, response):
-        return self._answer(response, self.start, "recording into")
+        return self._answer(response, self.start_episode, "recording into")
 
     def _on_stop(self, request, response):
-        return self._answer(response, self.stop, "saved")
+        return self._answer(response, self.stop_episode, "saved")
 
     def _on_discard(self, request, response):
         return self._answer(response, self.recorder.discard, "discarded (kept, marked) in")

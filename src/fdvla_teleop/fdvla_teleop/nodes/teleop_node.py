@@ -40,7 +40,7 @@ class TeleopNode(DiagnosticsMixin, Node):
         self.pub = self.create_publisher(TwistStamped, topics.SERVO_TWIST, qos.COMMAND)
         self.create_subscription(Twist, topics.SPACENAV_TWIST, self._on_twist, qos.SENSOR_SUB)
         self.create_subscription(Joy, topics.SPACENAV_JOY, self._on_joy, qos.SENSOR_SUB)
-        self._clients = {name: self.create_client(Trigger, srv) for name, srv in
+        self._recorder_clients = {name: self.create_client(Trigger, srv) for name, srv in
                          (("start", topics.SRV_RECORDER_START), ("stop", topics.SRV_RECORDER_STOP),
                           ("discard", topics.SRV_RECORDER_DISCARD))}
         self.create_timer(1.0 / config.rate_hz, self._tick)
@@ -61,7 +61,7 @@ class TeleopNode(DiagnosticsMixin, Node):
         toggle = action == "toggle"
         if toggle:
             action = "start"
-        client = self._clients[action]
+        client = self._recorder_clients[action]
         if not client.service_is_ready():
             self.get_logger().warning(f"{action}: no recorder is running")
             return
