@@ -5,8 +5,10 @@ spacenav axis to base axis with a sign, and a scale (m/s, rad/s at full deflecti
 safety layer's speed limits. Modes: `full`, `translation` (rotations zeroed), `rotation`.
 
 The default mapping assumes the operator stands at the cell facing the robot across the work
-area (on the base's -x side, as in the simulated cell): pushing the cap away from you moves the
-tool away from you (+x of base), pushing it left moves the tool to your left (-y of base).
+area (on the base's -x side, where the simulated scene camera looks from): the spacenav frame is
+then the base frame, so pushing the cap away from you moves the tool away from you (+x of base)
+and pushing it left moves the tool to your left (+y of base). An operator standing elsewhere
+permutes/flips axes with `axis_map` / `axis_sign`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class TeleopConfig:
     angular_scale: float = 0.5  # rad/s at full deflection
     #: base axis i (x, y, z, rx, ry, rz) takes spacenav axis axis_map[i] times axis_sign[i].
     axis_map: tuple = (0, 1, 2, 3, 4, 5)
-    axis_sign: tuple = (-1, -1, 1, -1, -1, 1)
+    axis_sign: tuple = (1, 1, 1, 1, 1, 1)
     mode: str = "full"
     max_linear_speed: float = 0.25  # the safety layer's limits (safety.* of the setup)
     max_angular_speed: float = 1.0
