@@ -56,6 +56,9 @@ class SpacenavdSpaceMouse(SpaceMouseBackend):
         self._axes = np.zeros(6)
         self._buttons = [0] * buttons
         self._last_motion = 0.0
+        #: Button states after each press/release not yet reported: a press and its release
+        #: read in one go still give one sample with the button down.
+        self._pending: list[tuple] = []
 
     def open(self) -> None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -98,7 +101,8 @@ class SpacenavdSpaceMouse(SpaceMouseBackend):
         now = time.monotonic()
         if now - self._last_motion > self.static_timeout:
             self._axes = np.zeros(6)
-        return SpaceMouseSample(time.time(), self._axes.copy(), tuple(self._buttons))
+        buttons = self._pending.pop(0) if self._pending else tuple(self._buttons)
+        return SpaceMouseSample(time.time(), self._axes.copy(), buttons)
 
     def _consume(self) -> None:
         n = len(self._buf) // EVENT.size
@@ -112,6 +116,7 @@ class SpacenavdSpaceMouse(SpaceMouseBackend):
                 if b >= len(self._buttons):
                     self._buttons.extend([0] * (b + 1 - len(self._buttons)))
                 self._buttons[b] = 1 if ev[0] == UEV_PRESS else 0
+                self._pending.append(tuple(self._buttons))
         self._buf = self._buf[n * EVENT.size:]
 
     def close(self) -> None:
