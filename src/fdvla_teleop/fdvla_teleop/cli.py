@@ -101,7 +101,7 @@ def add_subcommands(sub, robot_help: str) -> None:
                        description="Brings up the setup's graph plus SpaceMouse, teleop and "
                                    "recorder. Keys: space start/stop (stop = keep, success), "
                                    "f stop as failed, x discard, i/k j/l u/o move the tool "
-                                   "(x/y/z), q quit.")
+                                   "(x/y/z), m teleop mode, q quit.")
     r.add_argument("--robot", default="sim", help=robot_help)
     r.add_argument("--task", choices=TASKS, help="simulated task (sim setups only)")
     r.add_argument("--instruction", required=True, help="what the demonstrations do")

@@ -4,7 +4,7 @@ The setup's robot-side processes run as children (`python -m fdvla.process`), th
 `teleop` process (SpaceMouse, teleop, recorder nodes) runs here, next to a terminal status line
 and the keyboard: space start/stop (stop keeps the episode, marked success), f stop marked
 failed, x discard, i/k j/l u/o jog the tool along x/y/z (through the same teleop mapping as the
-SpaceMouse), q quit.
+SpaceMouse), m cycle the teleop mode (full / translation / rotation), q quit.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
     from fdvla_teleop.children import GraphChildren
     from fdvla_teleop.recorder import BagWriteError, RecorderRefusal
     from fdvla_teleop.session import RosSession
+    from fdvla_teleop.teleop import MODES
 
     sets = list(overrides)
     if task:
@@ -83,6 +84,7 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
             session.add(n)
         rec_node = next(n for n in runtime.nodes if hasattr(n, "recorder"))
         sm = next((n for n in runtime.nodes if hasattr(n, "device")), None)
+        teleop = next((n for n in runtime.nodes if hasattr(n, "mapper")), None)
         if sm is not None and sm.error:
             say(f"SpaceMouse: {sm.error} -- keyboard only")
         force = {"n": float("nan")}
@@ -93,7 +95,7 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
         jog_pub = session.node.create_publisher(Twist, topics.SPACENAV_TWIST, qos.SENSOR_PUB)
         jog = {"axes": np.zeros(6), "until": 0.0}
         say(f"fdvla record: {cfg['name']} -> {out}. space start/stop, f failed, x discard, "
-            "i/k j/l u/o jog, q quit")
+            "i/k j/l u/o jog, m mode, q quit")
         t_end = None if duration is None else time.monotonic() + duration
         with Keyboard() as kb:
             while t_end is None or time.monotonic() < t_end:
@@ -109,6 +111,9 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
                                 say(f"recording into {rec_node.start_episode()}")
                         elif key == "f":
                             say(f"saved as failed {rec_node.stop_episode(success=False)}")
+                        elif key == "m" and teleop is not None:
+                            teleop.mode = MODES[(MODES.index(teleop.mode) + 1) % len(MODES)]
+                            say(f"teleop mode: {teleop.mode}")
                         elif key == "x":
                             say(f"discarded (kept, marked) {rec_node.recorder.discard()}")
                         elif key in KEY_AXES:
