@@ -39,6 +39,7 @@ def run_sim_demos(task: str, episodes: int, out, seed: int = 0, robot: str = "si
     from fdvla.graph import build_graph
     from fdvla_drivers.sim.tasks import make_task
     from fdvla_msgs import topics
+    from fdvla_teleop.bags import custom_data
     from fdvla_teleop.children import GraphChildren
     from fdvla_teleop.nodes.expert_node import ExpertNode
     from fdvla_teleop.nodes.recorder_node import RecorderNode
@@ -114,14 +115,15 @@ def run_sim_demos(task: str, episodes: int, out, seed: int = 0, robot: str = "si
                     break
             expert.end()
             path = recorder.stop_episode(note=f"scripted expert, episode {ep}")
-            ok = bool(expert.task_state.get("success"))
+            facts = custom_data(path)  # the verdict stored with the episode
+            ok = facts.get("success") == "true"
             summary.episodes += 1
             summary.successes += int(ok)
             summary.bags.append(path)
             summary.durations.append(time.monotonic() - t_start)
             bar.update(1)
             bar.set_postfix(success=f"{summary.success_rate:.0%}",
-                            last="ok" if ok else (expert.task_state.get("failure") or "failed"))
+                            last="ok" if ok else (facts.get("failure") or "failed"))
     finally:
         if bar is not None:
             bar.close()

@@ -72,7 +72,7 @@ class RecorderNode(DiagnosticsMixin, Node):
                 "seed": st.get("seed"), "task": st.get("task"),
                 "failure": st.get("failure", ""), "fault": st.get("fault", "")}
 
-    # ------------------------------------------------------------------ commands (also used in-process)
+    # ------------------------------------------------------------------ commands (also in-process)
     # (not named start/stop: ProcessRuntime calls a node's start() when the process starts)
     def start_episode(self, **facts):
         st = self.sim_facts()
