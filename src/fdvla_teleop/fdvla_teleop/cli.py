@@ -49,7 +49,7 @@ def _sim_demos(args) -> int:
         s = run_sim_demos(args.task, args.episodes, args.out, seed=args.seed, robot=args.robot,
                           overrides=args.overrides, max_duration=args.max_duration,
                           progress=not args.no_progress)
-    except _user_errors() as e:
+    except (*_user_errors(), RuntimeError) as e:
         return _fail("sim-demos", e)
     per = sum(s.durations) / max(len(s.durations), 1)
     print(f"{s.episodes} episodes, {s.successes} successes ({s.success_rate:.0%}); "

@@ -78,6 +78,13 @@ def run_sim_demos(task: str, episodes: int, out, seed: int = 0, robot: str = "si
         session.wait_for(lambda: expert.task_state is not None and armed["n"] > 5,
                          startup_timeout, "the sim cell to come up (task state, armed "
                          "controller)", check=children.check)
+        n_sims = session.node.count_publishers(topics.SIM_TASK_STATE)
+        if n_sims != 1:
+            import os
+
+            raise RuntimeError(f"{n_sims} simulations publish {topics.SIM_TASK_STATE} on "
+                               f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', 0)}; stop the "
+                               "others or pick another ROS_DOMAIN_ID")
         summary.startup_time = time.monotonic() - t0
         bar = tqdm(total=episodes, desc=f"sim-demos {task}", unit="ep", disable=not progress)
         for i in range(episodes):
