@@ -99,7 +99,7 @@ def test_spacenavd_socket_drives_the_arm_and_buttons_record_an_episode(cell, tmp
         assert not node.error
         server.button(0, True)  # start/stop button: start an episode
         server.button(0, False)
-        session.wait_for(lambda: (out / ".recording" / "episode_0000").is_dir(), 10,
+        session.wait_for(lambda: (out / ".recording" / "episode_0000").is_dir(), 20,
                          "the episode to start")
         ensure_armed(session)
         start = settle_and_read(poses)
@@ -111,7 +111,7 @@ def test_spacenavd_socket_drives_the_arm_and_buttons_record_an_episode(cell, tmp
         assert delta[1] > 0.004 and abs(delta[0]) < 0.2 * delta[1], delta
         server.button(0, True)  # again: stop (kept)
         server.button(0, False)
-        session.wait_for(lambda: (out / "episode_0000" / "metadata.yaml").is_file(), 10,
+        session.wait_for(lambda: (out / "episode_0000" / "metadata.yaml").is_file(), 20,
                          "the episode to be saved")
     finally:
         server.close()

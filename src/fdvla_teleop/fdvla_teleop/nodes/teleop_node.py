@@ -8,6 +8,7 @@ import time
 import numpy as np
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Joy
 from std_srvs.srv import Trigger
 
@@ -17,6 +18,8 @@ from fdvla_msgs import qos, topics
 from fdvla_msgs.types import Twist as TwistCmd
 from fdvla_teleop.teleop import ButtonEdges, TeleopConfig, TeleopMapper
 
+JOY_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST,
+                     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 #: After the cap is released, keep sending zero twists this long so the arm brakes at once.
 RELEASE_ZEROS = 0.3
 
@@ -39,7 +42,8 @@ class TeleopNode(DiagnosticsMixin, Node):
         self.last_service_reply = ""
         self.pub = self.create_publisher(TwistStamped, topics.SERVO_TWIST, qos.COMMAND)
         self.create_subscription(Twist, topics.SPACENAV_TWIST, self._on_twist, qos.SENSOR_SUB)
-        self.create_subscription(Joy, topics.SPACENAV_JOY, self._on_joy, qos.SENSOR_SUB)
+        # Buttons are events: a reliable, deep reader, so no press is lost to a busy moment.
+        self.create_subscription(Joy, topics.SPACENAV_JOY, self._on_joy, JOY_QOS)
         self._recorder_clients = {name: self.create_client(Trigger, srv) for name, srv in
                          (("start", topics.SRV_RECORDER_START), ("stop", topics.SRV_RECORDER_STOP),
                           ("discard", topics.SRV_RECORDER_DISCARD))}
@@ -62,7 +66,7 @@ class TeleopNode(DiagnosticsMixin, Node):
         if toggle:
             action = "start"
         client = self._recorder_clients[action]
-        if not client.service_is_ready():
+        if not client.service_is_ready() and not client.wait_for_service(timeout_sec=1.0):
             self.get_logger().warning(f"{action}: no recorder is running")
             return
         fut = client.call_async(Trigger.Request())
