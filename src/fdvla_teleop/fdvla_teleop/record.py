@@ -141,8 +141,8 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
         pass
     finally:
         print()
-        if runtime is not None:
-            runtime.shutdown()  # an open episode is finished as not successful
-        session.close()
+        session.close()  # stops spinning, then destroys every node: an open episode is
+        if runtime is not None:  # finished as not successful
+            runtime.shutdown()
         children.stop()
     return 0
