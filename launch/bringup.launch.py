@@ -1,4 +1,5 @@
 """ros2 launch fdvla bringup.launch.py robot:=sim|sim_sensorless|ur5e|ur5e_sensorless [rviz:=true]
+    [teleop:=true] [record:=DIR]
 
 Starts one `fdvla_process` per process of the node graph that `fdvla.graph.build_graph` computes
 for the robot setup: the very list `fdvla bringup` runs in pip mode.
@@ -19,6 +20,12 @@ def _graph_actions(context):
     overrides = [f"robot.task={task}"] if task else []
     extra = LaunchConfiguration("overrides").perform(context).split()
     overrides += extra
+    # SpaceMouse + teleop and the episode recorder: the same graph nodes `fdvla record` adds.
+    if LaunchConfiguration("teleop").perform(context).lower() in ("true", "1", "yes"):
+        overrides.append("teleop.enabled=true")
+    record = LaunchConfiguration("record").perform(context)
+    if record:
+        overrides.append(f"recorder.out={record}")
     cfg = load_setup(robot, overrides)
     actions = []
     for proc in build_graph(cfg):
@@ -42,6 +49,10 @@ def generate_launch_description():
         DeclareLaunchArgument("task", default_value="",
                               description="simulated task: button, plug or wipe"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
+        DeclareLaunchArgument("teleop", default_value="false",
+                              description="add the SpaceMouse and teleop nodes"),
+        DeclareLaunchArgument("record", default_value="",
+                              description="add the episode recorder, bags into this folder"),
         DeclareLaunchArgument("overrides", default_value="",
                               description="space-separated key=value config overrides"),
         OpaqueFunction(function=_graph_actions),

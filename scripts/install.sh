@@ -8,10 +8,10 @@ ROOT=$PWD
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-# System libraries: libusb for pyrealsense2, Mesa EGL for MuJoCo's offscreen rendering.
+# System libraries: libusb for pyrealsense2, hidapi for pyspacemouse, Mesa EGL for MuJoCo's offscreen rendering.
 if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
   missing=()
-  for p in libusb-1.0-0 libegl1 libgl1 libgles2 libegl-mesa0 libgl1-mesa-dri; do
+  for p in libusb-1.0-0 libhidapi-hidraw0 libegl1 libgl1 libgles2 libegl-mesa0 libgl1-mesa-dri; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -43,7 +43,7 @@ echo "[install] pip: ${reqs[*]} (a few minutes the first time)"
 # Our packages, editable, without dependencies (pins above are the single source of truth).
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation \
   --config-settings editable_mode=compat \
-  -e src/fdvla_msgs -e src/fdvla_drivers -e src/fdvla_policy_node -e src/fdvla 2>&1 \
+  -e src/fdvla_msgs -e src/fdvla_drivers -e src/fdvla_policy_node -e src/fdvla_teleop -e src/fdvla 2>&1 \
   | grep -v "is ignored: it is neither a file nor a directory" || true
 echo "$sig" > "$stamp"
 echo "[install] done: $ROOT/.venv"

@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the /diagnostics table every S seconds (0: never)")
     b.set_defaults(func=_bringup)
 
+    from fdvla_teleop.cli import add_subcommands as _teleop_subcommands
+
+    _teleop_subcommands(sub, robot_help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a "
+                                        "YAML path (default: sim)")
+
     t = sub.add_parser("train", help="train an FD-VLA policy on recorded episodes",
                        add_help=False)
     t.set_defaults(func=None)
