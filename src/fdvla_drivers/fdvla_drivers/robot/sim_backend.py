@@ -79,6 +79,7 @@ class SimRobotBackend(RobotBackend):
         self._holding = True
         self.ik_failures = 0
         self.physics_lag_resyncs = 0
+        self._snapshot_writer = None  # set by publish_snapshots (renderers in other processes)
         self.reset(seed)
 
     # ------------------------------------------------------------------ properties
@@ -121,6 +122,19 @@ class SimRobotBackend(RobotBackend):
             self._thread.join(timeout=2.0)
             self._thread = None
         self._connected = False
+        with self._lock:
+            if self._snapshot_writer is not None:
+                self._snapshot_writer.close()
+                self._snapshot_writer = None
+
+    def publish_snapshots(self, name: str) -> None:
+        """Write the cell's state to shared memory `name` after every physics step batch, for
+        camera renderers in other processes (`fdvla_drivers.sim.shared_snapshot`)."""
+        from fdvla_drivers.sim.shared_snapshot import SnapshotWriter
+
+        with self._lock:
+            self._snapshot_writer = SnapshotWriter.for_model(name, self.model, self.cell.xml)
+            self._snapshot_writer.write(self._stamp(), self.cell.data)
 
     def reset(self, seed: int | None = None, start: Pose | None = None) -> None:
         """Re-randomise the task (and the start pose) from `seed` (default: next seed)."""
@@ -135,6 +149,8 @@ class SimRobotBackend(RobotBackend):
             self._last_servo_q = None
             if self.realtime:
                 self._clock_offset = time.time() - self.cell.time
+            if self._snapshot_writer is not None:
+                self._snapshot_writer.write(self._stamp(), self.cell.data)
 
     # ------------------------------------------------------------------ clock and pacing
     def now(self) -> float:
@@ -180,6 +196,8 @@ class SimRobotBackend(RobotBackend):
 
     def _step_locked(self, n: int) -> None:
         self.cell.step(n)
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.write(self._stamp(), self.cell.data)
         if not self._protective_stop:
             force = float(np.linalg.norm(self.cell.external_force()))
             if force > self.fault_limits.max_force:
