@@ -42,8 +42,15 @@ def main(argv=None) -> int:
     # Our own SIGINT/SIGTERM handling: the nodes (the controller first) stop before rclpy
     # does, so no thread publishes on a context that is already gone.
     stop = threading.Event()
+    running = threading.Event()
+
+    def on_signal(*_):
+        stop.set()
+        if not running.is_set():  # still starting (e.g. waiting for the sim cell): give up
+            raise KeyboardInterrupt
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     rclpy.init(args=[sys.argv[0], *ros_args],
                signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     runtime = executor = None
@@ -53,11 +60,12 @@ def main(argv=None) -> int:
         executor = MultiThreadedExecutor(num_threads=4)
         for node in runtime.nodes:
             executor.add_node(node)
+        running.set()
         print(f"{args.process}: up ({', '.join(n.get_name() for n in runtime.nodes)})",
               file=sys.stderr, flush=True)
         while not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
-    except ExternalShutdownException:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         if runtime is not None:
