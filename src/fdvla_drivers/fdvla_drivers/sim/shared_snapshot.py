@@ -150,7 +150,7 @@ class SnapshotReader:
         self.retries = 0
         self.reads = 0
 
-    def read_block(self, max_spin: float = 0.05) -> np.ndarray:
+    def read_block(self, max_wait: float = 2.0) -> np.ndarray:
         """A consistent copy of the state block (valid until the next call)."""
         h, copy = self._header, self._copy
         deadline = None
@@ -162,13 +162,15 @@ class SnapshotReader:
                     self.reads += 1
                     return copy
             self.retries += 1
-            # The writer holds the odd count for microseconds; yield the CPU to it.
+            # The writer holds the odd count for microseconds, unless it is preempted mid-write
+            # (a loaded machine) or died there.
+            now = time.monotonic()
             if deadline is None:
-                deadline = time.monotonic() + max_spin
-            elif time.monotonic() > deadline:
+                deadline = now + max_wait
+            elif now > deadline:
                 raise SnapshotError(f"state in {self.name!r} stayed inconsistent for "
-                                    f"{max_spin * 1e3:.0f} ms: did its writer die mid-write?")
-            time.sleep(0)
+                                    f"{max_wait:.0f} s: did its writer die mid-write?")
+            time.sleep(0 if self.retries % 16 else 0.0005)
 
     @property
     def sequence(self) -> int:
