@@ -87,6 +87,7 @@ class SimRobotBackend(RobotBackend):
         self.physics_lag_resyncs = 0
         self._snapshot_writer = None  # set by publish_snapshots (renderers in other processes)
         self._new_state = threading.Condition(self._lock)
+        self._state_cache = None
         self._cycle_start: float | None = None
         self._servo_paced_at = -np.inf
         self.reset(seed)
@@ -151,6 +152,7 @@ class SimRobotBackend(RobotBackend):
             seed = self.seed + 1
         self.seed = seed
         with self._lock:
+            self._state_cache = None
             self.cell.reset(np.random.default_rng(seed), start)
             self.cell.zero_ft()
             self._protective_stop = False
@@ -240,16 +242,25 @@ class SimRobotBackend(RobotBackend):
 
     # ------------------------------------------------------------------ state
     def read_state(self) -> RobotState:
+        """The latest sample. Computed once per physics step: the servo loop and the state
+        publisher share it (treat it as read-only)."""
         with self._lock:
+            stamp = self._stamp()
             cell = self.cell
             q, qd = cell.q, cell.qd
+            key = (stamp, self._protective_stop, self._connected, id(cell.ft_bias))
+            cached = self._state_cache
+            if (cached is not None and cached[0] == key and np.array_equal(cached[1].q, q)
+                    and np.array_equal(cached[1].qd, qd)):
+                return cached[1]
             wrench = cell.wrench() if self.has_wrench else None
-            stamp = self._stamp()
             stopped = self._protective_stop
-        return RobotState(stamp=stamp, q=q, qd=qd,
-                          tcp_pose=kin.tcp_pose(q, self.cell.tcp_offset),
-                          wrench=wrench, protective_stop=stopped, emergency_stop=False,
-                          program_running=self._connected or not self.realtime)
+            state = RobotState(stamp=stamp, q=q, qd=qd,
+                               tcp_pose=kin.tcp_pose(q, self.cell.tcp_offset),
+                               wrench=wrench, protective_stop=stopped, emergency_stop=False,
+                               program_running=self._connected or not self.realtime)
+            self._state_cache = (key, state)
+            return state
 
     def snapshot(self) -> tuple[float, SimSnapshot]:
         """(stamp on this backend's clock, copy of what a camera needs), taken under the lock."""
@@ -291,6 +302,7 @@ class SimRobotBackend(RobotBackend):
 
     def zero_ft_sensor(self) -> None:
         with self._lock:
+            self._state_cache = None
             self.cell.zero_ft()
 
     # ------------------------------------------------------------------ faults
