@@ -4,8 +4,8 @@ Two clocks:
 - realtime=True: the physics runs paced to the wall clock, `now()` is `time.time()`, and
   `begin_cycle`/`end_cycle` pace the caller's servo loop to wall clock, like ur_rtde's
   initPeriod/waitPeriod, on an absolute schedule (a late wake-up shortens the next wait, so the
-  loop's mean rate stays 500 Hz). While a servo loop runs, `end_cycle` also advances the physics
-  to the wall clock, on the servo thread: one thread does the whole cycle, none competes with it
+  loop's mean rate stays 500 Hz). While a servo loop runs, `begin_cycle` also advances the
+  physics to the wall clock, on the servo thread: one thread does the whole cycle, none competes with it
   for the interpreter. Without a servo loop a background thread advances the physics instead.
 - realtime=False ("lockstep", for data generation and tests): no thread; `end_cycle` advances
   the physics by exactly one servo period and `now()` is simulation time, so a 500 Hz loop runs
@@ -178,13 +178,15 @@ class SimRobotBackend(RobotBackend):
         if not now - self.servo_period <= t <= now + self.servo_period:
             t = now  # first cycle, or a stall longer than a period: restart the schedule
         self._cycle_start = t
+        # The physics catches up to the wall clock first, so the cycle reads a fresh state
+        # (also after a stall of this thread).
+        with self._lock:
+            self._advance_to_wall_clock_locked()
+            self._servo_paced_at = time.monotonic()
         return t
 
     def end_cycle(self, t_start: float) -> None:
         if self.realtime:
-            with self._lock:
-                self._advance_to_wall_clock_locked()
-                self._servo_paced_at = time.monotonic()
             sleep_until(t_start + self.servo_period)
             return
         with self._lock:
