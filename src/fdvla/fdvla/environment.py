@@ -85,14 +85,3 @@ def request_realtime(who: str, priority: int | None = None, log=print) -> dict:
             "See docs/hardware.md (limits.conf rtprio/memlock) to permit it.")
     return result
 
-
-def set_parent_death_signal(sig: int | None = None) -> None:
-    """Linux: have the kernel send `sig` (default SIGTERM) to this process when its parent dies
-    (prctl PR_SET_PDEATHSIG), so a SIGKILLed supervisor leaves no orphans. Call in the child."""
-    import ctypes
-    import ctypes.util
-    import signal
-
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM if sig is None else sig), 0, 0, 0)

@@ -15,6 +15,8 @@ arm before anything else goes), then the others; SIGKILL after a grace period.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -39,11 +41,13 @@ def _describe_exit(rc: Optional[int]) -> str:
     return f"exited with status {rc}"
 
 
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:  # runs in the forked child, before exec
-        from fdvla.environment import set_parent_death_signal
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_PR_SET_PDEATHSIG = 1
 
-        set_parent_death_signal(signal.SIGTERM)
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    def setup() -> None:  # runs in the forked child, before exec: no imports, no locks
+        _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
     return setup
@@ -101,14 +105,14 @@ class Supervisor:
                     self.command(spec), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT, env=env, process_group=0,
                     preexec_fn=_child_setup(os.getpid()))
-                child = Child(spec, popen, critical=spec.robot is not None)
-                child.log_thread = threading.Thread(target=self._pump, args=(child,),
-                                                    name=f"log-{spec.name}", daemon=True)
-                child.log_thread.start()
-                self.children.append(child)
+                self.children.append(Child(spec, popen, critical=spec.robot is not None))
         except BaseException:
             self.stop()
             raise
+        for child in self.children:  # only now: no thread of ours runs while we fork
+            child.log_thread = threading.Thread(target=self._pump, args=(child,),
+                                                name=f"log-{child.name}", daemon=True)
+            child.log_thread.start()
         return self
 
     def _pump(self, child: Child) -> None:
