@@ -162,6 +162,10 @@ class Supervisor:
         for c in self.children:
             if c.log_thread is not None:
                 c.log_thread.join(timeout=1.0)
+        for c in self.children:
+            if not c.reported:
+                c.reported = True
+                self.emit("supervisor", f"process {c.name} (pid {c.pid}) {c.describe()}")
 
     @staticmethod
     def _signal(c: Child, sig: int) -> None:
