@@ -86,6 +86,7 @@ def test_sim_bringup_runs_the_graph_processes_and_survives_a_camera(tmp_path):
         assert not list(SHM_DIR.glob(f"{_snapshot_marker(proc.pid)}*"))
         text = log.read_text()
         assert "process sim_cell" in text and "wrist_camera: up" in text
+        assert "robot told to hold (/controller/stop)" in text  # after the camera went
         # The others were stopped, not killed: they shut down and exited with status 0.
         assert re.search(r"process wrist_camera \(pid \d+\) exited with status 0", text), text
     finally:
