@@ -50,7 +50,8 @@ def test_sim_bringup_runs_the_graph_processes_and_survives_a_camera(tmp_path):
     expected = {p.name: p for p in build_graph(load_setup("sim"))}
     assert set(expected) == {"sim_cell", "kinect_camera", "wrist_camera"}
     log = tmp_path / "bringup.log"
-    proc = start_bringup(log, "--robot", "sim", "--duration", "120")
+    proc = start_bringup(log, "--robot", "sim", "--duration", "120",
+                         env={"FDVLA_RT_PRIORITY": "10"})
     probe = Probe("procs_probe")
     try:
         probe.subscribe(topics.JOINT_STATES, JointState)
@@ -60,6 +61,12 @@ def test_sim_bringup_runs_the_graph_processes_and_survives_a_camera(tmp_path):
             graph_processes(proc.pid)), 30, "the graph's processes")
         # Every child in a process group of its own (Ctrl-C reaches the supervisor only).
         assert all(stat(pid)["pgrp"] == pid for pid in procs.values())
+        # The robot's process asked for real-time scheduling: it has it, or says why not once.
+        wait_until(lambda: "sim_cell: up" in log.read_text(), 60, "the sim cell process")
+        refused = "sim_cell: running without real-time priority" in log.read_text()
+        assert refused or os.sched_getscheduler(procs["sim_cell"]) == os.SCHED_FIFO
+        assert log.read_text().count("running without real-time priority") == int(refused)
+        assert os.sched_getscheduler(procs["wrist_camera"]) == os.SCHED_OTHER
         probe.wait_for(lambda: probe.count(topics.JOINT_STATES) > 50
                        and probe.count(topics.camera_image_topic("wrist")) > 3, 90,
                        "joint states and wrist frames")
