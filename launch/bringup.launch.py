@@ -2,8 +2,12 @@
     [teleop:=true] [record:=DIR]
 
 Starts one `fdvla_process` per process of the node graph that `fdvla.graph.build_graph` computes
-for the robot setup: the very list `fdvla bringup` runs in pip mode.
+for the robot setup: the very list `fdvla bringup` runs in pip mode (the robot driver and
+controller in one process, each camera in its own; a simulated cell's cameras render from its
+state in shared memory, named once per launch).
 """
+
+import os
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -26,6 +30,9 @@ def _graph_actions(context):
     record = LaunchConfiguration("record").perform(context)
     if record:
         overrides.append(f"recorder.out={record}")
+    # The simulated cell's shared-memory state: one name per launch, the same in every process.
+    domain = os.environ.get("ROS_DOMAIN_ID", "0")
+    overrides.append(f"sim_snapshot=fdvla_sim_{os.getpid()}_d{domain}")
     cfg = load_setup(robot, overrides)
     actions = []
     for proc in build_graph(cfg):

@@ -8,6 +8,9 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Robot processes started by tests run at normal priority (a SCHED_FIFO servo process would
+# starve the tests' own subscribers on a loaded machine); tests/processes checks the request.
+os.environ.setdefault("FDVLA_RT_PRIORITY", "0")
 if "ROS_DOMAIN_ID" not in os.environ:
     # Parallel test runs on one machine must not hear each other.
     os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))

@@ -27,8 +27,20 @@ def test_sensorless_setups_inherit_and_drop_the_sensor():
     assert ur["robot"]["host"] == load_setup("ur5e")["robot"]["host"]
 
 
-def test_sim_runs_in_one_process_hardware_in_several():
-    assert [p.name for p in build_graph(load_setup("sim"))] == ["sim_cell"]
+def test_cameras_run_in_processes_of_their_own_sim_and_hardware():
+    sim = build_graph(load_setup("sim", ["sim_snapshot=fdvla_sim_1_dx"]))
+    assert [p.name for p in sim] == ["sim_cell", "kinect_camera", "wrist_camera"]
+    kinds = {p.name: [n.kind for n in p.nodes] for p in sim}
+    assert kinds["sim_cell"] == ["robot_state", "controller"]
+    assert kinds["kinect_camera"] == ["camera"] and kinds["wrist_camera"] == ["camera"]
+    # The cameras read the physics process's state from the one shared-memory name.
+    assert sim[0].robot["snapshot"] == "fdvla_sim_1_dx"
+    assert {p.nodes[0].params["snapshot"] for p in sim[1:]} == {"fdvla_sim_1_dx"}
+    # Lock-step (data generation): the cameras render in the cell's process, on its clock.
+    lockstep = build_graph(load_setup("sim", ["robot.realtime=false"]))
+    assert [p.name for p in lockstep] == ["sim_cell"]
+    assert "snapshot" not in lockstep[0].robot
+    assert [p.name for p in build_graph(load_setup("sim", ["cameras={}"]))] == ["sim_cell"]
     procs = build_graph(load_setup("ur5e"))
     assert procs[0].robot["backend"] == "ur_rtde"
     assert {p.name for p in procs} == {"robot_driver", "kinect_camera", "wrist_camera"}

@@ -88,6 +88,15 @@ def test_launch_file_starts_one_process_per_graph_process(monkeypatch, robot):
         args = kw["arguments"]
         assert args[args.index("--process") + 1] == proc.name
         assert args[args.index("--robot") + 1] == robot
+    # Every process names the same shared-memory state of the simulated cell.
+    snapshots = {a for n in nodes for a in n.kwargs["arguments"] if a.startswith("sim_snapshot=")}
+    assert len(snapshots) == 1
+
+
+def test_launch_file_runs_the_sim_cameras_in_processes_of_their_own(monkeypatch):
+    nodes = evaluate_launch(monkeypatch, robot="sim")
+    names = [n.kwargs["arguments"][n.kwargs["arguments"].index("--process") + 1] for n in nodes]
+    assert names == ["sim_cell", "kinect_camera", "wrist_camera"]
 
 
 def test_launch_file_adds_rviz_on_request(monkeypatch):

@@ -27,12 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="fdvla",
         description="FD-VLA robot stack (pip mode): runs the same node graph as "
-                    "`ros2 launch fdvla bringup.launch.py`, in one process, over real DDS.")
+                    "`ros2 launch fdvla bringup.launch.py` (the same OS processes), over real DDS.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bringup", help="start the node graph of a robot setup",
-                       description="Start drivers, cameras and the controller of a robot setup. "
-                                   "Runs until Ctrl-C or --duration.")
+                       description="Start drivers, cameras and the controller of a robot setup, "
+                                   "one OS process per process of the graph, supervised from "
+                                   "this one. Runs until Ctrl-C or --duration.")
     b.add_argument("--robot", default="sim",
                    help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a YAML path "
                         "(default: sim)")

@@ -38,3 +38,50 @@ def freeze_startup_heap() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+#: SCHED_FIFO priority the robot-driver process asks for (FDVLA_RT_PRIORITY; 0: do not ask).
+DEFAULT_RT_PRIORITY = 80
+
+
+def request_realtime(who: str, priority: int | None = None, log=print) -> dict:
+    """Real-time scheduling and locked memory for the robot-driver process, where permitted.
+
+    As ur_rtde's examples recommend for its control loop: SCHED_FIFO (the servo thread is not
+    preempted by ordinary processes) and mlockall (no page fault in the loop). Call before any
+    thread starts: threads inherit the policy. Where the limits do not permit it (see
+    docs/hardware.md for the limits.conf lines), says so once and returns; nothing else changes.
+    Memory is locked only where the memlock limit is unlimited (or the process may ignore it): a
+    finite limit would make later allocations fail once reached.
+    """
+    import ctypes
+    import ctypes.util
+    import resource
+
+    if priority is None:
+        priority = int(os.environ.get("FDVLA_RT_PRIORITY", DEFAULT_RT_PRIORITY))
+    result = {"sched_fifo": False, "mlockall": False}
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return result
+    problems = []
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        result["sched_fifo"] = True
+    except OSError as e:
+        problems.append(f"SCHED_FIFO {priority} not permitted ({e.strerror}; rtprio limit "
+                        f"{resource.getrlimit(resource.RLIMIT_RTPRIO)[0]})")
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if soft == resource.RLIM_INFINITY or os.geteuid() == 0:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        mcl_current, mcl_future = 1, 2
+        if libc.mlockall(mcl_current | mcl_future) == 0:
+            result["mlockall"] = True
+        else:
+            problems.append(f"mlockall failed ({os.strerror(ctypes.get_errno())})")
+    else:
+        problems.append(f"memory not locked (memlock limit {soft // 1024} KiB, not unlimited)")
+    if problems:
+        log(f"{who}: running without real-time priority: {'; '.join(problems)}. "
+            "See docs/hardware.md (limits.conf rtprio/memlock) to permit it.")
+    return result
+

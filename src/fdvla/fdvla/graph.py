@@ -50,9 +50,8 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
     extra = [NodeSpec("instruction", "instruction", {"text": instruction})] if instruction else []
 
     if robot["backend"] == "sim":
-        # The simulated cameras render the simulated robot's world: one process owns them all.
-        return [ProcessSpec("sim_cell", tuple(driver_nodes + _sim_episode_nodes() + camera_nodes
-                                              + extra), robot)] + _teleop_processes(cfg)
+        return _sim_processes(cfg, robot, driver_nodes + _sim_episode_nodes(), camera_nodes,
+                              extra) + _teleop_processes(cfg)
     procs = [ProcessSpec("robot_driver", tuple(driver_nodes + extra), robot)]
     procs += [ProcessSpec(n.name, (n,)) for n in camera_nodes]
     return procs + _teleop_processes(cfg)
@@ -69,3 +68,24 @@ def _teleop_processes(cfg: dict) -> list:
 
     nodes = tuple(NodeSpec(kind, name, params) for kind, name, params in teleop_node_specs(cfg))
     return [ProcessSpec("teleop", nodes)] if nodes else []
+
+
+def sim_snapshot_name(cfg: dict) -> str:
+    """Shared-memory name of the simulated cell's state: `sim_snapshot` as the runner set it
+    (unique per bringup), else one per ROS domain."""
+    import os
+
+    return str(cfg.get("sim_snapshot") or f"fdvla_sim_d{os.environ.get('ROS_DOMAIN_ID', '0')}")
+
+
+def _sim_processes(cfg, robot, driver_nodes, camera_nodes, extra) -> list[ProcessSpec]:
+    """Physics + robot backend + servo loop + state publishing in one process; each camera
+    renders in its own, from the cell's state in shared memory. In lock-step mode (no wall
+    clock, data generation) the cameras render in the cell's process, on the caller's thread."""
+    if not robot.get("realtime", True) or not camera_nodes:
+        return [ProcessSpec("sim_cell", tuple(driver_nodes + camera_nodes + extra), robot)]
+    name = sim_snapshot_name(cfg)
+    procs = [ProcessSpec("sim_cell", tuple(driver_nodes + extra), {**robot, "snapshot": name})]
+    procs += [ProcessSpec(n.name, (NodeSpec(n.kind, n.name, {**n.params, "snapshot": name}),))
+              for n in camera_nodes]
+    return procs

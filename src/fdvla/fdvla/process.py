@@ -1,15 +1,20 @@
 """One OS process of the node graph, for native ROS 2 launch (`ros2 launch fdvla bringup...`).
 
 The launch file starts `fdvla_process --robot R --process NAME` once per ProcessSpec of
-`build_graph`; this runs that spec's nodes exactly as pip mode does.
+`build_graph`, and so does `fdvla bringup`'s supervisor (as `python -m fdvla.process`); this runs
+that spec's nodes. SIGINT or SIGTERM stops it cleanly (the controller holds the robot first).
+The process that owns the robot asks for real-time scheduling where permitted.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
-from fdvla.environment import apply_defaults, freeze_startup_heap, tune_interpreter
+from fdvla.environment import (apply_defaults, freeze_startup_heap, request_realtime,
+                               tune_interpreter)
 
 
 def main(argv=None) -> int:
@@ -31,18 +36,42 @@ def main(argv=None) -> int:
     graph = {p.name: p for p in build_graph(cfg)}
     if args.process not in graph:
         ap.error(f"no process {args.process!r} in the {args.robot} graph; have {sorted(graph)}")
-    rclpy.init(args=[sys.argv[0], *ros_args])
-    runtime = ProcessRuntime(graph[args.process]).start()
-    freeze_startup_heap()
-    executor = MultiThreadedExecutor(num_threads=4)
-    for node in runtime.nodes:
-        executor.add_node(node)
+    spec = graph[args.process]
+    if spec.robot is not None:  # before any thread starts: threads inherit the policy
+        request_realtime(args.process, log=lambda m: print(m, file=sys.stderr, flush=True))
+    # Our own SIGINT/SIGTERM handling: the nodes (the controller first) stop before rclpy
+    # does, so no thread publishes on a context that is already gone.
+    stop = threading.Event()
+    running = threading.Event()
+
+    def on_signal(*_):
+        stop.set()
+        if not running.is_set():  # still starting (e.g. waiting for the sim cell): give up
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    rclpy.init(args=[sys.argv[0], *ros_args],
+               signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    runtime = executor = None
     try:
-        executor.spin()
+        runtime = ProcessRuntime(spec).start()
+        freeze_startup_heap()
+        executor = MultiThreadedExecutor(num_threads=4)
+        for node in runtime.nodes:
+            executor.add_node(node)
+        running.set()
+        print(f"{args.process}: up ({', '.join(n.get_name() for n in runtime.nodes)})",
+              file=sys.stderr, flush=True)
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        runtime.shutdown()
+        if runtime is not None:
+            runtime.shutdown()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
     return 0
 

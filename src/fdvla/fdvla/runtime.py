@@ -30,14 +30,17 @@ class ProcessRuntime:
         self.context = context
         self.robot = None
         self.cameras = []
+        self.views = []  # shared-memory views of a simulated cell in another process
         self.nodes: list[Node] = []
 
     def start(self) -> "ProcessRuntime":
         try:
             if self.spec.robot is not None:
                 kw = {k: v for k, v in self.spec.robot.items()
-                      if k not in ("backend", "zero_ft_on_start")}
+                      if k not in ("backend", "zero_ft_on_start", "snapshot")}
                 self.robot = make_robot_backend(self.spec.robot["backend"], **kw)
+                if self.spec.robot.get("snapshot"):
+                    self.robot.publish_snapshots(self.spec.robot["snapshot"])
                 self.robot.connect()
                 if self.spec.robot.get("zero_ft_on_start") and self.robot.has_wrench:
                     # The arm is still at bringup: zero the sensor so the tool's weight and
@@ -76,7 +79,13 @@ class ProcessRuntime:
 
             p = dict(spec.params)
             name, backend = p.pop("name"), p.pop("backend")
-            if backend == "sim":
+            if backend == "sim" and p.get("snapshot"):
+                from fdvla_drivers.sim.shared_snapshot import SharedCellView
+
+                self.views.append(SharedCellView(p.pop("snapshot")))
+                p["backend"] = self.views[-1]
+            elif backend == "sim":
+                p.pop("snapshot", None)
                 p["backend"] = self._need_robot(spec)
             camera = make_camera_backend(backend, **p)
             camera.start()
@@ -118,6 +127,9 @@ class ProcessRuntime:
             except Exception:
                 pass
         self.cameras = []
+        for view in self.views:
+            view.close()
+        self.views = []
         if self.robot is not None:
             try:
                 self.robot.close()

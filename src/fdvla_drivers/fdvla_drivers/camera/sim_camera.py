@@ -1,8 +1,11 @@
 """Cameras of the simulated cell, rendered offscreen (mujoco.Renderer; MUJOCO_GL=egl).
 
-Each camera renders from its own MjData, filled from a snapshot of the backend (joint positions
-and mocap poses) taken under the backend's lock, so rendering never holds the physics up. Frames
-carry the time of the snapshot on the backend's clock.
+Each camera renders from its own MjData, filled from a snapshot of the cell (joint positions
+and mocap poses), so rendering never holds the physics up. Frames carry the time of the snapshot
+on the robot backend's clock. `backend` is either the `SimRobotBackend` itself (same process:
+the snapshot is taken under its lock) or a `SharedCellView` (another process: the snapshot comes
+from shared memory, see `fdvla_drivers.sim.shared_snapshot`); both offer `model`, `realtime` and
+`snapshot()`.
 
 - realtime backend: a capture thread renders at `fps` on the wall clock; `read` returns the next
   new frame.
@@ -103,6 +106,9 @@ class SimCamera(CameraBackend):
     def render(self) -> CameraFrame:
         """Render the backend's current state now, on the calling thread."""
         stamp, snap = self.backend.snapshot()
+        return self._render(stamp, snap)
+
+    def _render(self, stamp, snap) -> CameraFrame:
         if self._renderer is None:
             model = self.backend.model
             self._data = mujoco.MjData(model)
@@ -125,12 +131,16 @@ class SimCamera(CameraBackend):
     def _capture_loop(self) -> None:
         period = 1.0 / self.fps
         next_due = time.perf_counter()
+        last_stamp = None
         try:
             while self._running:
-                frame = self.render()
-                with self._cond:
-                    self._latest = frame
-                    self._cond.notify_all()
+                stamp, snap = self.backend.snapshot()
+                if stamp != last_stamp:  # a stopped cell gives no new frames
+                    last_stamp = stamp
+                    frame = self._render(stamp, snap)
+                    with self._cond:
+                        self._latest = frame
+                        self._cond.notify_all()
                 next_due += period
                 delay = next_due - time.perf_counter()
                 if delay > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from geometry_msgs.msg import PoseStamped, WrenchStamped
@@ -30,7 +31,13 @@ class RobotStateNode(DiagnosticsMixin, Node):
         self.last_error = ""
         self._last_stamp = None
         self.setup_diagnostics()
-        self._thread = PacedThread("robot-state", 1.0 / self.rate_hz, self._publish_once)
+        if getattr(backend, "realtime", False) and hasattr(backend, "wait_for_state"):
+            # Publish each new sample once, as soon as the backend has it (no clock of our own
+            # to drift against the backend's, no spinning next to the servo loop).
+            self._thread = _StateFollower("robot-state", backend, self._publish_once,
+                                          lambda: self._last_stamp)
+        else:
+            self._thread = PacedThread("robot-state", 1.0 / self.rate_hz, self._publish_once)
 
     def start(self) -> None:
         self._thread.start()
@@ -79,3 +86,25 @@ class RobotStateNode(DiagnosticsMixin, Node):
     def destroy_node(self):
         self._thread.stop()
         return super().destroy_node()
+
+
+class _StateFollower:
+    """Calls `fn` each time the backend has a state newer than `last_stamp()`."""
+
+    def __init__(self, name: str, backend, fn, last_stamp):
+        self.backend, self.fn, self.last_stamp = backend, fn, last_stamp
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.backend.wait_for_state(self.last_stamp(), timeout=0.1):
+                self.fn()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2.0)

@@ -1,9 +1,12 @@
 """The simulated UR5e cell behind the robot-backend interface.
 
 Two clocks:
-- realtime=True: the physics runs in a background thread paced to the wall clock, `now()` is
-  `time.time()`, and `begin_cycle`/`end_cycle` pace the caller's servo loop to wall clock, like
-  ur_rtde's initPeriod/waitPeriod.
+- realtime=True: the physics runs paced to the wall clock, `now()` is `time.time()`, and
+  `begin_cycle`/`end_cycle` pace the caller's servo loop to wall clock, like ur_rtde's
+  initPeriod/waitPeriod, on an absolute schedule (a late wake-up shortens the next wait, so the
+  loop's mean rate stays 500 Hz). While a servo loop runs, `begin_cycle` also advances the
+  physics to the wall clock, on the servo thread: one thread does the whole cycle, none competes with it
+  for the interpreter. Without a servo loop a background thread advances the physics instead.
 - realtime=False ("lockstep", for data generation and tests): no thread; `end_cycle` advances
   the physics by exactly one servo period and `now()` is simulation time, so a 500 Hz loop runs
   as fast as the CPU allows.
@@ -27,8 +30,11 @@ from fdvla_drivers.sim import ur5e_kinematics as kin
 from fdvla_drivers.sim.cell import CellParams, SimCell, SimSnapshot
 from fdvla_drivers.sim.tasks import SimTask, make_task
 
-#: Spin (instead of sleeping) for the last this-many seconds before a deadline.
-_SPIN_MARGIN = 0.0004
+#: Spin (instead of sleeping) for the last this-many seconds before a deadline. Short: a spinning
+#: Python thread holds the interpreter lock the other threads of the process need.
+_SPIN_MARGIN = 0.0001
+#: The physics thread leaves the stepping to the servo loop while one ran this recently (s).
+_SERVO_PACED_HOLDOFF = 0.05
 
 
 def sleep_until(deadline: float, clock=time.perf_counter) -> None:
@@ -79,6 +85,11 @@ class SimRobotBackend(RobotBackend):
         self._holding = True
         self.ik_failures = 0
         self.physics_lag_resyncs = 0
+        self._snapshot_writer = None  # set by publish_snapshots (renderers in other processes)
+        self._new_state = threading.Condition(self._lock)
+        self._state_cache = None
+        self._cycle_start: float | None = None
+        self._servo_paced_at = -np.inf
         self.reset(seed)
 
     # ------------------------------------------------------------------ properties
@@ -121,6 +132,19 @@ class SimRobotBackend(RobotBackend):
             self._thread.join(timeout=2.0)
             self._thread = None
         self._connected = False
+        with self._lock:
+            if self._snapshot_writer is not None:
+                self._snapshot_writer.close()
+                self._snapshot_writer = None
+
+    def publish_snapshots(self, name: str) -> None:
+        """Write the cell's state to shared memory `name` after every physics step batch, for
+        camera renderers in other processes (`fdvla_drivers.sim.shared_snapshot`)."""
+        from fdvla_drivers.sim.shared_snapshot import SnapshotWriter
+
+        with self._lock:
+            self._snapshot_writer = SnapshotWriter.for_model(name, self.model, self.cell.xml)
+            self._snapshot_writer.write(self._stamp(), self.cell.data)
 
     def reset(self, seed: int | None = None, start: Pose | None = None) -> None:
         """Re-randomise the task (and the start pose) from `seed` (default: next seed)."""
@@ -128,6 +152,7 @@ class SimRobotBackend(RobotBackend):
             seed = self.seed + 1
         self.seed = seed
         with self._lock:
+            self._state_cache = None
             self.cell.reset(np.random.default_rng(seed), start)
             self.cell.zero_ft()
             self._protective_stop = False
@@ -135,6 +160,8 @@ class SimRobotBackend(RobotBackend):
             self._last_servo_q = None
             if self.realtime:
                 self._clock_offset = time.time() - self.cell.time
+            if self._snapshot_writer is not None:
+                self._snapshot_writer.write(self._stamp(), self.cell.data)
 
     # ------------------------------------------------------------------ clock and pacing
     def now(self) -> float:
@@ -144,7 +171,19 @@ class SimRobotBackend(RobotBackend):
         return self.cell.time + self._clock_offset if self.realtime else self.cell.time
 
     def begin_cycle(self) -> float:
-        return time.perf_counter() if self.realtime else self.cell.time
+        if not self.realtime:
+            return self.cell.time
+        now = time.perf_counter()
+        t = now if self._cycle_start is None else self._cycle_start + self.servo_period
+        if not now - self.servo_period <= t <= now + self.servo_period:
+            t = now  # first cycle, or a stall longer than a period: restart the schedule
+        self._cycle_start = t
+        # The physics catches up to the wall clock first, so the cycle reads a fresh state
+        # (also after a stall of this thread).
+        with self._lock:
+            self._advance_to_wall_clock_locked()
+            self._servo_paced_at = time.monotonic()
+        return t
 
     def end_cycle(self, t_start: float) -> None:
         if self.realtime:
@@ -152,6 +191,13 @@ class SimRobotBackend(RobotBackend):
             return
         with self._lock:
             self._step_locked(self._steps_per_period)
+
+    def wait_for_state(self, after_stamp: float | None, timeout: float) -> bool:
+        """Block until the physics has stepped past `after_stamp` (False on timeout), so a
+        state publisher publishes each new sample once, right after it exists."""
+        with self._new_state:
+            return self._new_state.wait_for(lambda: after_stamp is None
+                                            or self._stamp() != after_stamp, timeout)
 
     def step(self, duration: float) -> None:
         """Lockstep only: advance the physics by `duration` seconds, holding the servo target."""
@@ -163,23 +209,33 @@ class SimRobotBackend(RobotBackend):
     def _physics_loop(self) -> None:
         dt = self.cell.timestep
         while self._running:
+            if time.monotonic() - self._servo_paced_at < _SERVO_PACED_HOLDOFF:
+                time.sleep(_SERVO_PACED_HOLDOFF / 2)  # the servo loop steps the physics
+                continue
             with self._lock:
-                behind = time.time() - self._stamp()
-                if behind > self.max_lag:
-                    # The CPU could not keep up: let simulation time jump instead of racing.
-                    self._clock_offset += behind - dt
-                    self.physics_lag_resyncs += 1
-                    behind = dt
-                n = int(behind / dt)
-                if n > 0:
-                    self._step_locked(min(n, 20))
+                self._advance_to_wall_clock_locked()
                 next_due = self._stamp() + dt
             remaining = next_due - time.time()
             if remaining > 0:
                 time.sleep(remaining)
 
+    def _advance_to_wall_clock_locked(self) -> None:
+        dt = self.cell.timestep
+        behind = time.time() - self._stamp()
+        if behind > self.max_lag:
+            # The CPU could not keep up: let simulation time jump instead of racing.
+            self._clock_offset += behind - dt
+            self.physics_lag_resyncs += 1
+            behind = dt
+        n = int(behind / dt + 1e-6)
+        if n > 0:
+            self._step_locked(min(n, 20))
+
     def _step_locked(self, n: int) -> None:
         self.cell.step(n)
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.write(self._stamp(), self.cell.data)
+        self._new_state.notify_all()
         if not self._protective_stop:
             force = float(np.linalg.norm(self.cell.external_force()))
             if force > self.fault_limits.max_force:
@@ -188,16 +244,25 @@ class SimRobotBackend(RobotBackend):
 
     # ------------------------------------------------------------------ state
     def read_state(self) -> RobotState:
+        """The latest sample. Computed once per physics step: the servo loop and the state
+        publisher share it (treat it as read-only)."""
         with self._lock:
+            stamp = self._stamp()
             cell = self.cell
             q, qd = cell.q, cell.qd
+            key = (stamp, self._protective_stop, self._connected, id(cell.ft_bias))
+            cached = self._state_cache
+            if (cached is not None and cached[0] == key and np.array_equal(cached[1].q, q)
+                    and np.array_equal(cached[1].qd, qd)):
+                return cached[1]
             wrench = cell.wrench() if self.has_wrench else None
-            stamp = self._stamp()
             stopped = self._protective_stop
-        return RobotState(stamp=stamp, q=q, qd=qd,
-                          tcp_pose=kin.tcp_pose(q, self.cell.tcp_offset),
-                          wrench=wrench, protective_stop=stopped, emergency_stop=False,
-                          program_running=self._connected or not self.realtime)
+            state = RobotState(stamp=stamp, q=q, qd=qd,
+                               tcp_pose=kin.tcp_pose(q, self.cell.tcp_offset),
+                               wrench=wrench, protective_stop=stopped, emergency_stop=False,
+                               program_running=self._connected or not self.realtime)
+            self._state_cache = (key, state)
+            return state
 
     def snapshot(self) -> tuple[float, SimSnapshot]:
         """(stamp on this backend's clock, copy of what a camera needs), taken under the lock."""
@@ -239,6 +304,7 @@ class SimRobotBackend(RobotBackend):
 
     def zero_ft_sensor(self) -> None:
         with self._lock:
+            self._state_cache = None
             self.cell.zero_ft()
 
     # ------------------------------------------------------------------ faults
