@@ -64,6 +64,7 @@ VARIANTS = VARIANT_CHOICES
 WRENCH_INPUT_VARIANTS = VARIANTS_NEEDING_WRENCH_AT_INFERENCE
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
+VLM_STORE = ".vlm"  # the frozen VLM, once per content, hard-linked into each checkpoint
 LOSS_LOG = "losses.jsonl"
 LOSS_PLOT = "loss_curve.png"
 
@@ -85,6 +86,7 @@ class TrainConfig:
     force_objective: Optional[str] = None  # None: the model config's default (FORCE_OBJECTIVES)
     anchor_force_encoder: bool = False  # deprecated spelling of force_objective="anchored"
     teacher_steps: int = 500  # wrench-autoencoder steps before training (objective "teacher")
+    teacher_unit_variance: bool = True  # scale the teacher's tokens to unit variance (force_teacher.py)
     eval_every: int = 50  # held-out force metrics every N steps (0: never)
     eval_batch: int = 64  # frames in the held-out evaluation batch
     eval_holdout_episodes: int = 1  # held out when the dataset has >= 4 episodes
@@ -350,7 +352,7 @@ def _write_checkpoint(out: Path, step: int, policy, optimizer, scheduler, names,
     save_rng_state(tmp, info.rank)  # every rank keeps its own random streams
     _barrier(info)
     if info.is_main:
-        policy.save(tmp / "policy")
+        policy.save(tmp / "policy", vlm_store=root / VLM_STORE)
         save_training_state(tmp, optimizer=optimizer, scheduler=scheduler, step=step,
                             parameter_names=names,
                             extra={"world_size": info.world_size, "train_config": dataclasses.asdict(cfg)})
@@ -397,7 +399,8 @@ def fit_teacher_on_dataset(policy, dataset: EpisodeDataset, episodes: list, cfg:
                                if e.index in wanted]).astype(np.float32)
     if not np.isfinite(wrenches).all(axis=1).any():
         return {}  # no measured wrench: check_dataset_fits names the problem
-    return fit_force_teacher(policy, torch.from_numpy(wrenches), steps=cfg.teacher_steps, seed=cfg.seed)
+    return fit_force_teacher(policy, torch.from_numpy(wrenches), steps=cfg.teacher_steps, seed=cfg.seed,
+                             unit_variance=cfg.teacher_unit_variance)
 
 
 @dataclass
@@ -553,7 +556,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if info.is_main:
         final = out / "policy"
         shutil.rmtree(final, ignore_errors=True)
-        policy.save(final)
+        policy.save(final, vlm_store=checkpoint_root(out) / VLM_STORE)
         plot_losses(out / LOSS_LOG, out / LOSS_PLOT)
     _barrier(info)
     return TrainResult(policy=policy, final_step=step,
@@ -596,6 +599,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help="deprecated: same as --force-objective anchored")
     p.add_argument("--teacher-steps", type=int, default=d.teacher_steps,
                    help="wrench-autoencoder steps that fit the frozen teacher (objective teacher)")
+    p.add_argument("--teacher-raw-scale", dest="teacher_unit_variance", action="store_false",
+                   help="keep the teacher's tokens at the autoencoder's scale (default: unit variance)")
     p.add_argument("--eval-every", type=int, default=d.eval_every,
                    help="log held-out force-learning metrics every N steps (0: never)")
     p.add_argument("--eval-batch", type=int, default=d.eval_batch, help="frames in the evaluation batch")

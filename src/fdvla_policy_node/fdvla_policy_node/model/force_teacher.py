@@ -71,12 +71,17 @@ def fit_force_teacher(
     batch_size: int = 256,
     lr: float = 3e-3,
     seed: int = 0,
+    unit_variance: bool = True,
 ) -> dict[str, float]:
     """Train force encoder + decoder as an autoencoder of ``wrenches`` (N, 6) in raw units.
 
     Uses the policy's normalisation statistics (set them first). Rows with NaN (no sensor) are
-    skipped. Returns {"teacher_mse": reconstruction MSE, "teacher_mse_mean": MSE of the mean} over
-    all rows, in normalised units. Leaves both modules with ``requires_grad`` as it found them.
+    skipped. With ``unit_variance`` the encoder's output layer is then scaled so that f_aF's
+    per-dimension variance over the data averages 1: the variation the student must learn then
+    outweighs a constant offset in L_dist, and the decoder, which starts with a LayerNorm, reads
+    the scaled token as before. Returns {"teacher_mse": reconstruction MSE, "teacher_mse_mean": MSE
+    of the mean, "teacher_spread": f_aF's mean per-dimension std} over all rows, in normalised
+    units. Leaves both modules with ``requires_grad`` as it found them.
     """
     model = policy.model
     if not policy.config.has_force_token:
@@ -110,5 +115,12 @@ def fit_force_teacher(
                 p.requires_grad_(flag)
                 p.grad = None
     with torch.no_grad():
-        mse = float((model.force_decoder(model.force_encoder(data)).float() - data).pow(2).mean())
-    return {"teacher_mse": mse, "teacher_mse_mean": float(data.pow(2).mean())}
+        if unit_variance:
+            scale = model.force_encoder(data).float().var(dim=0).mean().clamp(min=1e-12).rsqrt()
+            last = model.force_encoder.mlp[-1]
+            last.weight.mul_(scale.to(last.weight.dtype))
+            last.bias.mul_(scale.to(last.bias.dtype))
+        tokens = model.force_encoder(data).float()
+        mse = float((model.force_decoder(tokens).float() - data).pow(2).mean())
+    return {"teacher_mse": mse, "teacher_mse_mean": float(data.pow(2).mean()),
+            "teacher_spread": float(tokens.std(dim=0).mean())}

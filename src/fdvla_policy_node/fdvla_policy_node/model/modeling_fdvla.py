@@ -220,6 +220,9 @@ class FDVLAPolicy(nn.Module):
         self.model = FDVLAFlowMatching(config)
         self.normalizer = Normalizer(config.state_dim, config.action_dim, config.wrench_dim)
         self._tokenizer = tokenizer
+        # The named pretrained source the frozen VLM's weights were loaded from (None: built here,
+        # or changed since); decides whether checkpoints store the VLM (checkpoint.save_policy).
+        self.vlm_source: str | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -465,10 +468,14 @@ class FDVLAPolicy(nn.Module):
 
     # --- persistence and pretrained weights --------------------------------------------------------
 
-    def save(self, directory: str | Path, include_vlm: bool = True) -> Path:
+    def save(self, directory: str | Path, include_vlm: bool | None = None,
+             vlm_store: str | Path | None = None) -> Path:
+        """Write a checkpoint directory. The frozen VLM is not stored when it came from a named
+        pretrained source, else stored once (``vlm_store``: a folder shared by several
+        checkpoints); ``include_vlm`` True/False forces it in/out (checkpoint.py)."""
         from .checkpoint import save_policy
 
-        return save_policy(self, directory, include_vlm=include_vlm)
+        return save_policy(self, directory, include_vlm=include_vlm, vlm_store=vlm_store)
 
     @classmethod
     def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> FDVLAPolicy:
