@@ -259,7 +259,9 @@ def test_default_objective_fits_a_frozen_teacher_once(six_steps):
     cfg, result = six_steps
     assert FDVLAPolicy.load(result.out / "policy").config.force_objective == "teacher"
     fit = json.loads((result.out / "force_teacher.json").read_text())
-    assert fit["teacher_mse"] < 0.1 * fit["teacher_mse_mean"] and fit["teacher_spread"] == pytest.approx(1, rel=0.05)
+    assert fit["teacher_mse"] < 0.1 * fit["teacher_mse_mean"]
+    # unit mean variance per dimension, so the mean std is at most 1 (Jensen) and not far below
+    assert 0.5 < fit["teacher_spread"] <= 1.0 + 1e-6
     halves = [_weights(result.out / "checkpoints" / f"step_0000000{n}" / "policy") for n in (3, 6)]
     teacher = [k for k in halves[0] if k.startswith(("model.force_encoder.", "model.force_decoder."))]
     assert teacher and all(torch.equal(halves[0][k], halves[1][k]) for k in teacher)

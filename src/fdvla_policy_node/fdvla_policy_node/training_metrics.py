@@ -119,7 +119,8 @@ def plot_losses(log_path, png_path) -> None:
             twin.set_ylabel("spread of f_aF (mean std)", color="tab:red")
             twin.set_ylim(bottom=0)
             twin.legend(loc="lower right")
-        ax.legend(loc="upper left")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left")
         ax.grid(True, alpha=0.3)
         ax.set_title(f"force branch on {evals[-1].get('eval_split', 'held-out')} frames")
     fig.tight_layout()
