@@ -16,9 +16,8 @@ dec(f_aF)     the decoder's MSE reading f_aF itself (does it read the target at 
 flow          held-out flow loss with fixed noise/time (the actions are still learnt)
 
 A linear probe (ridge regression from each image's channel means and mean red-minus-green, plus
-the state, to the wrench, fitted on the
-training episodes, scored on the held-out one) says how much of the wrench the inputs reveal at
-all: the ceiling for what f_pF can predict.
+the state, to the force, fitted on the training episodes, scored on the held-out one as a skill
+like the wrench skill above) says how much of the force simple features of the inputs reveal.
 """
 
 from __future__ import annotations
@@ -40,8 +39,9 @@ from fdvla_policy_node.train import TrainConfig, train
 from fdvla_policy_node.training_metrics import split_episodes
 
 
-def linear_probe_r2(root: Path, holdout: int = 1, ridge: float = 1e-3) -> float:
-    """Held-out R² (pooled over the 6 normalised wrench axes) of a ridge probe image+state -> wrench."""
+def linear_probe_r2(root: Path, holdout: int = 1, ridge: float = 1.0) -> float:
+    """Held-out skill of a ridge probe image+state -> force (x, y, z), like wrench_skill_pred:
+    1 - MSE / MSE of predicting the training mean, in training-normalised units."""
     probe = EpisodeDataset(root, chunk_size=1)
     train_eps, eval_eps = split_episodes([e.index for e in probe.episodes], holdout)
 
@@ -58,12 +58,13 @@ def linear_probe_r2(root: Path, holdout: int = 1, ridge: float = 1e-3) -> float:
 
     xtr, ytr = features(train_eps)
     xev, yev = features(eval_eps)
+    ytr, yev = ytr[:, :3], yev[:, :3]  # the force axes
     mx, sx = xtr.mean(0), xtr.std(0) + 1e-2
     my, sy = ytr.mean(0), ytr.std(0) + 1e-6
     a, b = (xtr - mx) / sx, (ytr - my) / sy
     w = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ b)
     pred, target = (xev - mx) / sx @ w, (yev - my) / sy
-    return float(1 - ((pred - target) ** 2).sum() / ((target - target.mean(0)) ** 2).sum())
+    return float(1 - ((pred - target) ** 2).mean() / (target ** 2).mean())
 
 
 def summarize_run(out: Path, name: str, seconds: float | None) -> dict:
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
                       f"{f(r['dist_loss_first'], '.3g')}→{f(r['dist_loss_last'], '.3g')}", f(r["seconds"], ".0f"))
     console = Console(width=170)
     console.print(table)
-    console.print(f"linear probe (image colour means + state -> wrench), held-out R²: {probe:.3f}")
+    console.print(f"linear probe (image colour means + state -> force), held-out skill: {probe:.3f}")
     console.print(f"details: {work / 'comparison.json'}")
     return 0
 
