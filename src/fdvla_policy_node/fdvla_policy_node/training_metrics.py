@@ -117,7 +117,7 @@ def plot_losses(log_path, png_path) -> None:
             twin = ax.twinx()
             twin.plot(steps, spread, color="tab:red", linestyle="--", label="spread of f_aF")
             twin.set_ylabel("spread of f_aF (mean std)", color="tab:red")
-            twin.set_ylim(bottom=0)
+            twin.set_ylim(0, 1.6 * max(np.nanmax(spread), 1e-6))
             twin.legend(loc="lower right")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left")
