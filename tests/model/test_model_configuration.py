@@ -56,7 +56,8 @@ def test_tiny_tokenizer_fits_the_tiny_vocabulary():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(variant="raw_force"), "variant"),
+        (dict(variant="raw_forces"), "variant"),
+        (dict(force_objective="shrink"), "force_objective"),
         (dict(state_dim=40), "state_dim"),
         (dict(action_dim=0), "action_dim"),
         (dict(image_size=96), "image_size"),
@@ -73,3 +74,25 @@ def test_every_variant_builds_from_both_presets():
     for variant in VARIANTS:
         assert FDVLAConfig.tiny(variant=variant).variant == variant
         assert FDVLAConfig.full(variant=variant).needs_wrench_at_inference == (variant in ("force_token", "no_fdm"))
+
+
+def test_one_variant_registry_with_the_raw_force_alias():
+    from fdvla_policy_node import train
+    from fdvla_policy_node.model import configuration_fdvla as registry
+
+    config = FDVLAConfig.tiny(variant="raw_force")
+    assert config.variant == "no_fdm" and config.needs_wrench_at_inference
+    assert FDVLAConfig.from_dict(config.to_dict()) == config
+    # the trainer's choices are the registry's names plus its aliases, not a second list
+    assert train.VARIANTS == registry.VARIANTS + tuple(registry.VARIANT_ALIASES) == registry.VARIANT_CHOICES
+    assert train.TrainConfig(dataset="", out="", variant="raw_force").model_variant == "no_fdm"
+    assert set(train.WRENCH_INPUT_VARIANTS) == {"force_token", "no_fdm"}
+
+
+def test_configs_written_before_force_objective_load_as_they_were_trained():
+    values = FDVLAConfig.tiny().to_dict()
+    del values["force_objective"], values["smolvla_resize"]
+    for anchor, objective in ((True, "anchored"), (False, "joint")):
+        config = FDVLAConfig.from_dict(dict(values, anchor_force_encoder=anchor))
+        assert config.force_objective == objective and config.smolvla_resize is False
+    assert FDVLAConfig.tiny().force_objective == "teacher"  # the default chosen in docs/model.md

@@ -1,10 +1,11 @@
 """Pretrained weights: a SmolVLM directory via transformers, and the SmolVLA key layout."""
 
 import copy
+import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
 
 from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy
@@ -47,6 +48,22 @@ def test_checkpoint_without_vlm_reloads_it_from_the_directory(tmp_path, smolvlm_
     policy.save(tmp_path / "ckpt", include_vlm=False)
     loaded = FDVLAPolicy.load(tmp_path / "ckpt").eval()
     torch.testing.assert_close(loaded.sample_actions(batch, noise=noise), expected)
+
+
+def test_a_vlm_from_a_named_source_is_not_stored_by_default(tmp_path, smolvlm_dir, make_batch, fixed_noise):
+    """The name is stored and the weights reloaded from it, also after a load/save cycle."""
+    policy = FDVLAPolicy.from_pretrained_vlm(str(smolvlm_dir), variant="fdvla", **TINY_OVERRIDES).eval()
+    batch, noise = make_batch(policy.config), fixed_noise(policy.config)
+    expected = policy.sample_actions(batch, noise=noise)
+    policy.save(tmp_path / "a")
+    loaded = FDVLAPolicy.load(tmp_path / "a")
+    loaded.save(tmp_path / "b")
+    for name in ("a", "b"):
+        manifest = json.loads((tmp_path / name / "config.json").read_text())
+        assert manifest["vlm_weights"] == "external"
+        assert not (tmp_path / name / "vlm.safetensors").exists()
+        assert not [k for k in load_file(str(tmp_path / name / "model.safetensors")) if ".vlm." in k]
+    torch.testing.assert_close(FDVLAPolicy.load(tmp_path / "b").sample_actions(batch, noise=noise), expected)
 
 
 def _smolvla_layout_state_dict(config: FDVLAConfig) -> dict[str, torch.Tensor]:
@@ -108,6 +125,12 @@ def test_smolvla_layout_checkpoint_loads_key_for_key(tmp_path, make_policy):
     assert torch.equal(own["model.action_in_proj.weight"], state["model._orig_mod.action_in_proj.weight"])
     for key, value in policy.model.force_distillation.state_dict().items():
         assert torch.equal(value, fresh_fdm[key])  # FD-VLA's modules start fresh
+    # SmolVLA's weights were trained on SmolVLA's resampling (no antialiasing); the VLM is SmolVLA's
+    assert policy.config.smolvla_resize and policy.vlm_source is None
+    policy.save(tmp_path / "ckpt")
+    loaded = FDVLAPolicy.load(tmp_path / "ckpt")
+    assert loaded.config.smolvla_resize
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["vlm_weights"] == "separate"
 
 
 def test_smolvla_checkpoint_missing_keys_are_reported(tmp_path, make_policy):

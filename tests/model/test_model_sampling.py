@@ -184,3 +184,111 @@ def test_prefix_and_denoise_step_trace_as_single_graphs(make_policy, make_batch)
         x_t, t = torch.randn(2, 50, policy.config.max_action_dim), torch.full((2,), 0.7)
         compiled = step(prefix.kv, x_t, t)
         torch.testing.assert_close(compiled, policy.model.velocity(prefix.kv, x_t, t))
+
+
+# --- the KV cache against one joint forward over [prefix, suffix] -----------------------------------
+
+
+def _joint_velocity(policy, captured, x_t, t):
+    """v(x_t, t) from ONE pass per layer over the concatenated [prefix, action] sequence, no cache:
+    prefix rows use the VLM layer's weights, action rows the expert layer's; joint layers attend
+    over all tokens under one (P + A) x (P + A) mask (prefix rows never see actions, actions see
+    valid prefix tokens and earlier actions); cross layers feed the expert the VLM layer's keys/values
+    of this same pass."""
+    from fdvla_policy_node.model.modeling_fdvla import sinusoidal_time_embedding
+    from fdvla_policy_node.model.vlm_with_expert import apply_rope
+
+    model, cfg = policy.model, policy.config
+    embedder = model.vlm_with_expert
+    prefix_embeds, prefix_mask, prefix_pos, valid = captured
+    batch, num_prefix = valid.shape
+    num_actions = x_t.shape[1]
+    action = model.action_in_proj(x_t)
+    time_emb = sinusoidal_time_embedding(t, cfg.expert_hidden_size, cfg.min_period, cfg.max_period)
+    fused = torch.cat([action, time_emb[:, None, :].expand_as(action)], dim=2)
+    suffix = model.action_time_mlp_out(torch.nn.functional.silu(model.action_time_mlp_in(fused)))
+
+    full = torch.zeros(batch, num_prefix + num_actions, num_prefix + num_actions, dtype=torch.bool)
+    full[:, :num_prefix, :num_prefix] = prefix_mask
+    full[:, num_prefix:, :num_prefix] = valid[:, None, :]
+    full[:, num_prefix:, num_prefix:] = torch.tril(torch.ones(num_actions, num_actions, dtype=torch.bool))
+    joint_pos = valid.sum(1, keepdim=True) + torch.arange(num_actions)[None]
+    cross_pos = torch.arange(num_actions)[None].expand(batch, -1)
+    wavelength, head_dim = cfg.rope_max_wavelength, embedder.head_dim
+
+    def heads(x):
+        return x.view(*x.shape[:-1], -1, head_dim)
+
+    def attend(q, k, v, mask):
+        groups = q.shape[2] // k.shape[2]
+        k, v = k.repeat_interleave(groups, dim=2), v.repeat_interleave(groups, dim=2)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / head_dim**0.5
+        scores = scores.masked_fill(~mask[:, None], float("-inf"))
+        return torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v).flatten(2)
+
+    hp, hs = prefix_embeds, suffix
+    for i, (vlm_layer, exp_layer) in enumerate(zip(embedder.text_model.layers, embedder.lm_expert.layers)):
+        xp, xs = vlm_layer.input_layernorm(hp), exp_layer.input_layernorm(hs)
+        qp = apply_rope(heads(vlm_layer.self_attn.q_proj(xp)), prefix_pos, wavelength)
+        kp = apply_rope(heads(vlm_layer.self_attn.k_proj(xp)), prefix_pos, wavelength)
+        vp = heads(vlm_layer.self_attn.v_proj(xp))
+        if embedder.is_self_attention_layer(i):
+            qs = apply_rope(heads(exp_layer.self_attn.q_proj(xs)), joint_pos, wavelength)
+            ks = apply_rope(heads(exp_layer.self_attn.k_proj(xs)), joint_pos, wavelength)
+            vs = heads(exp_layer.self_attn.v_proj(xs))
+            out = attend(torch.cat([qp, qs], 1), torch.cat([kp, ks], 1), torch.cat([vp, vs], 1), full)
+            out_p, out_s = out[:, :num_prefix], out[:, num_prefix:]
+        else:
+            out_p = attend(qp, kp, vp, prefix_mask)
+            qs = apply_rope(heads(exp_layer.self_attn.q_proj(xs)), cross_pos, wavelength)
+            ks = heads(exp_layer.self_attn.k_proj(kp.flatten(2)))
+            vs = heads(exp_layer.self_attn.v_proj(vp.flatten(2)))
+            out_s = attend(qs, ks, vs, full[:, num_prefix:, :num_prefix])
+        hp = hp + vlm_layer.self_attn.o_proj(out_p)
+        hp = hp + vlm_layer.mlp(vlm_layer.post_attention_layernorm(hp))
+        hs = hs + exp_layer.self_attn.o_proj(out_s)
+        hs = hs + exp_layer.mlp(exp_layer.post_attention_layernorm(hs))
+    return model.action_out_proj(embedder.lm_expert.norm(hs))
+
+
+@pytest.mark.parametrize("variant", ["fdvla", "no_force"])
+def test_cached_sampling_matches_a_joint_prefix_suffix_forward(variant, make_policy, make_batch, fixed_noise):
+    policy = make_policy(variant, num_steps=3, chunk_size=6)
+    batch = make_batch(policy.config)
+    batch["task"] = ["press", "wipe the whiteboard slowly"]  # different padding per row
+    noise = fixed_noise(policy.config)
+    cached = policy.sample_actions(batch, noise=noise)
+
+    embedder = policy.model.vlm_with_expert
+    captured = []
+    original = embedder.forward_prefix
+    embedder.forward_prefix = lambda *args: captured.append(args[:3] + (args[3],)) or original(*args)
+    try:
+        policy.encode_prefix(batch)  # only to read the prefix's inputs: embeddings, mask, positions
+    finally:
+        embedder.forward_prefix = original
+    assert not captured[0][3].all()  # language padding is really exercised
+    with torch.no_grad():
+        x = noise.clone()
+        for step in range(3):
+            t = torch.full((2,), 1.0 - step / 3)
+            x = x - _joint_velocity(policy, captured[0], x, t) / 3
+    joint = policy.normalizer.unnormalize("action", x[..., : policy.config.action_dim])
+    torch.testing.assert_close(cached, joint, rtol=1e-4, atol=1e-4)
+
+
+def test_smolvla_resize_is_plain_bilinear_without_antialiasing(make_policy):
+    """SmolVLA's resampling (bilinear, align_corners=False, no low-pass) halves an image by
+    averaging 2x2 blocks exactly; the antialiased default spreads wider."""
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    blocks = torch.nn.functional.avg_pool2d(image, 2)
+    torch.testing.assert_close(resize_with_pad(image, 64, antialias=False), blocks)
+    assert (resize_with_pad(image, 64) - blocks).abs().max() > 0.01
+    tall = torch.rand(1, 3, 128, 96)  # 64 x 48 after resizing: 16 black columns on the left
+    out = resize_with_pad(tall, 64, antialias=False)
+    assert torch.equal(out[..., :16], torch.zeros(1, 3, 64, 16))
+    torch.testing.assert_close(out[..., 16:], torch.nn.functional.avg_pool2d(tall, 2))
+    for flag, expected in ((True, blocks), (False, resize_with_pad(image, 64))):
+        policy = make_policy("no_force", smolvla_resize=flag)
+        prepared = policy._prepare_images({"images": {c: image for c in policy.config.camera_names}})
+        torch.testing.assert_close(prepared[0], expected * 2 - 1)

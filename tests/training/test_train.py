@@ -18,7 +18,7 @@ from fdvla_policy_node.train import (
     train,
 )
 
-COMMON = dict(batch_size=4, lr=1e-3, warmup_steps=2, chunk_size=4, progress=False)
+COMMON = dict(batch_size=4, lr=1e-3, warmup_steps=2, chunk_size=4, progress=False, teacher_steps=200)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,11 @@ def six_steps(dataset, tmp_path_factory):
 
 
 def _weights(directory):
-    return load_file(str(directory / "model.safetensors"))
+    """All of a saved policy's tensors: model.safetensors plus the VLM stored beside it."""
+    weights = load_file(str(directory / "model.safetensors"))
+    if (directory / "vlm.safetensors").is_file():
+        weights.update(load_file(str(directory / "vlm.safetensors")))
+    return weights
 
 
 def test_outputs_of_a_run(six_steps):
@@ -48,7 +52,8 @@ def test_outputs_of_a_run(six_steps):
     assert rows[0]["lr"] < rows[2]["lr"] and rows[5]["lr"] < rows[2]["lr"]  # warmup, then decay
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert latest_checkpoint(out).name == "step_00000006"
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest", "step_00000003", "step_00000006"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [".vlm", "latest", "step_00000003",
+                                                                       "step_00000006"]
     policy = FDVLAPolicy.load(out / "policy")
     assert policy.config.chunk_size == 4 and policy.config.state_dim == 15
     assert policy.config.camera_names == ["kinect", "wrist"]
@@ -228,3 +233,71 @@ def test_partly_sensorless_data_trains_fdvla_but_not_raw_force(tmp_path, capsys)
     assert all(np.isfinite(r["loss"]) and np.isfinite(r["dist_loss"]) for r in rows)
     assert main(args + ["--out", str(tmp_path / "b"), "--variant", "raw_force"]) == 2
     assert "takes the measured wrench as an input" in capsys.readouterr().err
+
+
+# --- force objective, held-out force metrics, the stored VLM -----------------------------------------
+
+
+def test_log_carries_force_learning_metrics_and_the_plot_shows_them(six_steps):
+    cfg, result = six_steps
+    rows = [json.loads(line) for line in (result.out / "losses.jsonl").read_text().splitlines()]
+    evaluated = [r["step"] for r in rows if "eval_split" in r]
+    assert evaluated == [0, 5]  # after the first step and at the end (eval_every 50 > 6 steps)
+    last = rows[-1]
+    assert last["eval_split"] == "train"  # two episodes: too few to hold one out
+    for key in ("eval_flow_loss", "eval_token_r2", "eval_target_spread", "eval_wrench_mse_pred",
+                "eval_wrench_mse_mean", "eval_wrench_skill_pred", "eval_wrench_mse_actual"):
+        assert np.isfinite(last[key]), key
+    assert last["eval_wrench_skill_pred"] == pytest.approx(
+        1 - last["eval_wrench_mse_pred"] / last["eval_wrench_mse_mean"])
+    png = (result.out / "loss_curve.png").read_bytes()
+    width = int.from_bytes(png[16:20], "big")
+    assert width == 1300  # the second panel (force learning) is there
+
+
+def test_default_objective_fits_a_frozen_teacher_once(six_steps):
+    cfg, result = six_steps
+    assert FDVLAPolicy.load(result.out / "policy").config.force_objective == "teacher"
+    fit = json.loads((result.out / "force_teacher.json").read_text())
+    assert fit["teacher_mse"] < 0.1 * fit["teacher_mse_mean"]
+    # unit mean variance per dimension, so the mean std is at most 1 (Jensen) and not far below
+    assert 0.5 < fit["teacher_spread"] <= 1.0 + 1e-6
+    halves = [_weights(result.out / "checkpoints" / f"step_0000000{n}" / "policy") for n in (3, 6)]
+    teacher = [k for k in halves[0] if k.startswith(("model.force_encoder.", "model.force_decoder."))]
+    assert teacher and all(torch.equal(halves[0][k], halves[1][k]) for k in teacher)
+    assert not torch.equal(halves[0]["model.force_distillation.query"], halves[1]["model.force_distillation.query"])
+
+
+def test_checkpoints_share_one_stored_vlm(six_steps):
+    cfg, result = six_steps
+    store = list((result.out / "checkpoints" / ".vlm").iterdir())
+    assert len(store) == 1
+    linked = [result.out / "policy"] + [result.out / "checkpoints" / f"step_0000000{n}" / "policy" for n in (3, 6)]
+    assert {(d / "vlm.safetensors").stat().st_ino for d in linked} == {store[0].stat().st_ino}
+    assert not [k for k in load_file(str(linked[0] / "model.safetensors")) if ".vlm." in k]
+
+
+@pytest.mark.parametrize("flags, objective", [(["--force-objective", "stopgrad"], "stopgrad"),
+                                              (["--anchor-force-encoder"], "anchored")])
+def test_force_objective_flags(dataset, tmp_path, flags, objective):
+    assert main(["--dataset", str(dataset), "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2",
+                 "--chunk-size", "2", "--no-progress", "--eval-every", "0"] + flags) == 0
+    assert FDVLAPolicy.load(tmp_path / "o" / "policy").config.force_objective == objective
+    assert not (tmp_path / "o" / "force_teacher.json").exists()
+    rows = [json.loads(line) for line in (tmp_path / "o" / "losses.jsonl").read_text().splitlines()]
+    assert not any("eval_split" in r for r in rows)
+
+
+def test_unknown_force_objective_is_a_clear_error(dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--dataset", str(dataset), "--out", str(tmp_path / "o"), "--force-objective", "shrink"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_held_out_episodes_only_when_there_are_enough():
+    from fdvla_policy_node.training_metrics import split_episodes
+
+    assert split_episodes([0, 1, 2], 1) == ([0, 1, 2], [])
+    assert split_episodes([3, 0, 1, 2], 1) == ([0, 1, 2], [3])
+    assert split_episodes([0, 1, 2, 3, 4], 2) == ([0, 1, 2], [3, 4])
+    assert split_episodes([0, 1, 2, 3], 0) == ([0, 1, 2, 3], [])

@@ -8,8 +8,11 @@ DistributedDataParallel, one GPU per process.
 
 Output folder:
   OUT/train_config.json      the arguments of the first run
-  OUT/losses.jsonl           one line per step: step, lr, loss, flow_loss, dist_loss, grad_norm
-  OUT/loss_curve.png         written at the end
+  OUT/losses.jsonl           one line per step: step, lr, loss, flow_loss, dist_loss, grad_norm;
+                             every --eval-every steps also eval_* (held-out force learning,
+                             training_metrics.py)
+  OUT/loss_curve.png         written at the end: losses and the force branch's learning
+  OUT/force_teacher.json     the wrench autoencoder's fit (objective "teacher" only)
   OUT/checkpoints/step_NNNNNNNN/{policy/, training_state.*, rng_rank*.safetensors}
   OUT/checkpoints/latest     name of the newest complete checkpoint
   OUT/policy/                the final policy (FDVLAPolicy.load(OUT/policy))
@@ -36,8 +39,18 @@ from fdvla_policy_node.dataset import (
     EpisodeDataset,
     compute_normalization_stats,
     images_to_float,
+    load_episode_arrays,
+)
+from fdvla_policy_node.model.configuration_fdvla import (
+    DISTILLING_VARIANTS,
+    FORCE_OBJECTIVES,
+    VARIANT_CHOICES,
+    VARIANT_SPECS,
+    VARIANTS_NEEDING_WRENCH_AT_INFERENCE,
+    resolve_variant,
 )
 from fdvla_policy_node.schedule import WarmupCosineSchedule
+from fdvla_policy_node.training_metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_policy_node.training_state import (
     load_training_state,
     restore_rng_state,
@@ -45,16 +58,13 @@ from fdvla_policy_node.training_state import (
     save_training_state,
 )
 
-VARIANTS = ("fdvla", "no_fdm", "force_token", "raw_force", "no_force")
-# The paper's "SmolVLA with raw force" baseline is the no-FDM model: the measured wrench is
-# MLP-encoded into the state/force token and fed to the VLM directly.
-VARIANT_ALIASES = {"raw_force": "no_fdm"}
+# One registry (model/configuration_fdvla.py) names the variants and the alias raw_force -> no_fdm.
+VARIANTS = VARIANT_CHOICES
 # Variants that take the measured wrench as an input: every frame needs one.
-WRENCH_INPUT_VARIANTS = ("force_token", "no_fdm")
-# fdvla reads it only as the distillation target; frames without one train the actions alone.
-DISTILLING_VARIANTS = ("fdvla",)
+WRENCH_INPUT_VARIANTS = VARIANTS_NEEDING_WRENCH_AT_INFERENCE
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
+VLM_STORE = ".vlm"  # the frozen VLM, once per content, hard-linked into each checkpoint
 LOSS_LOG = "losses.jsonl"
 LOSS_PLOT = "loss_curve.png"
 
@@ -73,7 +83,13 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 10.0
     lambda_dist: Optional[float] = None  # None: the model config's default
-    anchor_force_encoder: bool = False
+    force_objective: Optional[str] = None  # None: the model config's default (FORCE_OBJECTIVES)
+    anchor_force_encoder: bool = False  # deprecated spelling of force_objective="anchored"
+    teacher_steps: int = 500  # wrench-autoencoder steps before training (objective "teacher")
+    teacher_unit_variance: bool = True  # scale the teacher's tokens to unit variance (force_teacher.py)
+    eval_every: int = 50  # held-out force metrics every N steps (0: never)
+    eval_batch: int = 64  # frames in the held-out evaluation batch
+    eval_holdout_episodes: int = 1  # held out when the dataset has >= 4 episodes
     chunk_size: Optional[int] = None  # None: the preset's (50)
     seed: int = 0
     save_every: int = 500
@@ -88,7 +104,16 @@ class TrainConfig:
 
     @property
     def model_variant(self) -> str:
-        return VARIANT_ALIASES.get(self.variant, self.variant)
+        return resolve_variant(self.variant)
+
+    @property
+    def model_force_objective(self) -> Optional[str]:
+        if self.anchor_force_encoder:
+            if self.force_objective not in (None, "anchored"):
+                raise ValueError("--anchor-force-encoder contradicts --force-objective "
+                                 f"{self.force_objective}")
+            return "anchored"
+        return self.force_objective
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,8 +236,8 @@ def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
                  "action_dim": dataset.meta.action_dim}
     if cfg.lambda_dist is not None:
         overrides["dist_loss_weight"] = cfg.lambda_dist
-    if cfg.anchor_force_encoder:
-        overrides["anchor_force_encoder"] = True
+    if cfg.model_force_objective is not None:
+        overrides["force_objective"] = cfg.model_force_objective
     if cfg.chunk_size is not None:
         overrides["chunk_size"] = cfg.chunk_size
     return overrides
@@ -327,7 +352,7 @@ def _write_checkpoint(out: Path, step: int, policy, optimizer, scheduler, names,
     save_rng_state(tmp, info.rank)  # every rank keeps its own random streams
     _barrier(info)
     if info.is_main:
-        policy.save(tmp / "policy")
+        policy.save(tmp / "policy", vlm_store=root / VLM_STORE)
         save_training_state(tmp, optimizer=optimizer, scheduler=scheduler, step=step,
                             parameter_names=names,
                             extra={"world_size": info.world_size, "train_config": dataclasses.asdict(cfg)})
@@ -361,34 +386,21 @@ def _read_log(path: Path, up_to_step: Optional[int] = None) -> list:
     return [r for r in rows if up_to_step is None or r["step"] < up_to_step]
 
 
-def plot_losses(log_path, png_path) -> None:
-    """Loss curves (log scale) from a losses.jsonl file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = _read_log(Path(log_path))
-    if not rows:
-        return
-    steps = [r["step"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for key in ("loss", "flow_loss", "dist_loss", "force_decoder_loss"):
-        values = [r.get(key) for r in rows]
-        if any(v is not None for v in values):
-            ax.plot(steps, [np.nan if v is None else v for v in values], label=key, linewidth=1)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-
-
 # --------------------------------------------------------------------------------------------
 # training
+
+
+def fit_teacher_on_dataset(policy, dataset: EpisodeDataset, episodes: list, cfg: TrainConfig) -> dict:
+    """Fit the frozen force teacher (wrench autoencoder) on the training episodes' wrenches."""
+    from fdvla_policy_node.model.force_teacher import fit_force_teacher
+
+    wanted = set(episodes)
+    wrenches = np.concatenate([load_episode_arrays(e.path)["wrench"] for e in dataset.episodes
+                               if e.index in wanted]).astype(np.float32)
+    if not np.isfinite(wrenches).all(axis=1).any():
+        return {}  # no measured wrench: check_dataset_fits names the problem
+    return fit_force_teacher(policy, torch.from_numpy(wrenches), steps=cfg.teacher_steps, seed=cfg.seed,
+                             unit_variance=cfg.teacher_unit_variance)
 
 
 @dataclass
@@ -424,6 +436,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     if cfg.variant not in VARIANTS:
         raise ValueError(f"unknown variant {cfg.variant!r}; choose from {VARIANTS}")
+    if cfg.force_objective is not None and cfg.force_objective not in FORCE_OBJECTIVES:
+        raise ValueError(f"unknown force objective {cfg.force_objective!r}; choose from {tuple(FORCE_OBJECTIVES)}")
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.save_every < 1:
         raise ValueError("--steps, --batch-size and --save-every must be positive")
     wanted = "cuda" if (cfg.device == "auto" and torch.cuda.is_available()) else cfg.device
@@ -435,18 +449,28 @@ def train(cfg: TrainConfig) -> TrainResult:
     seed_everything(cfg.seed + info.rank)
 
     probe = EpisodeDataset(cfg.dataset, chunk_size=1)
+    train_episodes, eval_episodes = split_episodes([e.index for e in probe.episodes], cfg.eval_holdout_episodes)
+    teacher_fit = None
     if resume_from is not None:
         policy = FDVLAPolicy.load(resume_from / "policy")
     else:
         policy = build_policy(cfg, probe)
         policy.set_normalization_stats(compute_normalization_stats(cfg.dataset))
+        if policy.model.uses_frozen_teacher:
+            teacher_fit = fit_teacher_on_dataset(policy, probe, train_episodes, cfg)
     model_cfg = policy.config
     if model_cfg.variant != cfg.model_variant:
         raise ValueError(f"--variant {cfg.variant} but the checkpoint {resume_from} is a "
                          f"{model_cfg.variant!r} model")
     check_dataset_fits(probe, model_cfg, cfg.model_variant)
-    dataset = EpisodeDataset(cfg.dataset, chunk_size=model_cfg.chunk_size,
+    dataset = EpisodeDataset(cfg.dataset, chunk_size=model_cfg.chunk_size, episodes=train_episodes,
                              camera_names=model_cfg.camera_names, images_as_uint8=True)
+    evaluator = None
+    if info.is_main and cfg.eval_every > 0:
+        eval_set = dataset if not eval_episodes else EpisodeDataset(
+            cfg.dataset, chunk_size=model_cfg.chunk_size, episodes=eval_episodes,
+            camera_names=model_cfg.camera_names, images_as_uint8=True)
+        evaluator = evaluator_for(cfg.eval_batch, eval_set, "held-out" if eval_episodes else "train", model_cfg)
     policy.to(device)
     policy.train()
     optimizer, scheduler, names = build_optimizer(policy, cfg)
@@ -463,6 +487,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         out.mkdir(parents=True, exist_ok=True)
         if resume_from is None:
             (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        if teacher_fit is not None:
+            (out / "force_teacher.json").write_text(json.dumps(teacher_fit, indent=2) + "\n")
         log_rows = _read_log(out / LOSS_LOG, up_to_step=start_step) if resume_from else []
         (out / LOSS_LOG).write_text("".join(json.dumps(r) + "\n" for r in log_rows))
     _barrier(info)
@@ -511,6 +537,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                 row = {"step": step - 1, "lr": lr, "grad_norm": float(grad_norm)}
                 row.update({k: float(v.detach()) for k, v in losses.items()
                             if isinstance(v, torch.Tensor) and v.numel() == 1})
+                if evaluator is not None and (step == 1 or step % cfg.eval_every == 0 or step == cfg.steps):
+                    row.update(evaluator(policy, lambda b: _to_device(b, device)))
                 log_file.write(json.dumps(row) + "\n")
                 log_file.flush()
                 if progress is not None:
@@ -528,7 +556,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if info.is_main:
         final = out / "policy"
         shutil.rmtree(final, ignore_errors=True)
-        policy.save(final)
+        policy.save(final, vlm_store=checkpoint_root(out) / VLM_STORE)
         plot_losses(out / LOSS_LOG, out / LOSS_PLOT)
     _barrier(info)
     return TrainResult(policy=policy, final_step=step,
@@ -549,9 +577,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset folder (with meta.json)")
     p.add_argument("--out", required=True, help="output folder: checkpoints, losses, final policy")
     p.add_argument("--variant", choices=VARIANTS, default=d.variant,
-                   help="fdvla: force distillation (the paper); force_token: FDM fed the encoded "
-                        "measured force instead of the learnable query; no_fdm: SmolVLA with the raw "
-                        "force MLP-encoded as an input; raw_force: alias of no_fdm; no_force: plain SmolVLA")
+                   help="; ".join(f"{n}: {s.description}" for n, s in VARIANT_SPECS.items())
+                        + "; raw_force: alias of no_fdm")
     p.add_argument("--preset", choices=("tiny", "full"), default=d.preset,
                    help="tiny: small random model for tests/CPU; full: SmolVLA size on SmolVLM2")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimizer steps")
@@ -564,10 +591,21 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=float, default=d.grad_clip, help="max gradient norm")
     p.add_argument("--lambda-dist", type=float, default=None,
                    help="weight of the distillation loss (default: the model config's)")
+    p.add_argument("--force-objective", choices=tuple(FORCE_OBJECTIVES), default=None,
+                   help="how fdvla trains the distillation target f_aF and the student f_pF "
+                        "(default: the model config's; docs/model.md): " + "; ".join(
+                            f"{o.name}: {o.description}" for o in FORCE_OBJECTIVES.values()))
     p.add_argument("--anchor-force-encoder", action="store_true",
-                   help="let the force decoder's loss train the measured-force encoder too, so "
-                        "the distillation target cannot collapse to a constant (off: the paper's "
-                        "objective)")
+                   help="deprecated: same as --force-objective anchored")
+    p.add_argument("--teacher-steps", type=int, default=d.teacher_steps,
+                   help="wrench-autoencoder steps that fit the frozen teacher (objective teacher)")
+    p.add_argument("--teacher-raw-scale", dest="teacher_unit_variance", action="store_false",
+                   help="keep the teacher's tokens at the autoencoder's scale (default: unit variance)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every,
+                   help="log held-out force-learning metrics every N steps (0: never)")
+    p.add_argument("--eval-batch", type=int, default=d.eval_batch, help="frames in the evaluation batch")
+    p.add_argument("--eval-holdout-episodes", type=int, default=d.eval_holdout_episodes,
+                   help="episodes held out from training for evaluation (when there are >= 4)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="actions per predicted chunk (default: the preset's, 50 as in SmolVLA)")
     p.add_argument("--seed", type=int, default=d.seed)

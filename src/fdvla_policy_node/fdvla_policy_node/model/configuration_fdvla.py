@@ -12,16 +12,83 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("fdvla", "force_token", "no_fdm", "no_force")
-"""Fig. 6 / Table I of the paper.
+@dataclass(frozen=True)
+class VariantSpec:
+    """One of the paper's compared models (Fig. 6 / Table I)."""
 
-fdvla        learnable query p in the FDM; no wrench needed at inference (the proposed method)
-force_token  FDM whose query is the actual force token f_aF; needs the wrench at inference
-no_fdm       the actual force token f_aF itself enters the VLM (SmolVLA + raw force); needs the wrench
-no_force     plain SmolVLA: no force token at all
-"""
+    name: str
+    force_token: str | None  # "predicted" (FDM with query p), "fdm_actual" (FDM with query f_aF),
+    #                           "actual" (f_aF itself), None (no force token)
+    needs_wrench_at_inference: bool
+    description: str
 
-VARIANTS_NEEDING_WRENCH_AT_INFERENCE = ("force_token", "no_fdm")
+
+# The one registry of variants: the model config, `fdvla train` and the docs read it.
+VARIANT_SPECS: dict[str, VariantSpec] = {
+    spec.name: spec
+    for spec in (
+        VariantSpec("fdvla", "predicted", False,
+                    "force distillation: FDM with a learnable query p; no wrench at inference (the paper)"),
+        VariantSpec("force_token", "fdm_actual", True,
+                    "FDM whose query is the encoded measured force f_aF; needs the wrench at inference"),
+        VariantSpec("no_fdm", "actual", True,
+                    "SmolVLA + raw force: f_aF = MLP(wrench) itself enters the VLM; needs the wrench"),
+        VariantSpec("no_force", None, False, "plain SmolVLA: no force token"),
+    )
+}
+VARIANTS = tuple(VARIANT_SPECS)
+# The paper's "SmolVLA with raw force" baseline is the no-FDM model.
+VARIANT_ALIASES: dict[str, str] = {"raw_force": "no_fdm"}
+VARIANT_CHOICES = VARIANTS + tuple(VARIANT_ALIASES)
+VARIANTS_NEEDING_WRENCH_AT_INFERENCE = tuple(n for n, s in VARIANT_SPECS.items() if s.needs_wrench_at_inference)
+# fdvla reads the wrench only as the distillation target; frames without one train the actions alone.
+DISTILLING_VARIANTS = tuple(n for n, s in VARIANT_SPECS.items() if s.force_token == "predicted")
+
+
+def resolve_variant(name: str) -> str:
+    """A variant name or alias -> the canonical variant name; ValueError naming the choices."""
+    name = VARIANT_ALIASES.get(name, name)
+    if name not in VARIANT_SPECS:
+        raise ValueError(f"unknown variant {name!r}; choose one of {VARIANT_CHOICES}")
+    return name
+
+
+@dataclass(frozen=True)
+class ForceObjective:
+    """How ``fdvla`` trains its distillation target f_aF and the student f_pF (docs/model.md).
+
+    target_gradient         L_dist's gradient also reaches the measured-force encoder (eq. 5 taken
+                            literally: both sides of ||f_pF - f_aF||^2 are trained)
+    decoder_trains_encoder  the force decoder's loss (wrench from f_aF) trains the encoder too
+    frozen_teacher          encoder + decoder are first trained as an autoencoder of the measured
+                            wrench, then frozen: f_aF is a fixed teacher
+    """
+
+    name: str
+    target_gradient: bool
+    decoder_trains_encoder: bool
+    frozen_teacher: bool
+    description: str
+
+
+FORCE_OBJECTIVES: dict[str, ForceObjective] = {
+    o.name: o
+    for o in (
+        ForceObjective("joint", True, False, False,
+                       "eq. 5 literally: L_dist trains f_pF and the encoder of f_aF (the target can shrink)"),
+        ForceObjective("anchored", True, True, False,
+                       "joint, plus the force decoder's loss trains the encoder of f_aF"),
+        ForceObjective("stopgrad", False, True, False,
+                       "f_aF is a stop-gradient target; its encoder learns only from the decoder loss"),
+        ForceObjective("teacher", False, False, True,
+                       "f_aF from a wrench autoencoder trained before the policy, then frozen"),
+    )
+}
+DEFAULT_FORCE_OBJECTIVE = "teacher"
+# Fields added after format_version 1 checkpoints were first written, with the value that
+# reproduces what those checkpoints were trained with.
+_LEGACY_DEFAULTS: dict[str, Any] = {"force_objective": "joint", "smolvla_resize": False}
+
 
 SMOLVLM2_500M_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 
@@ -138,16 +205,22 @@ class FDVLAConfig:
     # lambda of eq. 9 (the paper does not publish its value).
     dist_loss_weight: float = 0.1
     force_decoder_loss_weight: float = 1.0
-    # Off = the paper's objective. In `fdvla` the measured-force encoder learns only from L_dist,
-    # whose minimum also admits both tokens collapsing to one constant; on, the force decoder's
-    # loss also trains that encoder (never the VLM, FDM or expert), so f_aF keeps encoding the
-    # wrench and f_pF is distilled towards something informative.
-    anchor_force_encoder: bool = False
+    # How `fdvla` trains f_aF and f_pF: a key of FORCE_OBJECTIVES (docs/model.md compares them).
+    # The other variants have no L_dist: their encoder learns from L_flow, the decoder reads a
+    # detached f_aF.
+    force_objective: str = DEFAULT_FORCE_OBJECTIVE
+    # True: resize camera images exactly as lerobot's SmolVLA does (bilinear, no antialiasing), so
+    # SmolVLA's pretrained weights see the pixels they were trained on; set by
+    # load_smolvla_weights. False: antialiased bilinear (less aliasing when shrinking).
+    smolvla_resize: bool = False
 
     def __post_init__(self) -> None:
         self.camera_names = list(self.camera_names)
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose one of {VARIANTS}")
+        self.variant = resolve_variant(self.variant)
+        if self.force_objective not in FORCE_OBJECTIVES:
+            raise ValueError(
+                f"unknown force_objective {self.force_objective!r}; choose one of {tuple(FORCE_OBJECTIVES)}"
+            )
         if not self.camera_names:
             raise ValueError("camera_names must name at least one camera")
         if not 0 < self.state_dim <= self.max_state_dim:
@@ -187,11 +260,19 @@ class FDVLAConfig:
 
     @property
     def has_force_token(self) -> bool:
-        return self.variant != "no_force"
+        return VARIANT_SPECS[self.variant].force_token is not None
 
     @property
     def needs_wrench_at_inference(self) -> bool:
-        return self.variant in VARIANTS_NEEDING_WRENCH_AT_INFERENCE
+        return VARIANT_SPECS[self.variant].needs_wrench_at_inference
+
+    @property
+    def variant_spec(self) -> VariantSpec:
+        return VARIANT_SPECS[self.variant]
+
+    @property
+    def objective(self) -> ForceObjective:
+        return FORCE_OBJECTIVES[self.force_objective]
 
     @property
     def prefix_length(self) -> int:
@@ -233,6 +314,7 @@ class FDVLAConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FDVLAConfig:
+        values = _upgrade_legacy_fields(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         missing = sorted(known - set(values))
@@ -249,3 +331,13 @@ class FDVLAConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> FDVLAConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _upgrade_legacy_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Configs written before ``force_objective``/``smolvla_resize`` existed load as trained."""
+    values = dict(values)
+    if "anchor_force_encoder" in values and "force_objective" not in values:
+        values["force_objective"] = "anchored" if values.pop("anchor_force_encoder") else "joint"
+    for name, legacy in _LEGACY_DEFAULTS.items():
+        values.setdefault(name, legacy)
+    return values

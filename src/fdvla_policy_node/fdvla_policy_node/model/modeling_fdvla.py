@@ -30,6 +30,15 @@ class MissingWrenchError(ValueError):
 
 
 # --- conditional flow matching (eq. 8) -----------------------------------------------------------
+#
+# Time convention: t = 1 - tau. The code follows SmolVLA/pi0: t = 1 is pure noise, t = 0 the
+# data, the path is x_t = t * noise + (1 - t) * a, the expert regresses u = noise - a = dx_t/dt,
+# and sampling integrates from t = 1 down to t = 0 with dt = -1/num_steps. The paper (eq. 8 and
+# the line after it; the review calls it eq. 7) writes the path with tau = 1 - t,
+# A^tau = tau * a + (1 - tau) * noise (tau = 0 noise, tau = 1 data), and states the same target
+# u = noise - a, which is the path's velocity in t (= -dA^tau/dtau). So x_t = A^(1 - t), the
+# regressed field is identical, and the Beta(1.5, 1) timestep is drawn for t (more mass near
+# t = 1, i.e. near noise, as in SmolVLA).
 
 
 def sample_flow_time(batch_size: int, alpha: float, beta: float, device=None) -> torch.Tensor:
@@ -68,8 +77,15 @@ def sinusoidal_time_embedding(t: torch.Tensor, dim: int, min_period: float, max_
 # --- image and vector preparation ------------------------------------------------------------------
 
 
-def resize_with_pad(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 3, size, size): scale to fit keeping aspect, pad left/top with black (as SmolVLA)."""
+def resize_with_pad(images: torch.Tensor, size: int, antialias: bool = True) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> (B, 3, size, size): scale to fit keeping aspect, pad left/top with 0.
+
+    Geometry as lerobot's SmolVLA (ratio = max(W/size, H/size), sides truncated with int(), black
+    bars on the left/top). ``antialias=False`` is SmolVLA's exact resampling (bilinear,
+    align_corners=False, no low-pass filter): what a pretrained SmolVLA checkpoint was trained on.
+    ``antialias=True`` low-pass filters before shrinking, which aliases less on fine textures; it
+    is the default for models trained here (config ``smolvla_resize``).
+    """
     if images.ndim != 4:
         raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
     height, width = images.shape[2:]
@@ -77,7 +93,7 @@ def resize_with_pad(images: torch.Tensor, size: int) -> torch.Tensor:
         return images
     ratio = max(width / size, height / size)
     new_h, new_w = max(1, int(height / ratio)), max(1, int(width / ratio))
-    resized = F.interpolate(images, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
+    resized = F.interpolate(images, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=antialias)
     return F.pad(resized, (size - new_w, 0, size - new_h, 0), value=0.0)
 
 
@@ -116,6 +132,14 @@ class FDVLAFlowMatching(nn.Module):
         if config.has_force_token:
             self.force_encoder = ActualForceEncoder(config.wrench_dim, config.force_encoder_hidden, text_size)
             self.force_decoder = ForceDecoder(text_size, config.force_decoder_hidden, config.wrench_dim)
+            if self.uses_frozen_teacher:
+                # fitted once as a wrench autoencoder (force_teacher.fit_force_teacher), then fixed
+                self.force_encoder.requires_grad_(False)
+                self.force_decoder.requires_grad_(False)
+
+    @property
+    def uses_frozen_teacher(self) -> bool:
+        return self.config.variant == "fdvla" and self.config.objective.frozen_teacher
 
     def encode_prefix(
         self,
@@ -196,6 +220,9 @@ class FDVLAPolicy(nn.Module):
         self.model = FDVLAFlowMatching(config)
         self.normalizer = Normalizer(config.state_dim, config.action_dim, config.wrench_dim)
         self._tokenizer = tokenizer
+        # The named pretrained source the frozen VLM's weights were loaded from (None: built here,
+        # or changed since); decides whether checkpoints store the VLM (checkpoint.save_policy).
+        self.vlm_source: str | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -245,7 +272,8 @@ class FDVLAPolicy(nn.Module):
             if image.ndim != 4 or image.shape[1] != 3:
                 raise ValueError(f"image {name!r} must be (B, 3, H, W) floats in [0, 1], got {tuple(image.shape)}")
             # SigLIP expects [-1, 1].
-            prepared.append(resize_with_pad(image, self.config.image_size) * 2.0 - 1.0)
+            resized = resize_with_pad(image, self.config.image_size, antialias=not self.config.smolvla_resize)
+            prepared.append(resized * 2.0 - 1.0)
         return prepared
 
     def _prepare_language(self, batch: dict[str, Any], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -358,19 +386,29 @@ class FDVLAPolicy(nn.Module):
 
         zero = flow_loss.new_zeros(())
         dist_loss, decoder_loss = zero, zero
+        objective = config.objective
+        distils = config.variant == "fdvla"
         # Samples recorded without a force sensor (NaN wrench) train the actions only.
-        if config.variant == "fdvla":
-            dist_loss = distillation_loss(
-                prefix.force_token.float(), prefix.actual_force_token.float(), weights=measured
-            )
+        if distils:
+            target = prefix.actual_force_token
+            if not objective.target_gradient:
+                target = target.detach()  # a teacher: L_dist moves only the student f_pF
+            dist_loss = distillation_loss(prefix.force_token.float(), target.float(), weights=measured)
         if prefix.actual_force_token is not None:
-            anchor = config.anchor_force_encoder
-            decoder_input = prefix.actual_force_token if anchor else prefix.actual_force_token.detach()
+            trains_encoder = distils and objective.decoder_trains_encoder
+            decoder_input = prefix.actual_force_token if trains_encoder else prefix.actual_force_token.detach()
             decoded = self.model.force_decoder(decoder_input).float()
             per_sample = (decoded - wrench).pow(2).mean(dim=-1)
             decoder_loss = (per_sample * measured).sum() / measured.sum().clamp(min=1)
         loss = flow_loss + config.dist_loss_weight * dist_loss + config.force_decoder_loss_weight * decoder_loss
         return {"loss": loss, "flow_loss": flow_loss, "dist_loss": dist_loss, "force_decoder_loss": decoder_loss}
+
+    @torch.no_grad()
+    def force_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
+        """What the force branch has learnt, on a batch with measured wrenches (see force_teacher)."""
+        from .force_teacher import force_learning_metrics
+
+        return force_learning_metrics(self, batch)
 
     # --- inference ------------------------------------------------------------------------------
 
@@ -430,10 +468,14 @@ class FDVLAPolicy(nn.Module):
 
     # --- persistence and pretrained weights --------------------------------------------------------
 
-    def save(self, directory: str | Path, include_vlm: bool = True) -> Path:
+    def save(self, directory: str | Path, include_vlm: bool | None = None,
+             vlm_store: str | Path | None = None) -> Path:
+        """Write a checkpoint directory. The frozen VLM is not stored when it came from a named
+        pretrained source, else stored once (``vlm_store``: a folder shared by several
+        checkpoints); ``include_vlm`` True/False forces it in/out (checkpoint.py)."""
         from .checkpoint import save_policy
 
-        return save_policy(self, directory, include_vlm=include_vlm)
+        return save_policy(self, directory, include_vlm=include_vlm, vlm_store=vlm_store)
 
     @classmethod
     def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> FDVLAPolicy:

@@ -47,6 +47,8 @@ def load_vlm_weights(policy, vlm_name_or_path: str | Path) -> None:
     )
     state = {k: v for k, v in pretrained.state_dict().items() if not k.startswith("lm_head.")}
     policy.model.vlm_with_expert.vlm.load_state_dict(state, strict=True)
+    # checkpoints then store the name instead of the weights (checkpoint.save_policy)
+    policy.vlm_source = str(vlm_name_or_path)
 
 
 def policy_from_pretrained_vlm(cls, vlm_name_or_path: str | Path, variant: str = "fdvla", **overrides: Any):
@@ -99,6 +101,10 @@ def load_smolvla_weights(policy, path: str | Path) -> tuple[list[str], list[str]
     if mismatched:
         raise ValueError("SmolVLA checkpoint does not fit this configuration:\n  " + "\n  ".join(mismatched))
     policy.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    if any(k.startswith(VLM_PREFIX) for k in state):
+        policy.vlm_source = None  # the VLM is SmolVLA's now: checkpoints must store it
+    # SmolVLA was trained on images resized without antialiasing; feed it the same pixels.
+    policy.config.smolvla_resize = True
     missing = sorted(k for k in own if k not in state and not k.startswith(FDVLA_ONLY_PREFIXES))
     if missing or unexpected:
         log.warning("SmolVLA weights: %d missing, %d unexpected keys", len(missing), len(unexpected))
