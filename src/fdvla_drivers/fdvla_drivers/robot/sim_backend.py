@@ -76,6 +76,8 @@ class SimRobotBackend(RobotBackend):
         self.fault_reason = ""
         self._clock_offset = 0.0  # wall time minus sim time (realtime mode)
         self._last_servo_q: np.ndarray | None = None
+        self._last_servo_t = 0.0
+        self._brake_q: np.ndarray | None = None
         self._holding = True
         self.ik_failures = 0
         self.physics_lag_resyncs = 0
@@ -180,6 +182,10 @@ class SimRobotBackend(RobotBackend):
 
     def _step_locked(self, n: int) -> None:
         self.cell.step(n)
+        if self._protective_stop and self._brake_q is not None:
+            # A UR's protective stop brakes the joints: the arm holds where it stopped (it does
+            # not sag or swing under the servo's finite stiffness).
+            self.cell.set_joints(self._brake_q)
         if not self._protective_stop:
             force = float(np.linalg.norm(self.cell.external_force()))
             if force > self.fault_limits.max_force:
@@ -221,12 +227,17 @@ class SimRobotBackend(RobotBackend):
         with self._lock:
             if self._protective_stop:
                 return
+            # Velocity feedforward over the time since the previous target (the servo loop may
+            # run slower than nominal; dividing by the nominal period would overshoot).
+            dt = min(max(self.cell.time - self._last_servo_t, self.servo_period),
+                     5 * self.servo_period)
             if self._last_servo_q is None:
                 qd = np.zeros(6)
             else:
-                qd = np.clip((ik.q - self._last_servo_q) / self.servo_period,
+                qd = np.clip((ik.q - self._last_servo_q) / dt,
                              -kin.UR5E_MAX_SPEED, kin.UR5E_MAX_SPEED)
             self._last_servo_q = ik.q
+            self._last_servo_t = self.cell.time
             self.cell.set_joint_target(ik.q, qd, ik.jacobian)
 
     def stop(self) -> None:
@@ -251,9 +262,36 @@ class SimRobotBackend(RobotBackend):
         with self._lock:
             self._protective_stop = False
             self.fault_reason = ""
+            self._brake_q = None
             self._hold_locked()
+
+    def clear_fault(self) -> str:
+        with self._lock:
+            if not self._protective_stop:
+                return "no protective stop to clear"
+            force = float(np.linalg.norm(self.cell.external_force()))
+            if force > self.fault_limits.max_force:
+                raise RobotBackendError(f"cannot unlock: external force {force:.0f} N is still "
+                                        f"above {self.fault_limits.max_force:.0f} N")
+            reason = self.fault_reason
+        self.unlock_protective_stop()
+        return f"protective stop cleared ({reason})"
+
+    def contact_estimate(self) -> float:
+        """Contact force from the servo's tracking error: the joint servo is an impedance with
+        known Cartesian stiffness, so K * (target TCP - actual TCP) is the force it exerts
+        against whatever stops the tool (plus damping while it moves)."""
+        with self._lock:
+            q, q_des = self.cell.q.copy(), self.cell.q_des.copy()
+        if self._protective_stop:
+            return 0.0
+        off = self.cell.tcp_offset
+        err = kin.forward(q_des, off)[:3, 3] - kin.forward(q, off)[:3, 3]
+        k = np.asarray(self.cell.params.gains.cartesian_stiffness[:3], dtype=np.float64)
+        return float(np.linalg.norm(k * err))
 
     def _enter_protective_stop_locked(self, reason: str) -> None:
         self._protective_stop = True
         self.fault_reason = reason
         self._hold_locked()
+        self._brake_q = self.cell.q.copy()
