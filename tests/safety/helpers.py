@@ -35,12 +35,30 @@ class Cell:
         p.wait_for_subscriber(self.chunk_pub)
         p.wait_for_subscriber(self.twist_pub)
 
+    def ensure_armed(self) -> str:
+        """Re-arm after a fault (a loaded CI machine may starve the sim into a stale-state stop);
+        returns the fault that was cleared, if any."""
+        from std_srvs.srv import SetBool
+
+        d = self.diag()
+        if d.get("armed") == "True" and not d.get("fault"):
+            return ""
+        r = self.probe.call(SetBool, topics.SRV_CONTROLLER_ENABLE, SetBool.Request(data=True))
+        assert r.success, r.message
+        self.fresh_diag()
+        return d.get("fault", "")
+
     def close(self):
         self.probe.close()
         self.bringup.stop()
 
     def diag(self) -> dict:
-        return rejected(self.probe)
+        """Values of the newest controller status on /diagnostics."""
+        for msg in reversed(self.probe.all(topics.DIAGNOSTICS)):
+            for st in msg.status:
+                if st.name.endswith(": controller"):
+                    return conv.diagnostic_values(st)
+        return {}
 
     def counter(self, key: str) -> int:
         return int(float(self.diag().get(key, 0)))
@@ -50,12 +68,16 @@ class Cell:
                             f"diagnostics {key} >= {at_least}")
         return self.counter(key)
 
-    def fresh_diag(self, timeout: float = 3.0) -> dict:
-        """Diagnostics published after this call (the controller publishes once a second)."""
-        n = self.probe.count(topics.DIAGNOSTICS)
-        self.probe.wait_for(lambda: self.probe.count(topics.DIAGNOSTICS) > n + 1, timeout,
+    def fresh_diag(self, timeout: float = 5.0) -> dict:
+        """Controller diagnostics published after this call (published once a second)."""
+        n = self._controller_diag_count()
+        self.probe.wait_for(lambda: self._controller_diag_count() > n, timeout,
                             "fresh /diagnostics")
         return self.diag()
+
+    def _controller_diag_count(self) -> int:
+        return sum(1 for m in self.probe.all(topics.DIAGNOSTICS)
+                   if any(st.name.endswith(": controller") for st in m.status))
 
     def twist(self, linear, stamp=None, angular=(0.0, 0.0, 0.0)):
         t = Twist(time.time() if stamp is None else stamp, np.asarray(linear, float),

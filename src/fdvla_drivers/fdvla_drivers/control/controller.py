@@ -36,10 +36,14 @@ class ControllerConfig:
     #: With start_enabled: arm once the robot state has been fresh and fault-free this long, so
     #: a start-up hiccup delays arming instead of latching a fault before anything moved.
     auto_arm_delay: float = 0.5
+    #: Before the servo loop starts, watch this long (s, from node creation) for another
+    #: controller on the ROS domain (DDS discovery takes 0.5-2 s); 0 skips the check.
+    domain_check_wait: float = 3.0
 
     def validate(self, prefix: str = "") -> None:
         check_fields(self, {"servo_period": (0.0, 0.1, True), "action_latency": (0.0, 1.0, False),
-                            "auto_arm_delay": (0.0, 60.0, False)}, prefix)
+                            "auto_arm_delay": (0.0, 60.0, False),
+                            "domain_check_wait": (0.0, 30.0, False)}, prefix)
         if not isinstance(self.start_enabled, bool):
             raise LimitError(f"{prefix}start_enabled: {self.start_enabled!r} is not true/false")
 
@@ -86,6 +90,8 @@ class ServoController:
         self._fault_key: str = ""
         self._reach_limited = False
         self._end: Optional[PathEnd] = None
+        self._chunk_speeds = (0.0, 0.0)
+        self._hold_end: Optional[PathEnd] = None
         self.rejections: collections.Counter = collections.Counter()
         self.accepted = collections.Counter()
         #: Safety actions that are not rejections: twist_scaled, reach_limited, chunk_replaced,
@@ -96,6 +102,7 @@ class ServoController:
         self._last_now: Optional[float] = None
         self._path_err_max = 0.0
         self._path_err = 0.0
+        self._target_speed_max = 0.0  # m/s, since the last chunk or start of teleop
         self._tracking_err = 0.0
         self._contact_estimate: Optional[float] = None
         self._reach_cond = 0.0
@@ -134,7 +141,7 @@ class ServoController:
     def submit_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
         # Everything that needs only the chunk is checked (and the trajectory built) before the
         # lock is taken, so a long chunk never stalls the servo thread.
-        v, traj = _check_chunk_shape(chunk, self.limits)
+        v, traj, speeds = _check_chunk_shape(chunk, self.limits)
         with self._lock:
             if v:
                 v = self._check_chunk_locked(chunk, traj, now)
@@ -146,7 +153,10 @@ class ServoController:
                 self.counters["chunk_replaced"] += 1
             self._traj = traj.starting_from(t, current)
             self._traj_used = False
+            # A one-point chunk has no segment of its own: its speed is the joining segment's.
+            self._chunk_speeds = speeds if len(chunk) > 1 else self._traj.max_speeds()
             self._path_err_max = 0.0
+            self._target_speed_max = 0.0
             self._end = PathEnd(self._traj.positions[-1], self._traj.end_direction(),
                                 self._traj.remaining_length(t))
             self._twist = None
@@ -156,14 +166,14 @@ class ServoController:
 
     def submit_twist(self, twist: Twist, now: float) -> Verdict:
         with self._lock:
-            if not self._armed:
-                return self._reject_locked("disarmed", "twist ignored: controller is disarmed")
             if not (np.all(np.isfinite(twist.linear)) and np.all(np.isfinite(twist.angular))
                     and np.isfinite(twist.stamp)):
                 return self._reject_locked("not_finite", "twist contains NaN/inf")
             if twist.stamp - now > self.limits.max_future:
                 return self._reject_locked("future", f"twist stamped {twist.stamp - now:.3f} s "
                                            "ahead of the robot clock")
+            if not self._armed:
+                return self._reject_locked("disarmed", "twist ignored: controller is disarmed")
             if now - twist.stamp > self.limits.twist_timeout:
                 return self._reject_locked("stale", f"twist is {now - twist.stamp:.3f} s old")
             lin, ang = np.linalg.norm(twist.linear), np.linalg.norm(twist.angular)
@@ -176,6 +186,8 @@ class ServoController:
                 twist = Twist(twist.stamp, twist.linear * k, twist.angular * k)
             self._twist = twist
             self._twist_received = now  # the dead-man timeout counts from receipt
+            if self._mode is not Mode.TWIST:
+                self._target_speed_max = 0.0
             self._traj = None
             self._mode = Mode.TWIST
             self.accepted["twist"] += 1
@@ -210,10 +222,11 @@ class ServoController:
                 return None
             self._state = state
             nominal = self.config.servo_period
-            dt = nominal if self._last_now is None else now - self._last_now
-            # The measured period, bounded: a stalled cycle must not become one big jump.
-            dt = min(max(dt, 0.1 * nominal), 4.0 * nominal)
-            self._last_now = now
+            # The measured period on the robot's own clock (its state stamps), bounded: a stalled
+            # cycle must not become one big jump, and no robot time passed means no motion.
+            dt = nominal if self._last_now is None else state.stamp - self._last_now
+            dt = min(max(dt, 1e-5), 10.0 * nominal)
+            self._last_now = state.stamp
             if now - state.stamp > self.limits.state_timeout:
                 self._fault_locked("state_stale",
                                    f"robot state is {now - state.stamp:.3f} s old")
@@ -259,8 +272,12 @@ class ServoController:
                 self._reach_limited = True
             elif scale >= 1.0:
                 self._reach_limited = False
+            previous = self._limiter.pose.position
             target = self._limiter.step(position, quat_xyzw, v_lin, v_ang, dt=dt, scale=scale,
                                         **caps)
+            if dt > 1e-4:
+                self._target_speed_max = max(self._target_speed_max, float(
+                    np.linalg.norm(target.position - previous)) / dt)
             if self._mode is Mode.CHUNK and self._traj is not None:
                 self._traj_used = True
                 ref, _ = self._traj.sample_arrays(now + self.config.action_latency)
@@ -297,6 +314,7 @@ class ServoController:
                 "counters": dict(self.counters),
                 "path_err_mm": self._path_err * 1e3,
                 "path_err_max_mm": self._path_err_max * 1e3,
+                "target_speed_max": self._target_speed_max,
                 "tracking_err_mm": self._tracking_err * 1e3,
                 "contact_estimate_n": self._contact_estimate,
                 "reach_condition": self._reach_cond,
@@ -311,15 +329,15 @@ class ServoController:
             t = now + self.config.action_latency
             if t >= self._traj.end_time:
                 self._enter_hold_locked(self._traj.sample(self._traj.end_time))
-                return self._hold.position, self._hold.quat_xyzw, zero, zero, {}
+                self._hold_end = self._end
+                return self._hold.position, self._hold.quat_xyzw, zero, zero, self._end_caps()
             pa, qa = self._traj.sample_arrays(t)
             v_lin, v_ang = self._traj.velocity_at(t)
             m = self.limits.path_speed_margin
-            # Speed cap: the segment's speed plus the stated margin (so a lagging target catches
-            # up gently), never the limiter's full speed.
-            seg = max(float(np.linalg.norm(v_lin)), float(np.linalg.norm(
-                self._traj.velocity_at(max(t - 0.05, self._traj.start_time))[0])))
-            seg_w = float(np.linalg.norm(v_ang))
+            # Speed cap: the chunk's segment speed plus the stated margin (so a lagging target
+            # catches up gently), never the limiter's full speed. The chunk's own fastest
+            # segment, not the joining segment from the current pose a late chunk creates.
+            seg, seg_w = self._chunk_speeds
             p = self._limiter.pose.position
             speed = float(np.linalg.norm(v_lin))
             u = v_lin / speed if speed > 1e-9 else self._end.direction
@@ -345,15 +363,23 @@ class ServoController:
             if np.linalg.norm(v_lin) < 1e-6 and np.linalg.norm(v_ang) < 1e-6:
                 self._hold = pose
             return pose.position, pose.quat_xyzw, zero, zero, {}
-        return self._hold.position, self._hold.quat_xyzw, zero, zero, {}
+        return self._hold.position, self._hold.quat_xyzw, zero, zero, self._end_caps()
+
+    def _end_caps(self) -> dict:
+        """Holding at a chunk's end: the end plane still applies while the target settles."""
+        end = self._hold_end
+        if end is None or self._limiter.pose is None:
+            return {}
+        d = float((end.position - self._limiter.pose.position) @ end.direction)
+        return {"end": PathEnd(end.position, end.direction, d)}
 
     def _check_chunk_locked(self, chunk: ActionChunk, traj: PoseTrajectory,
                             now: float) -> Verdict:
-        if not self._armed:
-            return Verdict(False, "disarmed", "chunk ignored: controller is disarmed")
         if chunk.stamp - now > self.limits.max_future:
             return Verdict(False, "future", f"chunk stamped {chunk.stamp - now:.3f} s ahead of "
                            f"the robot clock (tolerance {self.limits.max_future:.3f} s)")
+        if not self._armed:
+            return Verdict(False, "disarmed", "chunk ignored: controller is disarmed")
         age = now - chunk.stamp
         if age > self.limits.max_chunk_age:
             return Verdict(False, "stale", f"chunk is {age:.3f} s old "
@@ -384,6 +410,7 @@ class ServoController:
         return text
 
     def _enter_hold_locked(self, pose: Optional[Pose]) -> None:
+        self._hold_end = None
         self._mode = Mode.HOLD
         self._traj = None
         self._twist = None
@@ -417,28 +444,30 @@ class ServoController:
 
 
 def _check_chunk_shape(chunk: ActionChunk, limits: SafetyLimits):
-    """(verdict, trajectory) from the chunk alone: no lock, no robot state needed."""
+    """(verdict, trajectory, (max linear, max angular speed)) from the chunk alone: no lock, no
+    robot state needed."""
     if len(chunk) == 0:
-        return Verdict(False, "empty", "chunk has no points"), None
+        return Verdict(False, "empty", "chunk has no points"), None, None
     if len(chunk) > limits.max_chunk_points:
         return Verdict(False, "too_long", f"chunk has {len(chunk)} points "
-                       f"(limit {limits.max_chunk_points})"), None
+                       f"(limit {limits.max_chunk_points})"), None, None
     if not np.isfinite(chunk.stamp) or not np.all(np.isfinite(chunk.times)) or not all(
             p.is_finite() for p in chunk.poses):
-        return Verdict(False, "not_finite", "chunk contains NaN/inf"), None
+        return Verdict(False, "not_finite", "chunk contains NaN/inf"), None, None
     if len(chunk) > 1 and np.any(np.diff(chunk.times) <= 0):
-        return Verdict(False, "time_reversed", "chunk times do not increase strictly"), None
+        return Verdict(False, "time_reversed", "chunk times do not increase strictly"), None, None
     outside = [i for i, p in enumerate(chunk.poses) if not limits.in_workspace(p.position)]
     if outside:
         p = chunk.poses[outside[0]].position
         return Verdict(False, "workspace", f"point {outside[0]} at {np.round(p, 3).tolist()} "
-                       "is outside the workspace box"), None
+                       "is outside the workspace box"), None, None
     traj = PoseTrajectory.from_chunk(chunk)
     lin, ang = traj.max_speeds()
     if lin > limits.max_linear_speed * 1.001 or ang > limits.max_angular_speed * 1.001:
         return Verdict(False, "speed", f"chunk needs {lin:.3f} m/s, {ang:.3f} rad/s; limits "
-                       f"{limits.max_linear_speed} m/s, {limits.max_angular_speed} rad/s"), None
-    return ACCEPTED, traj
+                       f"{limits.max_linear_speed} m/s, {limits.max_angular_speed} rad/s"), \
+            None, None
+    return ACCEPTED, traj, (lin, ang)
 
 
 def _fault_text(state: RobotState) -> str:

@@ -110,13 +110,13 @@ class DomainConflictError(RuntimeError):
     """Another instance of a singleton node runs on this ROS domain."""
 
 
-def refuse_if_duplicated(node: Node, service: str, wait: float) -> None:
-    """Raise DomainConflictError if, within `wait` s of discovery, another node of this name or a
-    second server of `service` shows up on the ROS domain."""
+def refuse_if_duplicated(node: Node, service: str, until: float) -> None:
+    """Raise DomainConflictError if, before `until` (time.monotonic()), another node of this name
+    or a second server of `service` shows up on the ROS domain (discovery takes 0.5-2 s)."""
     import os
 
     name, ns = node.get_name(), node.get_namespace()
-    t_end = time.monotonic() + wait
+    t_end = until
     while True:
         same = sum(1 for n, s in node.get_node_names_and_namespaces() if n == name and s == ns)
         servers = node.count_services(service)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
@@ -18,8 +20,7 @@ from fdvla_msgs import qos, topics
 class ControllerNode(DiagnosticsMixin, Node):
     def __init__(self, backend: RobotBackend, config: ControllerConfig | None = None,
                  limits: SafetyLimits | None = None, target_pose_rate: float = 50.0,
-                 node_name: str = "controller", domain_check_wait: float = 1.0,
-                 **node_kwargs):
+                 node_name: str = "controller", **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self.backend = backend
         config = config or ControllerConfig(servo_period=backend.servo_period)
@@ -34,8 +35,7 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.create_service(Trigger, topics.SRV_CONTROLLER_STOP, self._on_stop)
         self.create_service(SetBool, topics.SRV_CONTROLLER_ENABLE, self._on_enable)
         self.create_service(Trigger, topics.SRV_CONTROLLER_CLEAR_FAULT, self._on_clear_fault)
-        # Two controllers on one domain would both follow every command: refuse to be second.
-        refuse_if_duplicated(self, topics.SRV_CONTROLLER_STOP, domain_check_wait)
+        self._created = time.monotonic()
         self.pub_target = self.create_publisher(PoseStamped, topics.CONTROLLER_TARGET_POSE,
                                                 qos.SENSOR_PUB)
         self.create_timer(1.0 / target_pose_rate, self._publish_target)
@@ -43,12 +43,18 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.setup_diagnostics()
 
     def start(self) -> None:
-        """Start the servo loop (after everything else in the process is up)."""
+        """Start the servo loop (after everything else in the process is up).
+
+        Two controllers on one domain would both follow every command: first wait out the
+        discovery window (counted from this node's creation) and refuse to be the second."""
+        refuse_if_duplicated(self, topics.SRV_CONTROLLER_STOP,
+                             self._created + self.controller.config.domain_check_wait)
         self.loop.start()
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_chunk(self, msg: MultiDOFJointTrajectory, info=None) -> None:
+    def _on_chunk(self, msg: MultiDOFJointTrajectory, info) -> None:
+        # Two parameters: rclpy then passes the message info (with its sequence number).
         lost = self._chunk_gaps.gap(info)
         if lost:
             self.controller.record_drop("chunk_dropped", lost)
@@ -64,7 +70,7 @@ class ControllerNode(DiagnosticsMixin, Node):
             return
         self.controller.submit_chunk(chunk, self.backend.now())
 
-    def _on_twist(self, msg: TwistStamped, info=None) -> None:
+    def _on_twist(self, msg: TwistStamped, info) -> None:
         lost = self._twist_gaps.gap(info)
         if lost:
             self.controller.record_drop("twist_dropped", lost)
@@ -143,6 +149,7 @@ class ControllerNode(DiagnosticsMixin, Node):
                   "dropped_chunks": st["counters"].get("chunk_dropped", 0),
                   "path_err_mm": round(st["path_err_mm"], 3),
                   "path_err_max_mm": round(st["path_err_max_mm"], 3),
+                  "target_speed_max": round(st["target_speed_max"], 5),
                   "tracking_err_mm": round(st["tracking_err_mm"], 3),
                   "reach_condition": round(st["reach_condition"], 1)}
         if st["contact_estimate_n"] is not None:

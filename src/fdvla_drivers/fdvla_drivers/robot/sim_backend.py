@@ -181,6 +181,11 @@ class SimRobotBackend(RobotBackend):
                 time.sleep(remaining)
 
     def _step_locked(self, n: int) -> None:
+        if self._last_servo_q is not None and self.cell.time - self._last_servo_t > \
+                2 * self.servo_period and np.any(self.cell.qd_des):
+            # No new servo target: hold the last one instead of following its velocity on
+            # (a UR's servoj/servoL does not extrapolate a stalled command stream).
+            self.cell.qd_des = np.zeros(6)
         self.cell.step(n)
         if self._protective_stop and self._brake_q is not None:
             # A UR's protective stop brakes the joints: the arm holds where it stopped (it does
@@ -229,7 +234,8 @@ class SimRobotBackend(RobotBackend):
                 return
             # Velocity feedforward over the time since the previous target (the servo loop may
             # run slower than nominal; dividing by the nominal period would overshoot).
-            dt = min(max(self.cell.time - self._last_servo_t, self.servo_period),
+            now = self.cell.time  # the robot's own clock, as the controller integrates
+            dt = min(max(now - self._last_servo_t, self.servo_period),
                      5 * self.servo_period)
             if self._last_servo_q is None:
                 qd = np.zeros(6)
@@ -237,7 +243,7 @@ class SimRobotBackend(RobotBackend):
                 qd = np.clip((ik.q - self._last_servo_q) / dt,
                              -kin.UR5E_MAX_SPEED, kin.UR5E_MAX_SPEED)
             self._last_servo_q = ik.q
-            self._last_servo_t = self.cell.time
+            self._last_servo_t = now
             self.cell.set_joint_target(ik.q, qd, ik.jacobian)
 
     def stop(self) -> None:
