@@ -24,17 +24,17 @@ class ForceGauge(threading.Thread):
 
     def __init__(self, robot):
         super().__init__(daemon=True)
-        self.robot, self.samples, self._stop = robot, [], threading.Event()
+        self.robot, self.samples, self._halt = robot, [], threading.Event()
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             with self.robot._lock:
                 f = float(np.linalg.norm(self.robot.cell.external_force()))
             self.samples.append((time.time(), f))
             time.sleep(0.002)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 

@@ -289,12 +289,17 @@ class SimRobotBackend(RobotBackend):
         against whatever stops the tool (plus damping while it moves)."""
         with self._lock:
             q, q_des = self.cell.q.copy(), self.cell.q_des.copy()
+            qd, qd_des = self.cell.qd.copy(), self.cell.qd_des.copy()
         if self._protective_stop:
             return 0.0
         off = self.cell.tcp_offset
-        err = kin.forward(q_des, off)[:3, 3] - kin.forward(q, off)[:3, 3]
-        k = np.asarray(self.cell.params.gains.cartesian_stiffness[:3], dtype=np.float64)
-        return float(np.linalg.norm(k * err))
+        J, T = kin.jacobian(q, off)
+        err = kin.forward(q_des, off)[:3, 3] - T[:3, 3]
+        v_err = (J @ (qd_des - qd))[:3]
+        g = self.cell.params.gains
+        k = np.asarray(g.cartesian_stiffness[:3], dtype=np.float64)
+        d = np.asarray(g.cartesian_damping[:3], dtype=np.float64)
+        return float(np.linalg.norm(k * err + d * v_err))
 
     def _enter_protective_stop_locked(self, reason: str) -> None:
         self._protective_stop = True
