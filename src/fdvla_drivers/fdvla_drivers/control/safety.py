@@ -265,13 +265,18 @@ class MotionLimiter:
             v_ang = _cap(v_ang, lim.max_angular_speed * max(scale, 0.0))
         pos = self._pose.position + v_lin * dt
         if end is not None:
-            d = max(end.remaining, 0.0)
+            # The path left is at least the straight line to its end: never freeze short of it.
+            p0 = self._pose.position
+            d = max(end.remaining, math.sqrt(float((end.position - p0) @ (end.position - p0))))
             v_lin = _cap(v_lin, math.sqrt(2.0 * lim.max_linear_accel * d))
-            pos = self._pose.position + v_lin * dt
+            pos = p0 + v_lin * dt
+            # Never cross the plane across the path's end; a target already beyond it (a new
+            # chunk turning back) may only come back, never jump.
+            allowed = max(float((p0 - end.position) @ end.direction), 0.0)
             past = float((pos - end.position) @ end.direction)
-            if past > 0.0:  # never beyond the plane across the path's end
-                pos = pos - past * end.direction
-                v_lin = (pos - self._pose.position) / dt
+            if past > allowed:
+                pos = pos - (past - allowed) * end.direction
+                v_lin = (pos - p0) / dt
         pos = lim.clamp_to_workspace(pos)
         self._v_lin, self._v_ang = v_lin, v_ang
         q = quat.mul(quat.from_rotvec(v_ang * dt), q_prev)
