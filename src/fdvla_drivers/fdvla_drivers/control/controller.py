@@ -52,6 +52,10 @@ class ControllerConfig:
         return strict_from_dict(cls, d, "controller option", prefix)
 
 
+#: Time constant (s) of the low-pass on the sensorless contact-force estimate.
+CONTACT_FILTER = 0.01
+
+
 class Mode(enum.Enum):
     DISARMED = "disarmed"
     HOLD = "hold"
@@ -239,8 +243,12 @@ class ServoController:
                 self._fault_locked("wrench_limit", violation)
                 return None
             if state.wrench is None and contact is not None:
-                self._contact_estimate = contact
-                violation = self.limits.contact_violation(contact)
+                # Low-pass over CONTACT_FILTER s of robot time: a servo glitch of one or two
+                # cycles must not stop the arm; a press lasting longer does.
+                prev = self._contact_estimate
+                self._contact_estimate = contact if prev is None or not np.isfinite(contact) \
+                    else prev + (contact - prev) * min(1.0, dt / CONTACT_FILTER)
+                violation = self.limits.contact_violation(self._contact_estimate)
                 if violation:
                     self._fault_locked("contact_estimate", violation)
                     return None
@@ -347,7 +355,9 @@ class ServoController:
                     "end": end}
             return pa, qa, v_lin, v_ang, caps
         if self._mode is Mode.TWIST and self._twist is not None:
-            if now - self._twist_received > self.limits.twist_timeout:
+            # From receipt, or from the stamp if that is older (a backlog of queued twists must
+            # not extend the motion; a future stamp was rejected on arrival).
+            if now - min(self._twist_received, self._twist.stamp) > self.limits.twist_timeout:
                 # Teleop went quiet: decelerate and hold where the limiter comes to rest.
                 self._twist = None
                 self._enter_hold_locked(None)

@@ -181,7 +181,7 @@ class SimRobotBackend(RobotBackend):
                 time.sleep(remaining)
 
     def _step_locked(self, n: int) -> None:
-        if self._last_servo_q is not None and self.cell.time - self._last_servo_t > \
+        if self._last_servo_q is not None and self._stamp() - self._last_servo_t > \
                 2 * self.servo_period and np.any(self.cell.qd_des):
             # No new servo target: hold the last one instead of following its velocity on
             # (a UR's servoj/servoL does not extrapolate a stalled command stream).
@@ -234,9 +234,11 @@ class SimRobotBackend(RobotBackend):
                 return
             # Velocity feedforward over the time since the previous target (the servo loop may
             # run slower than nominal; dividing by the nominal period would overshoot).
-            now = self.cell.time  # the robot's own clock, as the controller integrates
+            # On the clock the state is stamped with, which the controller integrates over (it
+            # jumps when the physics resyncs after falling behind; bounded like the controller).
+            now = self._stamp()
             dt = min(max(now - self._last_servo_t, self.servo_period),
-                     5 * self.servo_period)
+                     10 * self.servo_period)
             if self._last_servo_q is None:
                 qd = np.zeros(6)
             else:
