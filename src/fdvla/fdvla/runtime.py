@@ -10,7 +10,7 @@ from std_msgs.msg import String
 
 from fdvla.graph import NodeSpec, ProcessSpec
 from fdvla_drivers.camera import make_camera_backend
-from fdvla.safety_config import controller_node, start_node
+from fdvla.safety_config import controller_node, controller_settings
 from fdvla_drivers.robot import make_robot_backend
 from fdvla_msgs import qos, topics
 
@@ -49,7 +49,7 @@ class ProcessRuntime:
             # starve a running servo loop), and the servo loop starts last.
             for node in sorted(self.nodes, key=lambda n: 1 if hasattr(n, "controller") else 0):
                 if hasattr(node, "start"):
-                    start_node(node)
+                    node.start()
         except BaseException:
             self.shutdown()
             raise
@@ -64,8 +64,6 @@ class ProcessRuntime:
                                   **kw)
         if spec.kind == "controller":
             from fdvla_drivers.nodes.controller_node import ControllerNode
-
-            from fdvla.safety_config import controller_settings
 
             p = dict(spec.params)
             robot = self._need_robot(spec)

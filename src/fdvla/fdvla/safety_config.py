@@ -80,12 +80,3 @@ def controller_node(cls, robot, config, limits, **kw):
     except DomainConflictError as e:
         raise ConfigError(str(e)) from None
 
-
-def start_node(node) -> None:
-    """node.start(); another controller found on the domain is a one-line ConfigError."""
-    from fdvla_drivers.nodes.common import DomainConflictError
-
-    try:
-        node.start()
-    except DomainConflictError as e:
-        raise ConfigError(str(e)) from None

@@ -41,14 +41,18 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.create_timer(1.0 / target_pose_rate, self._publish_target)
         self.create_timer(0.1, self._drain_events)
         self.setup_diagnostics()
+        # Two controllers on one domain would both follow every command: wait out the DDS
+        # discovery window and refuse to be the second. Here, before any node of the process
+        # starts its threads, so a refused bringup never publishes anything.
+        try:
+            refuse_if_duplicated(self, topics.SRV_CONTROLLER_STOP,
+                                 self._created + self.controller.config.domain_check_wait)
+        except BaseException:
+            self.destroy_node()
+            raise
 
     def start(self) -> None:
-        """Start the servo loop (after everything else in the process is up).
-
-        Two controllers on one domain would both follow every command: first wait out the
-        discovery window (counted from this node's creation) and refuse to be the second."""
-        refuse_if_duplicated(self, topics.SRV_CONTROLLER_STOP,
-                             self._created + self.controller.config.domain_check_wait)
+        """Start the servo loop (after everything else in the process is up)."""
         self.loop.start()
 
     # ------------------------------------------------------------------ inputs
