@@ -86,6 +86,9 @@ def item2(c: Cell, rec: Recorder):
     c.chunk_pub.publish(conv.chunk_to_msg(line_chunk(t0, start, delta, 1.0)))
     time.sleep(2.0)
     st, tp, tg = rec.since(t0)
+    if len(st) < 10:
+        print(f"  no motion recorded (fault: {c.diag().get('fault')})")
+        return
     u = delta / np.linalg.norm(delta)
     end = start.position + delta
     d = c.fresh_diag()
@@ -254,16 +257,25 @@ def item7(c: Cell, rec: Recorder):
     row("twist_scaled", d.get("twist_scaled", 0))
     c.go_to(before.position, speed=0.1)
     before = settle(c.probe, 0.3)
+    d0 = c.fresh_diag()
     t0, t_last, n = c.stream_twist([0, 0, 0.05], 1.5, 1000)
     time.sleep(1.0)
+    st, tp, tg = rec.since(t_last)
+    moving_t = np.linalg.norm(tg - tg[-1], axis=1) > 1e-6 if len(tg) else np.zeros(0, bool)
+    t_target = st[np.nonzero(moving_t)[0][-1]] - t_last if np.any(moving_t) else float("nan")
+    d1 = c.fresh_diag()
+    counts = {k: int(float(d1.get(k, 0))) - int(float(d0.get(k, 0)))
+              for k in ("accepted_twists", "rejected.stale", "twist_dropped")}
     ts, ps = c.poses_between(t0 + 0.3, t_last)
-    speed = float(np.linalg.norm(ps[-1] - ps[0]) / (ts[-1] - ts[0]))
+    speed = float(np.linalg.norm(ps[-1] - ps[0]) / (ts[-1] - ts[0])) if len(ts) > 1 else 0.0
     ts2, ps2 = c.poses_between(t_last, t_last + 1.0)
-    moving = np.linalg.norm(ps2 - ps2[-1], axis=1) > 0.2e-3
+    moving = np.linalg.norm(ps2 - ps2[-1], axis=1) > 0.2e-3 if len(ps2) else np.zeros(0, bool)
     t_stop = ts2[np.nonzero(moving)[0][-1]] - t_last if np.any(moving) else 0.0
     row(f"1 kHz flood ({n / 1.5:.0f}/s): achieved speed", speed, "m/s", "(cmd 0.05; was 35%)")
-    row("stop after the last twist (TCP within 0.2 mm)", t_stop, "s",
-        "(timeout 0.25; was 0.44)")
+    row("servo target at rest after the last twist", t_target, "s", "(timeout 0.25)")
+    row("TCP within 0.2 mm of rest after the last twist", t_stop, "s", "(was 0.44)")
+    row("flood twists accepted / stale on arrival / lost", f"{counts['accepted_twists']} / "
+        f"{counts['rejected.stale']} / {counts['twist_dropped']}", "", f"of {n}")
     c.go_to(before.position)
 
 
@@ -305,7 +317,9 @@ def main() -> int:
             for key, fn in (("1", item1), ("2", item2), ("7", item7), ("6", item6),
                             ("9", item9), ("8", item8)):
                 if key in only:
-                    c.ensure_armed()
+                    cleared = c.ensure_armed()
+                    if cleared:
+                        print(f"  (re-armed after: {cleared})")
                     fn(c, rec) if fn in (item2, item6, item7) else fn(c)
             print(f"  (sim physics lag resyncs during the shared run: "
                   f"{c.bringup.robot.physics_lag_resyncs})")
