@@ -44,6 +44,7 @@ def test_sensorless_press_stops_on_the_contact_estimate():
     gauge = ForceGauge(cell.bringup.robot)
     gauge.start()
     try:
+        cell.ensure_armed()
         start = settle(cell.probe, 0.3)
         surface_z = cell.bringup.robot.task.object_poses()["board_surface"].position[2]
         depth = start.position[2] - surface_z + 0.05  # 5 cm "into" the board
@@ -66,6 +67,7 @@ def test_sensorless_press_stops_on_the_contact_estimate():
 def test_reach_limit_slows_and_clamps_before_the_arm_stops():
     cell = Cell("sim", name="reach_probe")
     try:
+        cell.ensure_armed()
         before = settle(cell.probe, 0.3)
         t0, t1, _ = cell.stream_twist([0.0, 0.0, 0.25], 4.0, 50)  # straight up, far past reach
         time.sleep(0.5)
@@ -83,6 +85,7 @@ def test_protective_stop_holds_still_reports_reason_and_clears_over_ros():
     cell = Cell("sim", name="pstop_probe")
     try:
         robot = cell.bringup.robot
+        cell.ensure_armed()
         start = settle(cell.probe, 0.3)
         t_move = time.time()
         cell.chunk_pub.publish(conv.chunk_to_msg(line_chunk(t_move, start, [0, 0.1, 0], 1.0)))

@@ -23,8 +23,17 @@ def condition(q) -> float:
     return float(s[0] / max(s[-1], 1e-12))
 
 
-def reach_scale(q, v_lin, v_ang, slow: float, stop: float) -> tuple[float, float]:
-    """(speed scale in [0, 1], condition number now) for moving at (v_lin, v_ang) from q."""
+def reach_scale(q, v_lin, v_ang, slow: float, stop: float,
+                lead=None) -> tuple[float, float]:
+    """(speed scale in [0, 1], condition number) for moving at (v_lin, v_ang) from q.
+
+    `lead`: how far (m, base frame) the servo target is ahead of the measured TCP; the joints
+    are extrapolated there first (one Newton step), so a lagging arm does not hide how close
+    the target already is to the limit."""
+    q = np.asarray(q, dtype=np.float64)
+    if lead is not None and np.any(lead):
+        J0, _ = kin.jacobian(q)
+        q = q + np.linalg.lstsq(J0, np.concatenate([lead, np.zeros(3)]), rcond=None)[0]
     J, _ = kin.jacobian(q)
     s = np.linalg.svd(J, compute_uv=False)
     c = float(s[0] / max(s[-1], 1e-12))

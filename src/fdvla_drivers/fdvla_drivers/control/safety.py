@@ -109,8 +109,8 @@ class SafetyLimits:
     max_torque: float = 15.0  # N*m
     #: Jacobian condition number where motion towards a singularity (or the reach limit)
     #: starts to slow down, and where it is stopped (MoveIt Servo's lower/hard thresholds).
-    singularity_slow: float = 17.0
-    singularity_stop: float = 30.0
+    singularity_slow: float = 15.0
+    singularity_stop: float = 25.0
 
     def __post_init__(self):
         self.validate()
