@@ -41,6 +41,11 @@ class Cell:
         p.wait_for_subscriber(self.chunk_pub)
         p.wait_for_subscriber(self.twist_pub)
 
+    def resyncs(self) -> int:
+        """How often the real-time sim fell behind the wall clock and skipped ahead so far
+        (a starved machine): TCP-level timing figures mean little across one."""
+        return self.bringup.robot.physics_lag_resyncs
+
     def ensure_armed(self) -> str:
         """Re-arm after a fault (a loaded CI machine may starve the sim into a stale-state stop);
         returns the fault that was cleared, if any."""
