@@ -270,9 +270,11 @@ class ServoController:
             position, quat_xyzw, v_lin, v_ang, caps = self._wanted_locked(now, dt)
             v_dir, w_dir = self._limiter.velocity
             lead = self._limiter.pose.position - state.tcp_pose.position
-            scale, self._reach_cond = reach_scale(state.q, v_lin + v_dir, v_ang + w_dir,
-                                                  self.limits.singularity_slow,
-                                                  self.limits.singularity_stop, lead)
+            scale, cond = reach_scale(state.q, v_lin + v_dir, v_ang + w_dir,
+                                      self.limits.singularity_slow,
+                                      self.limits.singularity_stop, lead)
+            if cond == cond:  # NaN while not moving: keep the last value for diagnostics
+                self._reach_cond = cond
             if scale < 1.0 and (np.any(v_lin) or np.any(v_ang) or np.any(v_dir)):
                 if not self._reach_limited:
                     self.counters["reach_limited"] += 1

@@ -30,17 +30,20 @@ def reach_scale(q, v_lin, v_ang, slow: float, stop: float,
     `lead`: how far (m, base frame) the servo target is ahead of the measured TCP; the joints
     are extrapolated there first (one Newton step), so a lagging arm does not hide how close
     the target already is to the limit."""
+    v = np.concatenate([v_lin, v_ang])
+    if not np.any(v):
+        return 1.0, float("nan")  # not moving: nothing to slow (and no cost in the hold)
     q = np.asarray(q, dtype=np.float64)
-    if lead is not None and np.any(lead):
-        J0, _ = kin.jacobian(q)
-        q = q + np.linalg.lstsq(J0, np.concatenate([lead, np.zeros(3)]), rcond=None)[0]
     J, _ = kin.jacobian(q)
     s = np.linalg.svd(J, compute_uv=False)
     c = float(s[0] / max(s[-1], 1e-12))
+    if lead is not None and np.any(lead) and c > 0.5 * slow:
+        # Only near the limit is the extrapolation to the target worth its cost.
+        q = q + np.linalg.lstsq(J, np.concatenate([lead, np.zeros(3)]), rcond=None)[0]
+        J, _ = kin.jacobian(q)
+        s = np.linalg.svd(J, compute_uv=False)
+        c = float(s[0] / max(s[-1], 1e-12))
     if c <= slow:
-        return 1.0, c
-    v = np.concatenate([v_lin, v_ang])
-    if not np.any(v):
         return 1.0, c
     qd = np.linalg.lstsq(J, v, rcond=None)[0]
     # Direction only: a fixed joint step along qd, so that slow motion is judged like fast.
