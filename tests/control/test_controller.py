@@ -142,9 +142,12 @@ def test_speed_and_acceleration_limits_bound_every_target(armed):
     assert speed[-1] == pytest.approx(lim.max_linear_speed, rel=1e-3)  # and it gets there
 
 
-def test_twist_too_fast_or_nan_is_rejected(armed):
+def test_twist_too_fast_is_scaled_nan_future_or_stale_rejected(armed):
     ctl, arm = armed
-    assert ctl.submit_twist(Twist(arm.t, [1.0, 0, 0], [0, 0, 0]), arm.t).reason == "speed"
+    assert ctl.submit_twist(Twist(arm.t, [1.0, 0, 0], [0, 0, 0]), arm.t)
+    assert ctl.counters["twist_scaled"] == 1
+    assert np.allclose(ctl._twist.linear, [ctl.limits.max_linear_speed, 0, 0])
+    assert ctl.submit_twist(Twist(arm.t + 1.0, [0.01, 0, 0], [0, 0, 0]), arm.t).reason == "future"
     assert ctl.submit_twist(Twist(arm.t, [np.nan, 0, 0], [0, 0, 0]), arm.t).reason == "not_finite"
     assert ctl.submit_twist(Twist(arm.t - 1.0, [0.01, 0, 0], [0, 0, 0]), arm.t).reason == "stale"
 

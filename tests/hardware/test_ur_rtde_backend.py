@@ -38,11 +38,13 @@ def wait_until(predicate, timeout=5.0):
 
 
 def test_fake_matches_real_api():
+    import dashboard_client
     import rtde_control
     import rtde_receive
 
     real = {"RTDEControlInterface": rtde_control.RTDEControlInterface,
-            "RTDEReceiveInterface": rtde_receive.RTDEReceiveInterface}
+            "RTDEReceiveInterface": rtde_receive.RTDEReceiveInterface,
+            "DashboardClient": dashboard_client.DashboardClient}
     for cls_name, names in fake_method_names().items():
         missing = [n for n in names if not hasattr(real[cls_name], n)]
         assert not missing, f"the fake {cls_name} has methods ur_rtde lacks: {missing}"
@@ -202,6 +204,46 @@ def test_protective_stop_refuses_servo_and_shows_in_state(robot):
     assert state.protective_stop and not state.emergency_stop
     assert not state.program_running and state.faulted
     assert backend.modes()["safety_mode"] == "PROTECTIVE_STOP"
+    backend.close()
+
+
+def test_clear_fault_unlocks_over_the_dashboard_and_restarts_the_script(robot):
+    backend = make_backend(robot)
+    backend.connect()
+    robot.protective_stop()
+    assert "PROTECTIVE_STOP" in backend.fault_reason
+    robot.unlock_refused = True  # within the UR's 5 s, or the cause is still there
+    with pytest.raises(RobotBackendError, match="still protective-stopped"):
+        backend.clear_fault()
+    robot.unlock_refused = False
+    assert "unlocked" in backend.clear_fault()
+    assert robot.methods("dashboard")[-3:] == ["closeSafetyPopup", "unlockProtectiveStop",
+                                               "disconnect"]
+    assert "reuploadScript" in robot.methods("control")
+    state = backend.read_state()
+    assert not state.faulted and backend.fault_reason == ""
+    backend.servo_tcp(Pose([0.3, -0.1, 0.4]))  # moves again
+    backend.close()
+
+
+def test_clear_fault_refuses_an_emergency_stop(robot):
+    backend = make_backend(robot)
+    backend.connect()
+    robot.safety_mode = 7
+    with pytest.raises(RobotBackendError, match="emergency"):
+        backend.clear_fault()
+    assert "unlockProtectiveStop" not in robot.methods("dashboard")
+    backend.close()
+
+
+def test_sensorless_contact_estimate_from_tracking_error(robot):
+    backend = make_backend(robot, has_wrench=False, contact_stiffness=20000.0)
+    backend.connect()
+    assert backend.contact_estimate() == 0.0
+    robot.target_tcp_pose = list(robot.tcp_pose)
+    robot.target_tcp_pose[2] -= 0.003  # the servo aims 3 mm into a surface it cannot pass
+    assert backend.contact_estimate() == pytest.approx(60.0)
+    assert make_backend(robot, has_wrench=False).contact_estimate() is None
     backend.close()
 
 

@@ -68,7 +68,10 @@ def load_setup(robot: str, overrides: list[str] | None = None) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key.sub=value")
-        value = yaml.safe_load(raw)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"override {item!r}: {raw!r} is not a YAML value") from None
         node = cfg
         parts = key.split(".")
         for part in parts[:-1]:
@@ -77,6 +80,9 @@ def load_setup(robot: str, overrides: list[str] | None = None) -> dict:
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
         node[parts[-1]] = value
     cfg["name"] = Path(robot).stem
+    from fdvla.safety_config import validate_setup
+
+    validate_setup(cfg)  # limits and periods: finite, in range, known keys
     return cfg
 
 

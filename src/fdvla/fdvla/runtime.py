@@ -10,7 +10,7 @@ from std_msgs.msg import String
 
 from fdvla.graph import NodeSpec, ProcessSpec
 from fdvla_drivers.camera import make_camera_backend
-from fdvla_drivers.control import ControllerConfig, SafetyLimits
+from fdvla.safety_config import controller_node, controller_settings
 from fdvla_drivers.robot import make_robot_backend
 from fdvla_msgs import qos, topics
 
@@ -70,10 +70,10 @@ class ProcessRuntime:
 
             p = dict(spec.params)
             robot = self._need_robot(spec)
-            config = ControllerConfig.from_dict(
-                {"servo_period": robot.servo_period, **(p.pop("config", None) or {})})
-            limits = SafetyLimits.from_dict(p.pop("limits", None))
-            return ControllerNode(robot, config, limits, node_name=spec.name, **p, **kw)
+            config, limits = controller_settings(p.pop("config", None), p.pop("limits", None),
+                                                 robot.servo_period)
+            return controller_node(ControllerNode, robot, config, limits, node_name=spec.name,
+                                   **p, **kw)
         if spec.kind == "camera":
             from fdvla_drivers.nodes.camera_node import CameraNode
 

@@ -21,6 +21,7 @@ SIM_TASK_STATE = "/sim/task_state"
 
 SRV_CONTROLLER_STOP = "/controller/stop"
 SRV_CONTROLLER_ENABLE = "/controller/enable"
+SRV_CONTROLLER_CLEAR_FAULT = "/controller/clear_fault"
 SRV_RECORDER_START = "/recorder/start"
 SRV_RECORDER_STOP = "/recorder/stop"
 SRV_RECORDER_DISCARD = "/recorder/discard"

@@ -28,6 +28,10 @@ class FakeURController:
     q: list = field(default_factory=lambda: [0.0, -1.57, 1.57, -1.57, -1.57, 0.0])
     qd: list = field(default_factory=lambda: [0.0] * 6)
     tcp_pose: list = field(default_factory=lambda: [0.3, -0.1, 0.4, 3.1416, 0.0, 0.0])
+    #: Where the controller's servo aims (getTargetTCPPose); None: the actual pose.
+    target_tcp_pose: Optional[list] = None
+    #: Seconds the controller refuses an unlock after a protective stop (UR: 5 s).
+    unlock_refused: bool = False
     tcp_force: list = field(default_factory=lambda: [1.0, -2.0, 3.0, 0.1, -0.2, 0.3])
     #: The controller's clock: seconds since it booted = host time - boot_time.
     boot_time: float = field(default_factory=lambda: time.time() - 1234.5)
@@ -76,7 +80,7 @@ class _Flags:
 
 
 def make_rtde_modules(robot: FakeURController):
-    """(rtde_control, rtde_receive) module objects talking to `robot`."""
+    """(rtde_control, rtde_receive, dashboard_client) module objects talking to `robot`."""
 
     class RTDEReceiveInterface:
         def __init__(self, hostname, frequency=-1.0, variables=(), verbose=False,
@@ -104,6 +108,11 @@ def make_rtde_modules(robot: FakeURController):
         def getActualTCPPose(self):
             self._r("getActualTCPPose")
             return list(robot.tcp_pose)
+
+        def getTargetTCPPose(self):
+            self._r("getTargetTCPPose")
+            return list(robot.target_tcp_pose if robot.target_tcp_pose is not None
+                        else robot.tcp_pose)
 
         def getActualTCPForce(self):
             self._r("getActualTCPForce")
@@ -163,6 +172,12 @@ def make_rtde_modules(robot: FakeURController):
             self._r("isProgramRunning")
             return robot.program_running
 
+        def reuploadScript(self) -> bool:
+            self._r("reuploadScript")
+            if robot.safety_mode in (1, 2):
+                robot.program_running = True
+            return robot.program_running
+
         def setTcp(self, tcp_offset) -> bool:
             return self._command("setTcp", list(tcp_offset))
 
@@ -211,18 +226,45 @@ def make_rtde_modules(robot: FakeURController):
             self._r("disconnect")
             self._connected = False
 
+    class DashboardClient:
+        def __init__(self, hostname, port=29999, verbose=False):
+            robot.record("dashboard", "__init__", hostname, port)
+            self._host = hostname
+            self._connected = False
+
+        def connect(self, timeout_ms=2000) -> None:
+            robot.record("dashboard", "connect")
+            if not robot.reachable:
+                raise RuntimeError(f"Failed to connect to {self._host}:29999")
+            self._connected = True
+
+        def closeSafetyPopup(self) -> None:
+            robot.record("dashboard", "closeSafetyPopup")
+
+        def unlockProtectiveStop(self) -> None:
+            robot.record("dashboard", "unlockProtectiveStop")
+            if robot.protective_stopped and not robot.unlock_refused:
+                robot.safety_mode = 1
+
+        def disconnect(self) -> None:
+            robot.record("dashboard", "disconnect")
+            self._connected = False
+
     control = types.ModuleType("rtde_control")
     control.RTDEControlInterface = RTDEControlInterface
     receive = types.ModuleType("rtde_receive")
     receive.RTDEReceiveInterface = RTDEReceiveInterface
-    return control, receive
+    dashboard = types.ModuleType("dashboard_client")
+    dashboard.DashboardClient = DashboardClient
+    return control, receive, dashboard
 
 
 def fake_method_names() -> dict:
     """Public method names the fake implements, per class, for the API drift check."""
-    control, receive = make_rtde_modules(FakeURController())
+    control, receive, dashboard = make_rtde_modules(FakeURController())
     names = {}
-    for cls in (control.RTDEControlInterface, receive.RTDEReceiveInterface):
+    for cls in (control.RTDEControlInterface, receive.RTDEReceiveInterface,
+                dashboard.DashboardClient):
         names[cls.__name__] = sorted(n for n, v in vars(cls).items()
                                      if callable(v) and not n.startswith("_"))
     names["RTDEControlInterface"] += [n for n in vars(_Flags) if n.startswith("FLAG_")]

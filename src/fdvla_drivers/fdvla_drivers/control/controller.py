@@ -19,7 +19,10 @@ import numpy as np
 
 from fdvla_drivers.control import quat
 from fdvla_msgs.types import ActionChunk, Pose, RobotState, Twist
-from fdvla_drivers.control.safety import MotionLimiter, SafetyLimits, strict_from_dict
+from fdvla_drivers.control.checks import ACCEPTED, Verdict, check_chunk_shape
+from fdvla_drivers.control.reach import reach_scale
+from fdvla_drivers.control.safety import (LimitError, MotionLimiter, PathEnd, SafetyLimits,
+                                         check_fields, strict_from_dict)
 from fdvla_drivers.control.trajectory import PoseTrajectory
 
 
@@ -34,10 +37,24 @@ class ControllerConfig:
     #: With start_enabled: arm once the robot state has been fresh and fault-free this long, so
     #: a start-up hiccup delays arming instead of latching a fault before anything moved.
     auto_arm_delay: float = 0.5
+    #: Before the servo loop starts, watch this long (s, from node creation) for another
+    #: controller on the ROS domain (DDS discovery takes 0.5-2 s); 0 skips the check.
+    domain_check_wait: float = 3.0
+
+    def validate(self, prefix: str = "") -> None:
+        check_fields(self, {"servo_period": (0.0, 0.1, True), "action_latency": (0.0, 1.0, False),
+                            "auto_arm_delay": (0.0, 60.0, False),
+                            "domain_check_wait": (0.0, 30.0, False)}, prefix)
+        if not isinstance(self.start_enabled, bool):
+            raise LimitError(f"{prefix}start_enabled: {self.start_enabled!r} is not true/false")
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "ControllerConfig":
-        return strict_from_dict(cls, d, "controller option")
+    def from_dict(cls, d: dict | None, prefix: str = "controller.") -> "ControllerConfig":
+        return strict_from_dict(cls, d, "controller option", prefix)
+
+
+#: Time constant (s) of the low-pass on the sensorless contact-force estimate.
+CONTACT_FILTER = 0.01
 
 
 class Mode(enum.Enum):
@@ -47,17 +64,6 @@ class Mode(enum.Enum):
     TWIST = "twist"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    accepted: bool
-    reason: str = ""  # short key, counted in diagnostics
-    detail: str = ""  # human-readable
-
-    def __bool__(self) -> bool:
-        return self.accepted
-
-
-ACCEPTED = Verdict(True)
 
 
 class ServoController:
@@ -76,8 +82,25 @@ class ServoController:
         self._state: Optional[RobotState] = None
         self._fault: str = ""
         self._fault_key: str = ""
+        self._reach_limited = False
+        self._end: Optional[PathEnd] = None
+        self._chunk_speeds = (0.0, 0.0)
+        self._hold_end: Optional[PathEnd] = None
         self.rejections: collections.Counter = collections.Counter()
         self.accepted = collections.Counter()
+        #: Safety actions that are not rejections: twist_scaled, reach_limited, chunk_replaced,
+        #: chunk_dropped (a chunk lost before it reached the controller).
+        self.counters: collections.Counter = collections.Counter()
+        self._twist_received = 0.0
+        self._traj_used = True
+        self._last_now: Optional[float] = None
+        self._path_err_max = 0.0
+        self._path_err = 0.0
+        self._target_speed_max = 0.0  # m/s, since the last chunk or start of teleop
+        self._tracking_err = 0.0
+        self._contact_estimate: Optional[float] = None
+        self._reach_cond = 0.0
+        self.fault_detail_source = None  # optional callable -> str: the robot's own reason
         #: (wall time, level, message) of rejections and faults, for the node to log.
         self.events: collections.deque = collections.deque(maxlen=200)
 
@@ -110,14 +133,26 @@ class ServoController:
             self._disarm_locked(why, level="warn")
 
     def submit_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
+        # Everything that needs only the chunk is checked (and the trajectory built) before the
+        # lock is taken, so a long chunk never stalls the servo thread.
+        v, traj, speeds = check_chunk_shape(chunk, self.limits)
         with self._lock:
-            v = self._check_chunk_locked(chunk, now)
+            if v:
+                v = self._check_chunk_locked(chunk, traj, now)
             if not v:
                 return self._reject_locked(v.reason, v.detail)
-            traj = PoseTrajectory.from_chunk(chunk)
             t = now + self.config.action_latency
             current = self._limiter.pose or self._state.tcp_pose
+            if self._mode is Mode.CHUNK and self._traj is not None and not self._traj_used:
+                self.counters["chunk_replaced"] += 1
             self._traj = traj.starting_from(t, current)
+            self._traj_used = False
+            # A one-point chunk has no segment of its own: its speed is the joining segment's.
+            self._chunk_speeds = speeds if len(chunk) > 1 else self._traj.max_speeds()
+            self._path_err_max = 0.0
+            self._target_speed_max = 0.0
+            self._end = PathEnd(self._traj.positions[-1], self._traj.end_direction(),
+                                self._traj.remaining_length(t))
             self._twist = None
             self._mode = Mode.CHUNK
             self.accepted["chunk"] += 1
@@ -125,22 +160,44 @@ class ServoController:
 
     def submit_twist(self, twist: Twist, now: float) -> Verdict:
         with self._lock:
-            if not self._armed:
-                return self._reject_locked("disarmed", "twist ignored: controller is disarmed")
             if not (np.all(np.isfinite(twist.linear)) and np.all(np.isfinite(twist.angular))
                     and np.isfinite(twist.stamp)):
                 return self._reject_locked("not_finite", "twist contains NaN/inf")
-            lin, ang = np.linalg.norm(twist.linear), np.linalg.norm(twist.angular)
-            if lin > self.limits.max_linear_speed or ang > self.limits.max_angular_speed:
-                return self._reject_locked(
-                    "speed", f"twist {lin:.3f} m/s, {ang:.3f} rad/s above the speed limits")
+            if twist.stamp - now > self.limits.max_future:
+                return self._reject_locked("future", f"twist stamped {twist.stamp - now:.3f} s "
+                                           "ahead of the robot clock")
+            if not self._armed:
+                return self._reject_locked("disarmed", "twist ignored: controller is disarmed")
             if now - twist.stamp > self.limits.twist_timeout:
                 return self._reject_locked("stale", f"twist is {now - twist.stamp:.3f} s old")
+            lin, ang = np.linalg.norm(twist.linear), np.linalg.norm(twist.angular)
+            # Teleop convention (spacenav, MoveIt Servo): an over-limit twist is scaled down to
+            # the limit, direction kept, not refused.
+            k = min(1.0, self.limits.max_linear_speed / lin if lin > 0 else 1.0,
+                    self.limits.max_angular_speed / ang if ang > 0 else 1.0)
+            if k < 1.0:
+                self.counters["twist_scaled"] += 1
+                twist = Twist(twist.stamp, twist.linear * k, twist.angular * k)
             self._twist = twist
+            self._twist_received = now  # the dead-man timeout counts from receipt
+            if self._mode is not Mode.TWIST:
+                self._target_speed_max = 0.0
             self._traj = None
             self._mode = Mode.TWIST
             self.accepted["twist"] += 1
             return ACCEPTED
+
+    def clear_fault(self) -> None:
+        """Forget a latched fault once its cause is gone; arming stays the operator's call."""
+        with self._lock:
+            if self._fault:
+                self.events.append((time.time(), "info", f"fault cleared: {self._fault}"))
+            self._fault = self._fault_key = ""
+
+    def record_drop(self, key: str, n: int = 1) -> None:
+        """Count commands lost before they reached the controller (e.g. a QoS queue overflow)."""
+        with self._lock:
+            self.counters[key] += n
 
     def record_rejection(self, key: str, detail: str) -> Verdict:
         """Count a command rejected before it reached the controller (e.g. a malformed message)."""
@@ -149,23 +206,42 @@ class ServoController:
 
     # ---------------------------------------------------------------- servo thread
 
-    def step(self, state: Optional[RobotState], now: float) -> Optional[Pose]:
-        """The servo target for this cycle, or None when the robot must not be commanded."""
+    def step(self, state: Optional[RobotState], now: float,
+             contact: Optional[float] = None) -> Optional[Pose]:
+        """The servo target for this cycle, or None when the robot must not be commanded.
+
+        `contact`: the backend's contact-force estimate (N) on sensorless setups, else None."""
         with self._lock:
             if state is None:
                 return None
             self._state = state
+            nominal = self.config.servo_period
+            # The measured period on the robot's own clock (its state stamps), bounded: a stalled
+            # cycle must not become one big jump, and no robot time passed means no motion.
+            dt = nominal if self._last_now is None else state.stamp - self._last_now
+            dt = min(max(dt, 1e-5), 10.0 * nominal)
+            self._last_now = state.stamp
             if now - state.stamp > self.limits.state_timeout:
                 self._fault_locked("state_stale",
                                    f"robot state is {now - state.stamp:.3f} s old")
                 return None
             if state.faulted:
-                self._fault_locked("robot_fault", _fault_text(state))
+                self._fault_locked("robot_fault", self._robot_fault_text(state))
                 return None
             violation = self.limits.wrench_violation(state.wrench)
             if violation:
                 self._fault_locked("wrench_limit", violation)
                 return None
+            if state.wrench is None and contact is not None:
+                # Low-pass over CONTACT_FILTER s of robot time: a servo glitch of one or two
+                # cycles must not stop the arm; a press lasting longer does.
+                prev = self._contact_estimate
+                self._contact_estimate = contact if prev is None or not np.isfinite(contact) \
+                    else prev + (contact - prev) * min(1.0, dt / CONTACT_FILTER)
+                violation = self.limits.contact_violation(self._contact_estimate)
+                if violation:
+                    self._fault_locked("contact_estimate", violation)
+                    return None
             if self._auto_arm_pending:
                 if self._healthy_since is None:
                     self._healthy_since = now
@@ -178,8 +254,37 @@ class ServoController:
             if not self._armed:
                 self._limiter.reset(state.tcp_pose)
                 return None
-            position, quat_xyzw, v_lin, v_ang = self._wanted_locked(now)
-            return self._limiter.step(position, quat_xyzw, v_lin, v_ang)
+            if self._limiter.pose is not None:
+                self._tracking_err = float(np.linalg.norm(self._limiter.pose.position
+                                                          - state.tcp_pose.position))
+            position, quat_xyzw, v_lin, v_ang, caps = self._wanted_locked(now, dt)
+            v_dir, w_dir = self._limiter.velocity
+            lead = self._limiter.pose.position - state.tcp_pose.position
+            scale, cond = reach_scale(state.q, v_lin + v_dir, v_ang + w_dir,
+                                      self.limits.singularity_slow,
+                                      self.limits.singularity_stop, lead)
+            if cond == cond:  # NaN while not moving: keep the last value for diagnostics
+                self._reach_cond = cond
+            if scale < 1.0 and (np.any(v_lin) or np.any(v_ang) or np.any(v_dir)):
+                if not self._reach_limited:
+                    self.counters["reach_limited"] += 1
+                    self.events.append((time.time(), "warn", "slowing: near the reach limit or "
+                                        f"a singularity (condition {self._reach_cond:.0f})"))
+                self._reach_limited = True
+            elif scale >= 1.0:
+                self._reach_limited = False
+            previous = self._limiter.pose.position
+            target = self._limiter.step(position, quat_xyzw, v_lin, v_ang, dt=dt, scale=scale,
+                                        **caps)
+            if dt > 1e-4:
+                self._target_speed_max = max(self._target_speed_max, float(
+                    np.linalg.norm(target.position - previous)) / dt)
+            if self._mode is Mode.CHUNK and self._traj is not None:
+                self._traj_used = True
+                ref, _ = self._traj.sample_arrays(now + self.config.action_latency)
+                self._path_err = float(np.linalg.norm(target.position - ref))
+                self._path_err_max = max(self._path_err_max, self._path_err)
+            return target
 
     # ---------------------------------------------------------------- introspection
 
@@ -207,32 +312,52 @@ class ServoController:
                 "fault": self._fault,
                 "rejections": dict(self.rejections),
                 "accepted": dict(self.accepted),
+                "counters": dict(self.counters),
+                "path_err_mm": self._path_err * 1e3,
+                "path_err_max_mm": self._path_err_max * 1e3,
+                "target_speed_max": self._target_speed_max,
+                "tracking_err_mm": self._tracking_err * 1e3,
+                "contact_estimate_n": self._contact_estimate,
+                "reach_condition": self._reach_cond,
             }
 
     # ---------------------------------------------------------------- internals (lock held)
 
-    def _wanted_locked(self, now: float):
-        """(position, quaternion, feedforward linear and angular velocity) wanted this cycle."""
+    def _wanted_locked(self, now: float, dt: float):
+        """(position, quaternion, feedforward linear and angular velocity, limiter caps)."""
         zero = np.zeros(3)
         if self._mode is Mode.CHUNK and self._traj is not None:
             t = now + self.config.action_latency
             if t >= self._traj.end_time:
                 self._enter_hold_locked(self._traj.sample(self._traj.end_time))
-                return self._hold.position, self._hold.quat_xyzw, zero, zero
-            dt = self.config.servo_period
+                self._hold_end = self._end
+                return self._hold.position, self._hold.quat_xyzw, zero, zero, self._end_caps()
             pa, qa = self._traj.sample_arrays(t)
-            pb, qb = self._traj.sample_arrays(t + dt)
-            v_ang = quat.to_rotvec(quat.mul(qb, quat.conj(qa))) / dt
-            return pa, qa, (pb - pa) / dt, v_ang
+            v_lin, v_ang = self._traj.velocity_at(t)
+            m = self.limits.path_speed_margin
+            # Speed cap: the chunk's segment speed plus the stated margin (so a lagging target
+            # catches up gently), never the limiter's full speed. The chunk's own fastest
+            # segment, not the joining segment from the current pose a late chunk creates.
+            seg, seg_w = self._chunk_speeds
+            p = self._limiter.pose.position
+            speed = float(np.linalg.norm(v_lin))
+            u = v_lin / speed if speed > 1e-9 else self._end.direction
+            end = PathEnd(self._end.position, self._end.direction,
+                          self._traj.remaining_length(t) + float((pa - p) @ u))
+            caps = {"max_lin": seg * (1.0 + m) + 0.005, "max_ang": seg_w * (1.0 + m) + 0.02,
+                    "end": end}
+            return pa, qa, v_lin, v_ang, caps
         if self._mode is Mode.TWIST and self._twist is not None:
-            if now - self._twist.stamp > self.limits.twist_timeout:
+            # From receipt, or from the stamp if that is older (a backlog of queued twists must
+            # not extend the motion; a future stamp was rejected on arrival).
+            if now - min(self._twist_received, self._twist.stamp) > self.limits.twist_timeout:
                 # Teleop went quiet: decelerate and hold where the limiter comes to rest.
                 self._twist = None
                 self._enter_hold_locked(None)
                 self.events.append((time.time(), "info", "twist timed out: holding"))
             else:
                 p = self._limiter.pose
-                return p.position, p.quat_xyzw, self._twist.linear, self._twist.angular
+                return p.position, p.quat_xyzw, self._twist.linear, self._twist.angular, {}
         if self._hold is None:
             # Holding "wherever the motion stops": keep aiming at the limiter's own pose, which
             # brings the velocity to zero under the acceleration limit; then latch that pose.
@@ -240,19 +365,24 @@ class ServoController:
             v_lin, v_ang = self._limiter.velocity
             if np.linalg.norm(v_lin) < 1e-6 and np.linalg.norm(v_ang) < 1e-6:
                 self._hold = pose
-            return pose.position, pose.quat_xyzw, zero, zero
-        return self._hold.position, self._hold.quat_xyzw, zero, zero
+            return pose.position, pose.quat_xyzw, zero, zero, {}
+        return self._hold.position, self._hold.quat_xyzw, zero, zero, self._end_caps()
 
-    def _check_chunk_locked(self, chunk: ActionChunk, now: float) -> Verdict:
+    def _end_caps(self) -> dict:
+        """Holding at a chunk's end: the end plane still applies while the target settles."""
+        end = self._hold_end
+        if end is None or self._limiter.pose is None:
+            return {}
+        d = float((end.position - self._limiter.pose.position) @ end.direction)
+        return {"end": PathEnd(end.position, end.direction, d)}
+
+    def _check_chunk_locked(self, chunk: ActionChunk, traj: PoseTrajectory,
+                            now: float) -> Verdict:
+        if chunk.stamp - now > self.limits.max_future:
+            return Verdict(False, "future", f"chunk stamped {chunk.stamp - now:.3f} s ahead of "
+                           f"the robot clock (tolerance {self.limits.max_future:.3f} s)")
         if not self._armed:
             return Verdict(False, "disarmed", "chunk ignored: controller is disarmed")
-        if len(chunk) == 0:
-            return Verdict(False, "empty", "chunk has no points")
-        if not np.isfinite(chunk.stamp) or not np.all(np.isfinite(chunk.times)) or not all(
-                p.is_finite() for p in chunk.poses):
-            return Verdict(False, "not_finite", "chunk contains NaN/inf")
-        if len(chunk) > 1 and np.any(np.diff(chunk.times) <= 0):
-            return Verdict(False, "time_reversed", "chunk times do not increase strictly")
         age = now - chunk.stamp
         if age > self.limits.max_chunk_age:
             return Verdict(False, "stale", f"chunk is {age:.3f} s old "
@@ -260,16 +390,6 @@ class ServoController:
         t = now + self.config.action_latency
         if chunk.stamp + chunk.times[-1] <= t:
             return Verdict(False, "past", "every point of the chunk is in the past")
-        outside = [i for i, p in enumerate(chunk.poses) if not self.limits.in_workspace(p.position)]
-        if outside:
-            p = chunk.poses[outside[0]].position
-            return Verdict(False, "workspace", f"point {outside[0]} at {np.round(p, 3).tolist()} "
-                           "is outside the workspace box")
-        traj = PoseTrajectory.from_chunk(chunk)
-        lin, ang = traj.max_speeds()
-        if lin > self.limits.max_linear_speed * 1.001 or ang > self.limits.max_angular_speed * 1.001:
-            return Verdict(False, "speed", f"chunk needs {lin:.3f} m/s, {ang:.3f} rad/s; limits "
-                           f"{self.limits.max_linear_speed} m/s, {self.limits.max_angular_speed} rad/s")
         if self._state is None:
             return Verdict(False, "no_state", "no robot state received yet")
         start = traj.sample(t)
@@ -281,7 +401,19 @@ class ServoController:
                            f"{np.rad2deg(self.limits.max_start_angle):.0f} deg)")
         return ACCEPTED
 
+    def _robot_fault_text(self, state: RobotState) -> str:
+        text = _fault_text(state)
+        if self.fault_detail_source is not None:
+            try:
+                reason = self.fault_detail_source()
+            except Exception:
+                reason = ""
+            if reason:
+                text += f": {reason}"
+        return text
+
     def _enter_hold_locked(self, pose: Optional[Pose]) -> None:
+        self._hold_end = None
         self._mode = Mode.HOLD
         self._traj = None
         self._twist = None

@@ -12,14 +12,68 @@ from fdvla_drivers.control import quat
 from fdvla_msgs.types import Pose
 
 
-def strict_from_dict(cls, d: dict | None, what: str):
+class LimitError(ValueError):
+    """A configuration value is unusable; the message names the key (one line)."""
+
+
+def _check_number(key: str, value, lo: float, hi: float, lo_open: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LimitError(f"{key}: {value!r} is not a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise LimitError(f"{key}: {value!r} is not finite")
+    if (v <= lo if lo_open else v < lo) or v > hi:
+        raise LimitError(f"{key}: {v:g} is outside {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+    return v
+
+
+def check_fields(obj, ranges: dict, prefix: str) -> None:
+    """Validate (and coerce to float) the numeric fields of dataclass `obj`: finite, in range."""
+    for name, (lo, hi, lo_open) in ranges.items():
+        value = getattr(obj, name)
+        if value is None and name in getattr(obj, "_optional", ()):
+            continue
+        setattr(obj, name, _check_number(f"{prefix}{name}", value, lo, hi, lo_open))
+
+
+def strict_from_dict(cls, d: dict | None, what: str, prefix: str = ""):
     """Build dataclass `cls` from a config mapping, refusing keys it does not know (typos in a
-    safety config must not be silently ignored)."""
+    safety config must not be silently ignored) and values outside their ranges."""
     d = dict(d or {})
-    unknown = set(d) - set(cls.__dataclass_fields__)
+    unknown = sorted(set(d) - set(cls.__dataclass_fields__))
     if unknown:
-        raise ValueError(f"unknown {what}(s): {sorted(unknown)}")
-    return cls(**d)
+        keys = ", ".join(prefix + k for k in unknown)
+        raise LimitError(f"{keys}: unknown {what}; known: "
+                         f"{', '.join(sorted(cls.__dataclass_fields__))}")
+    try:
+        obj = cls(**d)
+    except LimitError as e:  # raised by __post_init__, which does not know the section
+        raise LimitError(prefix + str(e)) from None
+    if hasattr(obj, "validate"):
+        obj.validate(prefix)
+    return obj
+
+
+#: (lower, upper, lower bound open) of every numeric safety limit. Upper bounds are what a UR5e
+#: can physically do (1 m/s TCP is already generous; its own protective stop is at 250 N).
+SAFETY_RANGES = {
+    "max_linear_speed": (0.0, 1.0, True),  # m/s
+    "max_angular_speed": (0.0, 3.2, True),  # rad/s (UR5e joints: 180 deg/s)
+    "max_linear_accel": (0.0, 10.0, True),  # m/s^2
+    "max_angular_accel": (0.0, 40.0, True),  # rad/s^2
+    "max_start_distance": (0.0, 0.2, True),  # m
+    "max_start_angle": (0.0, math.pi, True),  # rad
+    "max_chunk_age": (0.0, 5.0, True),  # s
+    "max_future": (0.0, 0.5, True),  # s
+    "max_chunk_points": (1.0, 100000.0, False),
+    "path_speed_margin": (0.0, 1.0, False),
+    "twist_timeout": (0.0, 2.0, True),  # s
+    "state_timeout": (0.0, 1.0, True),  # s
+    "max_force": (0.0, 250.0, True),  # N
+    "max_torque": (0.0, 50.0, True),  # N*m
+    "singularity_slow": (1.0, 1000.0, True),
+    "singularity_stop": (1.0, 1000.0, True),
+}
 
 
 @dataclass
@@ -38,27 +92,51 @@ class SafetyLimits:
     max_start_angle: float = 0.35  # rad
     #: Chunks older than this (now - stamp) are stale on arrival.
     max_chunk_age: float = 1.0  # s
-    #: Hold when no twist arrives for this long while teleoperating.
+    #: Commands stamped more than this ahead of the robot clock are rejected (`future`).
+    max_future: float = 0.05  # s
+    #: Chunks with more points are rejected before conversion (`too_long`).
+    max_chunk_points: int = 2000
+    #: The servo target may exceed the chunk's segment speed by this fraction (+5 mm/s) while
+    #: it catches up with the path.
+    path_speed_margin: float = 0.1
+    #: Hold when no twist arrives for this long (counted from receipt) while teleoperating.
     twist_timeout: float = 0.25  # s
     #: Stop when the newest robot state is older than this.
     state_timeout: float = 0.1  # s
-    #: Stop (and disarm) when the measured wrench exceeds these, where a wrench exists.
-    max_force: float = 120.0  # N
+    #: Stop (and disarm) when the measured wrench exceeds these, where a wrench exists; on
+    #: sensorless setups, when the backend's contact-force estimate exceeds max_force.
+    max_force: float = 60.0  # N
     max_torque: float = 15.0  # N*m
+    #: Jacobian condition number where motion towards a singularity (or the reach limit)
+    #: starts to slow down, and where it is stopped (MoveIt Servo's lower/hard thresholds).
+    singularity_slow: float = 15.0
+    singularity_stop: float = 25.0
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self, prefix: str = "") -> None:
+        for name in ("workspace_min", "workspace_max"):
+            v = getattr(self, name)
+            try:
+                arr = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                raise LimitError(f"{prefix}{name}: {v!r} is not a list of 3 numbers") from None
+            if arr.shape != (3,) or not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > 1.5):
+                raise LimitError(f"{prefix}{name}: {v!r} is not 3 finite numbers within 1.5 m "
+                                 "of the base")
         lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
-        if lo.shape != (3,) or hi.shape != (3,) or np.any(lo >= hi):
-            raise ValueError(f"workspace box is empty: min {lo} max {hi}")
-        for name in ("max_linear_speed", "max_angular_speed", "max_linear_accel",
-                     "max_angular_accel", "max_start_distance", "max_start_angle",
-                     "max_chunk_age", "twist_timeout", "state_timeout", "max_force", "max_torque"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"safety limit {name} must be positive")
+        if np.any(lo >= hi):
+            raise LimitError(f"{prefix}workspace_min/workspace_max: workspace box is empty: "
+                             f"min {lo.tolist()} max {hi.tolist()}")
+        check_fields(self, SAFETY_RANGES, prefix)
+        self.max_chunk_points = int(self.max_chunk_points)
+        if self.singularity_stop <= self.singularity_slow:
+            raise LimitError(f"{prefix}singularity_stop: must be above singularity_slow")
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "SafetyLimits":
-        return strict_from_dict(cls, d, "safety limit")
+    def from_dict(cls, d: dict | None, prefix: str = "safety.") -> "SafetyLimits":
+        return strict_from_dict(cls, d, "safety limit", prefix)
 
     def in_workspace(self, position: np.ndarray) -> bool:
         p = np.asarray(position)
@@ -80,14 +158,25 @@ class SafetyLimits:
             return f"torque {t:.1f} Nm above limit {self.max_torque:.1f} Nm"
         return None
 
+    def contact_violation(self, estimate) -> str | None:
+        """The sensorless check: the backend's contact-force estimate against max_force."""
+        if estimate is None:
+            return None
+        if not math.isfinite(estimate):
+            return "contact estimate is not finite"
+        if estimate > self.max_force:
+            return (f"estimated contact force {estimate:.1f} N above limit "
+                    f"{self.max_force:.1f} N (sensorless estimate from servo tracking error)")
+        return None
+
 
 def _limited_velocity(error: np.ndarray, v_ff: np.ndarray, v_prev: np.ndarray, dt: float,
                       vmax: float, amax: float) -> np.ndarray:
     """One cycle's velocity: feedforward plus a correction towards `error`, under limits.
 
     The correction speed is capped at sqrt(2*amax*d) so the motion can always decelerate to rest
-    at the target without overshooting; the total speed is capped at vmax and its change per cycle
-    at amax*dt.
+    at the target without overshooting; the total speed (feedforward + correction) is capped at
+    vmax and its change per cycle at amax*dt.
     """
     d = math.sqrt(float(error @ error))
     v_des = np.array(v_ff, dtype=np.float64)
@@ -103,12 +192,29 @@ def _limited_velocity(error: np.ndarray, v_ff: np.ndarray, v_prev: np.ndarray, d
     return v_prev + dv
 
 
+def _cap(v: np.ndarray, vmax: float) -> np.ndarray:
+    speed = math.sqrt(float(v @ v))
+    return v * (vmax / speed) if speed > vmax else v
+
+
+@dataclass
+class PathEnd:
+    """Where the commanded path ends: the servo target must stop there, never pass it."""
+
+    position: np.ndarray
+    #: Unit direction of the path's last segment (the end is a plane across it).
+    direction: np.ndarray
+    #: Path length left to the end, from the servo target (m).
+    remaining: float
+
+
 @dataclass
 class MotionLimiter:
     """Turns wanted targets into servo targets that respect speed, accel and the workspace.
 
     Every pose the controller sends to a robot comes out of `step`, so no command can jump,
-    exceed the limits or leave the workspace box, whatever the input did.
+    exceed the limits or leave the workspace box, whatever the input did. `step` integrates
+    over the period it is given (the measured one), not the nominal one.
     """
 
     limits: SafetyLimits
@@ -131,18 +237,48 @@ class MotionLimiter:
         self._v_ang = np.zeros(3)
 
     def step(self, wanted_position: np.ndarray, wanted_quat: np.ndarray,
-             v_ff_lin=(0.0, 0.0, 0.0), v_ff_ang=(0.0, 0.0, 0.0)) -> Pose:
+             v_ff_lin=(0.0, 0.0, 0.0), v_ff_ang=(0.0, 0.0, 0.0), dt: float | None = None,
+             max_lin: float | None = None, max_ang: float | None = None,
+             end: PathEnd | None = None, scale: float = 1.0) -> Pose:
+        """One servo target. `dt`: the period to integrate over (default: nominal);
+        `max_lin`/`max_ang`: a lower speed cap (the chunk's segment speed plus margin);
+        `end`: the path's end, which the target decelerates to and never passes; `scale` in
+        [0, 1]: a hard cap on speed as a fraction of the limits (reach and singularities)."""
         if self._pose is None:
             raise RuntimeError("MotionLimiter.step before reset()")
+        dt = self.dt if dt is None else dt
         lim = self.limits
+        vmax_lin = lim.max_linear_speed if max_lin is None else min(max_lin,
+                                                                    lim.max_linear_speed)
+        vmax_ang = lim.max_angular_speed if max_ang is None else min(max_ang,
+                                                                     lim.max_angular_speed)
         goal = lim.clamp_to_workspace(wanted_position)
-        self._v_lin = _limited_velocity(goal - self._pose.position, v_ff_lin, self._v_lin,
-                                        self.dt, lim.max_linear_speed, lim.max_linear_accel)
+        v_lin = _limited_velocity(goal - self._pose.position, v_ff_lin, self._v_lin,
+                                  dt, vmax_lin, lim.max_linear_accel)
         q_prev = self._pose.quat_xyzw
         rot_error = quat.to_rotvec(quat.mul(wanted_quat, quat.conj(q_prev)))
-        self._v_ang = _limited_velocity(rot_error, v_ff_ang, self._v_ang, self.dt,
-                                        lim.max_angular_speed, lim.max_angular_accel)
-        pos = lim.clamp_to_workspace(self._pose.position + self._v_lin * self.dt)
-        q = quat.mul(quat.from_rotvec(self._v_ang * self.dt), q_prev)
+        v_ang = _limited_velocity(rot_error, v_ff_ang, self._v_ang, dt,
+                                  vmax_ang, lim.max_angular_accel)
+        # Hard caps: slowing down for them may exceed the acceleration limit (safety first).
+        if scale < 1.0:
+            v_lin = _cap(v_lin, lim.max_linear_speed * max(scale, 0.0))
+            v_ang = _cap(v_ang, lim.max_angular_speed * max(scale, 0.0))
+        pos = self._pose.position + v_lin * dt
+        if end is not None:
+            # The path left is at least the straight line to its end: never freeze short of it.
+            p0 = self._pose.position
+            d = max(end.remaining, math.sqrt(float((end.position - p0) @ (end.position - p0))))
+            v_lin = _cap(v_lin, math.sqrt(2.0 * lim.max_linear_accel * d))
+            pos = p0 + v_lin * dt
+            # Never cross the plane across the path's end; a target already beyond it (a new
+            # chunk turning back) may only come back, never jump.
+            allowed = max(float((p0 - end.position) @ end.direction), 0.0)
+            past = float((pos - end.position) @ end.direction)
+            if past > allowed:
+                pos = pos - (past - allowed) * end.direction
+                v_lin = (pos - p0) / dt
+        pos = lim.clamp_to_workspace(pos)
+        self._v_lin, self._v_ang = v_lin, v_ang
+        q = quat.mul(quat.from_rotvec(v_ang * dt), q_prev)
         self._pose = Pose(pos, q)
         return self._pose

@@ -14,31 +14,40 @@ from fdvla_msgs.types import Pose, RobotState
 
 
 class PeriodStats:
-    """Cycle start times in a ring buffer, for achieved rate and period-error percentiles."""
+    """Cycle start times in a ring buffer, for achieved rate and period-error percentiles.
+
+    The servo thread marks while the diagnostics timer reads: `summary` copies the buffer and
+    its count under a lock (a few microseconds), so it never mixes two generations of samples.
+    """
 
     def __init__(self, nominal: float, capacity: int = 15000):  # 30 s at 500 Hz
         self.nominal = nominal
         self._t = np.zeros(capacity)
         self._n = 0
+        self._lock = threading.Lock()
 
     def mark(self, t: float) -> None:
-        self._t[self._n % len(self._t)] = t
-        self._n += 1
+        with self._lock:
+            self._t[self._n % len(self._t)] = t
+            self._n += 1
 
     def reset(self) -> None:
-        self._n = 0
+        with self._lock:
+            self._n = 0
 
     def summary(self) -> dict:
-        n = min(self._n, len(self._t))
+        with self._lock:
+            total = self._n
+            buf = self._t.copy()
+        n = min(total, len(buf))
         if n < 3:
-            return {"cycles": self._n, "rate_hz": 0.0, "p50_err_ms": 0.0, "p99_err_ms": 0.0,
+            return {"cycles": total, "rate_hz": 0.0, "p50_err_ms": 0.0, "p99_err_ms": 0.0,
                     "max_err_ms": 0.0}
-        t = np.roll(self._t, -(self._n % len(self._t)))[-n:] if self._n > len(self._t) \
-            else self._t[:n]
+        t = np.roll(buf, -(total % len(buf))) if total > len(buf) else buf[:n]
         periods = np.diff(t)
         err = np.abs(periods - self.nominal) * 1e3
         return {
-            "cycles": self._n,
+            "cycles": total,
             "rate_hz": float(1.0 / periods.mean()),
             "p50_err_ms": float(np.percentile(err, 50)),
             "p99_err_ms": float(np.percentile(err, 99)),
@@ -77,7 +86,8 @@ class ServoLoop:
             now = self.backend.now()
             if self.before_step is not None:
                 self.before_step(state, now)
-            target = self.controller.step(state, now)
+            contact = None if self.backend.has_wrench else self.backend.contact_estimate()
+            target = self.controller.step(state, now, contact)
             if target is not None:
                 self.backend.servo_tcp(target)
                 self._commanding = True

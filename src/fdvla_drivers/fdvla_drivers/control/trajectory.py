@@ -29,6 +29,19 @@ class PoseTrajectory:
             if q[i] @ q[i - 1] < 0:
                 q[i] = -q[i]
         self.quats = q
+        # Per segment: linear velocity (m/s), rotation vector rate (rad/s), and the path length
+        # left after each knot, for the limiter's feedforward, speed cap and stop at the end.
+        n = len(times)
+        self._seg_v = np.zeros((max(n - 1, 1), 3))
+        self._seg_w = np.zeros((max(n - 1, 1), 3))
+        if n > 1:
+            dts = np.diff(times)[:, None]
+            self._seg_v = np.diff(self.positions, axis=0) / dts
+            self._seg_w = np.array([quat.to_rotvec(quat.mul(q[i + 1], quat.conj(q[i])))
+                                    for i in range(n - 1)]) / dts
+        seg_len = np.linalg.norm(np.diff(self.positions, axis=0), axis=1) if n > 1 else \
+            np.zeros(0)
+        self._len_after = np.concatenate([np.cumsum(seg_len[::-1])[::-1], [0.0]])
 
     @classmethod
     def from_chunk(cls, chunk: ActionChunk) -> "PoseTrajectory":
@@ -53,6 +66,37 @@ class PoseTrajectory:
         s = (t - t0) / (t1 - t0)
         pos = (1.0 - s) * self.positions[i] + s * self.positions[i + 1]
         return pos, quat.slerp(self.quats[i], self.quats[i + 1], s)
+
+    def segment_at(self, t: float) -> int:
+        """Index of the segment that holds time t (clamped to the first/last one)."""
+        i = bisect.bisect_right(self._times_list, t) - 1
+        return min(max(i, 0), max(len(self._times_list) - 2, 0))
+
+    def velocity_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(linear m/s, angular rad/s) of the path at t; zero outside its time span."""
+        if len(self._times_list) < 2 or not self._times_list[0] <= t < self._times_list[-1]:
+            return np.zeros(3), np.zeros(3)
+        i = self.segment_at(t)
+        return self._seg_v[i], self._seg_w[i]
+
+    def remaining_length(self, t: float) -> float:
+        """Path length from the sample at t to the end."""
+        if len(self._times_list) < 2 or t >= self._times_list[-1]:
+            return 0.0
+        if t <= self._times_list[0]:
+            return float(self._len_after[0])
+        i = self.segment_at(t)
+        pos, _ = self.sample_arrays(t)
+        return float(self._len_after[i + 1] + np.linalg.norm(self.positions[i + 1] - pos))
+
+    def end_direction(self) -> np.ndarray:
+        """Unit direction of the last segment that moves (zero if the path does not move)."""
+        d = np.diff(self.positions, axis=0)
+        for v in d[::-1]:
+            n = np.linalg.norm(v)
+            if n > 1e-9:
+                return v / n
+        return np.zeros(3)
 
     def sample(self, t: float) -> Pose:
         return Pose(*self.sample_arrays(t))

@@ -77,6 +77,60 @@ class PacedThread:
             self._thread.join(timeout=2.0)
 
 
+class SequenceGapCounter:
+    """Counts messages lost between publisher and callback from DDS publication sequence
+    numbers (QoS queue overflow on either side, or network loss).
+
+    rclpy's message info carries no publisher id, so streams are told apart by continuity: a
+    message continues the stream whose last number is the largest below its own. Exact for one
+    publisher; with several, a gap may be attributed to the wrong one but not lost.
+    """
+
+    def __init__(self, max_streams: int = 16):
+        self._last: list[int] = []
+        self.max_streams = max_streams
+
+    def gap(self, info) -> int:
+        seq = (info or {}).get("publication_sequence_number") if isinstance(info, dict) else None
+        if not isinstance(seq, int) or seq <= 0:
+            return 0
+        below = [i for i, last in enumerate(self._last) if last < seq]
+        if not below:
+            self._last.append(seq)  # a new publisher (or one that restarted)
+            if len(self._last) > self.max_streams:
+                self._last.pop(0)
+            return seq - 1 if seq <= 1 else 0
+        i = max(below, key=lambda j: self._last[j])
+        missed = seq - self._last[i] - 1
+        self._last[i] = seq
+        return missed
+
+
+class DomainConflictError(RuntimeError):
+    """Another instance of a singleton node runs on this ROS domain."""
+
+
+def refuse_if_duplicated(node: Node, service: str, until: float) -> None:
+    """Raise DomainConflictError if, before `until` (time.monotonic()), another node of this name
+    or a second server of `service` shows up on the ROS domain (discovery takes 0.5-2 s)."""
+    import os
+
+    name, ns = node.get_name(), node.get_namespace()
+    t_end = until
+    while True:
+        same = sum(1 for n, s in node.get_node_names_and_namespaces() if n == name and s == ns)
+        servers = node.count_services(service)
+        if same > 1 or servers > 1:
+            domain = os.environ.get("ROS_DOMAIN_ID", "0")
+            raise DomainConflictError(
+                f"another {name!r} node is already running on ROS_DOMAIN_ID={domain} "
+                f"({same} nodes named {name!r}, {servers} servers of {service}); stop it, or "
+                f"give this bringup its own domain: export ROS_DOMAIN_ID=<0-101, unused>")
+        if time.monotonic() >= t_end:
+            return
+        time.sleep(0.05)
+
+
 class DiagnosticsMixin:
     """Publishes `self.diagnostic_statuses()` on /diagnostics once a second."""
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import MultiDOFJointTrajectory
 
 from fdvla_drivers.control import ControllerConfig, SafetyLimits, ServoController, ServoLoop
-from fdvla_drivers.nodes.common import DiagnosticsMixin
-from fdvla_drivers.robot.base import RobotBackend
+from fdvla_drivers.nodes.common import (DiagnosticsMixin, SequenceGapCounter,
+                                        refuse_if_duplicated)
+from fdvla_drivers.robot.base import RobotBackend, RobotBackendError
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
 
@@ -22,17 +25,31 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.backend = backend
         config = config or ControllerConfig(servo_period=backend.servo_period)
         self.controller = ServoController(config, limits or SafetyLimits())
+        self.controller.fault_detail_source = lambda: backend.fault_reason
         self.loop = ServoLoop(backend, self.controller)
+        self._chunk_gaps = SequenceGapCounter()
+        self._twist_gaps = SequenceGapCounter()
         self.create_subscription(MultiDOFJointTrajectory, topics.ACTION_CHUNK, self._on_chunk,
                                  qos.COMMAND)
         self.create_subscription(TwistStamped, topics.SERVO_TWIST, self._on_twist, qos.COMMAND)
         self.create_service(Trigger, topics.SRV_CONTROLLER_STOP, self._on_stop)
         self.create_service(SetBool, topics.SRV_CONTROLLER_ENABLE, self._on_enable)
+        self.create_service(Trigger, topics.SRV_CONTROLLER_CLEAR_FAULT, self._on_clear_fault)
+        self._created = time.monotonic()
         self.pub_target = self.create_publisher(PoseStamped, topics.CONTROLLER_TARGET_POSE,
                                                 qos.SENSOR_PUB)
         self.create_timer(1.0 / target_pose_rate, self._publish_target)
         self.create_timer(0.1, self._drain_events)
         self.setup_diagnostics()
+        # Two controllers on one domain would both follow every command: wait out the DDS
+        # discovery window and refuse to be the second. Here, before any node of the process
+        # starts its threads, so a refused bringup never publishes anything.
+        try:
+            refuse_if_duplicated(self, topics.SRV_CONTROLLER_STOP,
+                                 self._created + self.controller.config.domain_check_wait)
+        except BaseException:
+            self.destroy_node()
+            raise
 
     def start(self) -> None:
         """Start the servo loop (after everything else in the process is up)."""
@@ -40,7 +57,16 @@ class ControllerNode(DiagnosticsMixin, Node):
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_chunk(self, msg: MultiDOFJointTrajectory) -> None:
+    def _on_chunk(self, msg: MultiDOFJointTrajectory, info) -> None:
+        # Two parameters: rclpy then passes the message info (with its sequence number).
+        lost = self._chunk_gaps.gap(info)
+        if lost:
+            self.controller.record_drop("chunk_dropped", lost)
+        limit = self.controller.limits.max_chunk_points
+        if len(msg.points) > limit:  # before converting: a huge message costs nothing more
+            self.controller.record_rejection(
+                "too_long", f"action chunk has {len(msg.points)} points (limit {limit})")
+            return
         try:
             chunk = conv.chunk_from_msg(msg)
         except ValueError as e:
@@ -48,7 +74,10 @@ class ControllerNode(DiagnosticsMixin, Node):
             return
         self.controller.submit_chunk(chunk, self.backend.now())
 
-    def _on_twist(self, msg: TwistStamped) -> None:
+    def _on_twist(self, msg: TwistStamped, info) -> None:
+        lost = self._twist_gaps.gap(info)
+        if lost:
+            self.controller.record_drop("twist_dropped", lost)
         try:
             twist = conv.twist_from_msg(msg)
         except ValueError as e:
@@ -60,6 +89,22 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.controller.stop("stop requested on " + topics.SRV_CONTROLLER_STOP)
         response.success = True
         response.message = "stopped; holding. Call /controller/enable to move again."
+        return response
+
+    def _on_clear_fault(self, request, response):
+        try:
+            done = self.backend.clear_fault()
+        except RobotBackendError as e:
+            response.success, response.message = False, str(e)
+            return response
+        state = self.backend.read_state()
+        if state.faulted:
+            response.success = False
+            response.message = f"{done}; the robot still reports a fault"
+            return response
+        self.controller.clear_fault()
+        response.success = True
+        response.message = f"{done}. Call {topics.SRV_CONTROLLER_ENABLE} to move again."
         return response
 
     def _on_enable(self, request, response):
@@ -104,7 +149,18 @@ class ControllerNode(DiagnosticsMixin, Node):
                   "servo_cycles": loop["cycles"], "loop_errors": self.loop.errors,
                   "rejected_total": sum(st["rejections"].values()),
                   "accepted_chunks": st["accepted"].get("chunk", 0),
-                  "accepted_twists": st["accepted"].get("twist", 0)}
+                  "accepted_twists": st["accepted"].get("twist", 0),
+                  "dropped_chunks": st["counters"].get("chunk_dropped", 0),
+                  "path_err_mm": round(st["path_err_mm"], 3),
+                  "path_err_max_mm": round(st["path_err_max_mm"], 3),
+                  "target_speed_max": round(st["target_speed_max"], 5),
+                  "tracking_err_mm": round(st["tracking_err_mm"], 3),
+                  "reach_condition": round(st["reach_condition"], 1)}
+        if st["contact_estimate_n"] is not None:
+            values["contact_estimate_n"] = round(st["contact_estimate_n"], 1)
+        for key in ("twist_scaled", "reach_limited", "chunk_replaced", "chunk_dropped",
+                    "twist_dropped"):
+            values[key] = st["counters"].get(key, 0)
         values.update({f"rejected.{k}": v for k, v in sorted(st["rejections"].items())})
         return [conv.diagnostic_status(f"{self.get_name()}: controller", level, msg, values)]
 

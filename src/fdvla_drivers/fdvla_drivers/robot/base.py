@@ -55,6 +55,20 @@ class RobotBackend(abc.ABC):
     def stop(self) -> None:
         """Stop motion and hold the current pose (servoStop on a UR)."""
 
+    #: Why the robot stopped by itself (protective stop cause), where the backend knows it.
+    fault_reason: str = ""
+
+    def contact_estimate(self) -> float | None:
+        """Sensorless setups: estimated contact force at the TCP (N) from what the robot
+        reports (servo tracking error, joint currents); None where the backend has none."""
+        return None
+
+    def clear_fault(self) -> str:
+        """Clear a protective stop once its cause is gone (UR dashboard: unlockProtectiveStop).
+        Returns what was done; raises RobotBackendError saying why it cannot."""
+        raise RobotBackendError(f"{type(self).__name__} cannot clear faults remotely: use the "
+                                "robot's own interface")
+
     @abc.abstractmethod
     def zero_ft_sensor(self) -> None:
         """Zero the force/torque sensor (no-op where there is none)."""

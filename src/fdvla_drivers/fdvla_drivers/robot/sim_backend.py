@@ -82,6 +82,8 @@ class SimRobotBackend(RobotBackend):
         self.fault_reason = ""
         self._clock_offset = 0.0  # wall time minus sim time (realtime mode)
         self._last_servo_q: np.ndarray | None = None
+        self._last_servo_t = 0.0
+        self._brake_q: np.ndarray | None = None
         self._holding = True
         self.ik_failures = 0
         self.physics_lag_resyncs = 0
@@ -232,7 +234,16 @@ class SimRobotBackend(RobotBackend):
             self._step_locked(min(n, 20))
 
     def _step_locked(self, n: int) -> None:
+        if self._last_servo_q is not None and self._stamp() - self._last_servo_t > \
+                2 * self.servo_period and np.any(self.cell.qd_des):
+            # No new servo target: hold the last one instead of following its velocity on
+            # (a UR's servoj/servoL does not extrapolate a stalled command stream).
+            self.cell.qd_des = np.zeros(6)
         self.cell.step(n)
+        if self._protective_stop and self._brake_q is not None:
+            # A UR's protective stop brakes the joints: the arm holds where it stopped (it does
+            # not sag or swing under the servo's finite stiffness).
+            self.cell.set_joints(self._brake_q)
         if self._snapshot_writer is not None:
             self._snapshot_writer.write(self._stamp(), self.cell.data)
         self._new_state.notify_all()
@@ -286,12 +297,20 @@ class SimRobotBackend(RobotBackend):
         with self._lock:
             if self._protective_stop:
                 return
+            # Velocity feedforward over the time since the previous target (the servo loop may
+            # run slower than nominal; dividing by the nominal period would overshoot).
+            # On the clock the state is stamped with, which the controller integrates over (it
+            # jumps when the physics resyncs after falling behind; bounded like the controller).
+            now = self._stamp()
+            dt = min(max(now - self._last_servo_t, self.servo_period),
+                     10 * self.servo_period)
             if self._last_servo_q is None:
                 qd = np.zeros(6)
             else:
-                qd = np.clip((ik.q - self._last_servo_q) / self.servo_period,
+                qd = np.clip((ik.q - self._last_servo_q) / dt,
                              -kin.UR5E_MAX_SPEED, kin.UR5E_MAX_SPEED)
             self._last_servo_q = ik.q
+            self._last_servo_t = now
             self.cell.set_joint_target(ik.q, qd, ik.jacobian)
 
     def stop(self) -> None:
@@ -317,9 +336,41 @@ class SimRobotBackend(RobotBackend):
         with self._lock:
             self._protective_stop = False
             self.fault_reason = ""
+            self._brake_q = None
             self._hold_locked()
+
+    def clear_fault(self) -> str:
+        with self._lock:
+            if not self._protective_stop:
+                return "no protective stop to clear"
+            force = float(np.linalg.norm(self.cell.external_force()))
+            if force > self.fault_limits.max_force:
+                raise RobotBackendError(f"cannot unlock: external force {force:.0f} N is still "
+                                        f"above {self.fault_limits.max_force:.0f} N")
+            reason = self.fault_reason
+        self.unlock_protective_stop()
+        return f"protective stop cleared ({reason})"
+
+    def contact_estimate(self) -> float:
+        """Contact force from the servo's tracking error: the joint servo is an impedance with
+        known Cartesian stiffness, so K * (target TCP - actual TCP) is the force it exerts
+        against whatever stops the tool (plus damping while it moves)."""
+        with self._lock:
+            q, q_des = self.cell.q.copy(), self.cell.q_des.copy()
+            qd, qd_des = self.cell.qd.copy(), self.cell.qd_des.copy()
+        if self._protective_stop:
+            return 0.0
+        off = self.cell.tcp_offset
+        J, T = kin.jacobian(q, off)
+        err = kin.forward(q_des, off)[:3, 3] - T[:3, 3]
+        v_err = (J @ (qd_des - qd))[:3]
+        g = self.cell.params.gains
+        k = np.asarray(g.cartesian_stiffness[:3], dtype=np.float64)
+        d = np.asarray(g.cartesian_damping[:3], dtype=np.float64)
+        return float(np.linalg.norm(k * err + d * v_err))
 
     def _enter_protective_stop_locked(self, reason: str) -> None:
         self._protective_stop = True
         self.fault_reason = reason
         self._hold_locked()
+        self._brake_q = self.cell.q.copy()

@@ -102,7 +102,10 @@ class URRtdeBackend(RobotBackend):
         1/watchdog_frequency s (our process died or hung); None disables it.
     flags: RTDEControlInterface flags: an int, a flag name or a list of names, e.g.
         ["FLAG_UPLOAD_SCRIPT", "FLAG_VERBOSE"] (None: FLAG_UPLOAD_SCRIPT, ur_rtde's default).
-    rtde_modules: (rtde_control, rtde_receive) modules; None imports ur_rtde's.
+    rtde_modules: (rtde_control, rtde_receive[, dashboard_client]) modules; None imports
+        ur_rtde's.
+    contact_stiffness: N/m; sensorless setups estimate contact as this times the servo
+        tracking error (measure it on the cell; None: no estimate).
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class URRtdeBackend(RobotBackend):
         max_servo_speed: float = 0.25,
         max_servo_accel: float = 1.2,
         stop_decel: float = 10.0,
+        contact_stiffness: Optional[float] = None,
         watchdog_frequency: Optional[float] = 10.0,
         flags: Union[int, str, Sequence[str], None] = None,
         ur_cap_port: int = 50002,
@@ -141,6 +145,9 @@ class URRtdeBackend(RobotBackend):
         self.max_servo_speed = float(max_servo_speed)
         self.max_servo_accel = float(max_servo_accel)
         self.stop_decel = float(stop_decel)
+        if contact_stiffness is not None and not contact_stiffness > 0:
+            raise ValueError(f"contact_stiffness must be positive, got {contact_stiffness}")
+        self.contact_stiffness = None if contact_stiffness is None else float(contact_stiffness)
         self.watchdog_frequency = watchdog_frequency
         self.flags = flags
         self.ur_cap_port = int(ur_cap_port)
@@ -162,7 +169,7 @@ class URRtdeBackend(RobotBackend):
     def connect(self) -> None:
         if self._control is not None:
             return
-        control_mod, receive_mod = self._modules or _load_rtde_modules()
+        control_mod, receive_mod = (self._modules or _load_rtde_modules())[:2]
         receive = self._open_receive(receive_mod)
         try:
             self._check_ready_to_control(receive)
@@ -398,6 +405,74 @@ class URRtdeBackend(RobotBackend):
         with self._control_lock:
             control.servoStop(self.stop_decel)
             self._last_command = time.monotonic()
+
+    # ------------------------------------------------------------------ faults
+
+    @property
+    def fault_reason(self) -> str:
+        receive = self._receive
+        if receive is None:
+            return ""
+        protective, emergency = self._stop_flags(receive)
+        if not (protective or emergency):
+            return ""
+        safety = int(receive.getSafetyMode())
+        return f"UR safety mode {SAFETY_MODES.get(safety, safety)}"
+
+    def clear_fault(self) -> str:
+        """Unlock a protective stop over the dashboard server (port 29999), as the pendant's
+        unlock does, then restart the control script (a protective stop ends it)."""
+        control, receive = self._require()
+        protective, emergency = self._stop_flags(receive)
+        if emergency:
+            raise RobotBackendError(f"the UR at {self.host} is emergency stopped: release the "
+                                    "button and reset it on the pendant; it cannot be cleared "
+                                    "remotely")
+        if protective:
+            dashboard = self._dashboard_module().DashboardClient(self.host)
+            try:
+                dashboard.connect()
+                dashboard.closeSafetyPopup()
+                reply = dashboard.unlockProtectiveStop()
+            except RuntimeError as err:
+                raise RobotBackendError(f"cannot reach the UR dashboard server at {self.host}:"
+                                        f"29999: {err}") from err
+            finally:
+                try:
+                    dashboard.disconnect()
+                except Exception:
+                    pass
+            if self._stop_flags(receive)[0]:
+                raise RobotBackendError(
+                    f"the UR at {self.host} is still protective-stopped ({reply}): a stop can be "
+                    "unlocked only 5 s after it happened and once its cause is gone")
+        if not control.isProgramRunning():
+            with self._control_lock:
+                if not control.reuploadScript():
+                    raise RobotBackendError(f"the UR at {self.host} refused to restart the "
+                                            "ur_rtde control script; check the pendant")
+                self._last_command = time.monotonic()
+        return "protective stop unlocked" if protective else "no protective stop to clear"
+
+    def _dashboard_module(self):
+        if self._modules is not None and len(self._modules) > 2:
+            return self._modules[2]
+        try:
+            import dashboard_client
+        except ImportError as err:
+            raise RobotBackendError(f"ur_rtde's dashboard_client is not importable ({err})") \
+                from err
+        return dashboard_client
+
+    def contact_estimate(self) -> Optional[float]:
+        """Sensorless: contact_stiffness (N/m, measured on the cell) times the servo tracking
+        error |target TCP - actual TCP|; None when no stiffness is configured."""
+        receive = self._receive
+        if self.contact_stiffness is None or receive is None:
+            return None
+        target = np.asarray(receive.getTargetTCPPose()[:3], dtype=np.float64)
+        actual = np.asarray(receive.getActualTCPPose()[:3], dtype=np.float64)
+        return float(self.contact_stiffness * np.linalg.norm(target - actual))
 
     def zero_ft_sensor(self) -> None:
         if not self.has_wrench:
