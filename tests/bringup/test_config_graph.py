@@ -31,7 +31,7 @@ def test_cameras_run_in_processes_of_their_own_sim_and_hardware():
     sim = build_graph(load_setup("sim", ["sim_snapshot=fdvla_sim_1_dx"]))
     assert [p.name for p in sim] == ["sim_cell", "kinect_camera", "wrist_camera"]
     kinds = {p.name: [n.kind for n in p.nodes] for p in sim}
-    assert kinds["sim_cell"] == ["robot_state", "controller"]
+    assert kinds["sim_cell"] == ["robot_state", "controller", "sim_episode"]
     assert kinds["kinect_camera"] == ["camera"] and kinds["wrist_camera"] == ["camera"]
     # The cameras read the physics process's state from the one shared-memory name.
     assert sim[0].robot["snapshot"] == "fdvla_sim_1_dx"

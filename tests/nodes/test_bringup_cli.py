@@ -48,9 +48,15 @@ def test_sim_bringup_publishes_every_contract_topic(tmp_path):
         rates = {t: probe.rate(t, window=4.0) for t in expected}
         print("measured rates:", {t: round(r, 1) for t, r in rates.items()})
         for topic, (_, target) in expected.items():
-            # This is a functional check (is it streaming at about the configured rate?), with
-            # room for a loaded 2-core CI machine; bench/ reports the real figures.
-            assert rates[topic] > 0.4 * target, f"{topic}: {rates[topic]:.1f} Hz vs {target}"
+            # A functional check: is it streaming? What a Python subscriber in this test process
+            # receives on a loaded 2-core machine (three graph processes render and servo beside
+            # it) says more about this process than about the graph; the publishing side's rate
+            # is checked below, and bench/ reports what a dedicated subscriber receives.
+            assert rates[topic] > 0.15 * target, f"{topic}: {rates[topic]:.1f} Hz vs {target}"
+        published = {kv.key: float(kv.value) for m in probe.all(topics.DIAGNOSTICS)
+                     for st in m.status if st.name.startswith("robot_state")
+                     for kv in st.values if kv.key == "rate_hz"}
+        assert published.get("rate_hz", 0.0) > 0.6 * cfg["robot"]["state_rate"], published
         img = probe.latest(topics.camera_image_topic("kinect"))
         assert img.encoding == "rgb8" and img.height == cfg["cameras"]["kinect"]["height"]
         assert img.header.frame_id == topics.camera_frame("kinect")

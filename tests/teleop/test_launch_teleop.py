@@ -9,7 +9,7 @@ from fdvla.graph import build_graph
 def test_teleop_and_record_arguments_add_the_teleop_process(monkeypatch, tmp_path):
     nodes = evaluate_launch(monkeypatch, robot="sim", teleop="true", record=str(tmp_path))
     names = [n.kwargs["arguments"][n.kwargs["arguments"].index("--process") + 1] for n in nodes]
-    assert names == ["sim_cell", "teleop"]
+    assert names == ["sim_cell", "kinect_camera", "wrist_camera", "teleop"]
     args = nodes[-1].kwargs["arguments"]
     assert "teleop.enabled=true" in args and f"recorder.out={tmp_path}" in args
     cfg = load_setup("sim", ["teleop.enabled=true", f"recorder.out={tmp_path}"])
