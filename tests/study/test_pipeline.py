@@ -25,14 +25,19 @@ class Commands:
         out = argv[argv.index("--out") + 1]
         if argv[0] == "eval":
             import pathlib
-            pathlib.Path(out, "eval.json").write_text(json.dumps(
+            pathlib.Path(out, "results.json").write_text(json.dumps(
                 {"episodes": [{"success": True}, {"success": False, "failure": "timeout"}]}))
+
+
+def write_force(policy_dir, dataset_root, out_file):
+    out_file.write_text(json.dumps({"t": [0.0, 0.1], "measured": [0.0, 9.0],
+                                    "predicted": [1.0, 7.0], "force_error": 1.5}))
 
 
 def test_toy_study_runs_every_stage_in_order_and_writes_the_report(tmp_path):
     scale = SCALES["toy"].with_overrides(variants=("fdvla", "force_token"))
     cmds = Commands()
-    report = run_study(tmp_path, scale, run=cmds, log=lambda m: None)
+    report = run_study(tmp_path, scale, run=cmds, analyze=write_force, log=lambda m: None)
     kinds = [c[0] for c in cmds.lines]
     assert kinds == ["sim-demos", "dataset", "train", "train", "eval", "eval"]
     evals = {c[c.index("--policy") + 1].split("/")[-2]: c for c in cmds.lines if c[0] == "eval"}
@@ -42,25 +47,28 @@ def test_toy_study_runs_every_stage_in_order_and_writes_the_report(tmp_path):
     # held-out placements: evaluation seeds differ from the demonstrations'
     demo_seed = cmds.lines[0][cmds.lines[0].index("--seed") + 1]
     assert evals["fdvla"][evals["fdvla"].index("--seed") + 1] != demo_seed
-    assert "1/2 = 50.0%" in report.read_text()
+    text = report.read_text()
+    assert "1/2 = 50.0%" in text
+    assert "| button | fdvla | 1.50 |" in text  # force error from the force stage
 
 
 def test_interrupted_study_resumes_where_it_stopped(tmp_path):
     scale = SCALES["toy"]
     with pytest.raises(StageError):
-        run_study(tmp_path, scale, run=Commands(fail_at=3), log=lambda m: None)
+        run_study(tmp_path, scale, run=Commands(fail_at=3), analyze=write_force,
+                  log=lambda m: None)
     cmds = Commands()
-    run_study(tmp_path, scale, run=cmds, log=lambda m: None)
+    run_study(tmp_path, scale, run=cmds, analyze=write_force, log=lambda m: None)
     # sim-demos, dataset and the first training had finished: not run again
     assert [c[0] for c in cmds.lines] == ["train"] * 3 + ["eval"] * 4
     again = Commands()
-    run_study(tmp_path, scale, run=again, log=lambda m: None)
+    run_study(tmp_path, scale, run=again, analyze=write_force, log=lambda m: None)
     assert again.lines == []
     assert (tmp_path / "report.md").is_file()
 
 
 def test_a_study_folder_keeps_its_scale(tmp_path):
-    run_study(tmp_path, SCALES["toy"], run=Commands(), log=lambda m: None)
+    run_study(tmp_path, SCALES["toy"], run=Commands(), analyze=write_force, log=lambda m: None)
     with pytest.raises(StageError, match="another scale"):
         run_study(tmp_path, SCALES["toy"].with_overrides(demos=3), run=Commands(),
-                  log=lambda m: None)
+                  analyze=write_force, log=lambda m: None)

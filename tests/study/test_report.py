@@ -40,11 +40,12 @@ def test_report_from_evaluation_outputs(tmp_path):
     for (task, variant), succ in outcomes.items():
         d = tmp_path / "eval" / task / variant
         d.mkdir(parents=True)
-        eps = [{"success": s, "failure": "" if s else "button not latched",
-                "force_error": 2.0 + i,
-                "force_trace": {"t": [0, 1], "measured": [0, 10], "predicted": [1, 8]}}
-               for i, s in enumerate(succ)]
-        (d / "eval.json").write_text(json.dumps({"episodes": eps}))
+        eps = [{"success": s, "failure": "" if s else "button not latched"} for s in succ]
+        (d / "results.json").write_text(json.dumps({"episodes": eps}))
+        f = tmp_path / "force" / task / variant
+        f.mkdir(parents=True)
+        trace = {"t": [0, 1], "measured": [0, 10], "predicted": [1, 8], "force_error": 1.5}
+        (f / "force.json").write_text(json.dumps(trace if variant == "fdvla" else None))
     tr = tmp_path / "train" / "button" / "fdvla"
     tr.mkdir(parents=True)
     (tr / "losses.jsonl").write_text('{"step": 1, "flow_loss": 2.0}\n{"step": 2, "flow_loss": 1.0}\n{"st')
@@ -59,6 +60,7 @@ def test_report_from_evaluation_outputs(tmp_path):
     assert "not run" in text  # plug was never evaluated
     assert "button not latched x1" in text
     assert "fdvla > no_force" in text
+    assert "| button | fdvla | 1.50 |" in text
     for png in ("success.png", "force_error.png", "training.png"):
         assert (tmp_path / png).stat().st_size > 1000
     saved = json.loads((tmp_path / "results.json").read_text())

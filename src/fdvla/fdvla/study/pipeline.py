@@ -37,7 +37,14 @@ def _fresh(folder: Path, keep=("stage.json",)) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla) -> list:
+def analyze_force(policy_dir: Path, dataset_root: Path, out_file: Path) -> None:
+    from fdvla.study.force import write_force_trace
+
+    write_force_trace(policy_dir, dataset_root, out_file)
+
+
+def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
+                 analyze: Callable = analyze_force) -> list:
     out = Path(out)
     stages = []
     for task in scale.tasks:
@@ -70,6 +77,13 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla) -
                                 {"data": data, "variant": variant, "preset": scale.preset,
                                  "steps": scale.train_steps, "batch_size": scale.batch_size,
                                  "seed": scale.seed}))
+
+            def force(folder, task=task, variant=variant, data=data):
+                analyze(out / "train" / task / variant / "policy", out / data / "dataset",
+                        folder / "force.json")
+
+            stages.append(Stage(f"force/{task}/{variant}", force,
+                                {"policy": f"train/{task}/{variant}", "data": data}))
     for task in scale.tasks:
         for variant in scale.variants:
             def evaluate(folder, task=task, variant=variant):
@@ -92,18 +106,20 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla) -
 # ------------------------------------------------------------------------------ reading results
 def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
     """One evaluation's outcome from `fdvla eval`'s JSON (None when it has not run)."""
-    path = Path(folder) / "eval.json"
+    path = Path(folder) / "results.json"  # written by `fdvla eval`
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
     episodes = data.get("episodes", [])
     failures = Counter(e.get("failure") or "unknown" for e in episodes if not e.get("success"))
-    errors = [e["force_error"] for e in episodes if e.get("force_error") is not None]
-    trace = next((e["force_trace"] for e in episodes if e.get("force_trace")), None)
+    trace = None
+    force_file = Path(folder).parents[2] / "force" / task / variant / "force.json"
+    if force_file.is_file():
+        trace = json.loads(force_file.read_text())
     return CellResult(task=task, variant=variant,
                       successes=sum(bool(e.get("success")) for e in episodes),
                       trials=len(episodes), failures=failures,
-                      force_error=float(sum(errors) / len(errors)) if errors else None,
+                      force_error=trace.get("force_error") if trace else None,
                       force_trace=trace)
 
 
@@ -119,7 +135,8 @@ def collect(out: Path, scale: StudyScale) -> tuple:
 
 
 # ----------------------------------------------------------------------------------- command
-def run_study(out, scale: StudyScale, *, run: CommandRunner = run_fdvla, redo: Sequence = (),
+def run_study(out, scale: StudyScale, *, run: CommandRunner = run_fdvla,
+              analyze: Callable = analyze_force, redo: Sequence = (),
               command: str = "fdvla study", log=print) -> Path:
     from tqdm import tqdm
 
@@ -133,7 +150,7 @@ def run_study(out, scale: StudyScale, *, run: CommandRunner = run_fdvla, redo: S
                              "use a new --out folder")
     else:
         plan.write_text(json.dumps({"scale": scale.to_json()}, indent=1))
-    stages = build_stages(out, scale, run)
+    stages = build_stages(out, scale, run, analyze)
     runner = StageRunner(out, redo=redo, log=lambda m: tqdm.write(m) if log is print else log(m))
     with tqdm(total=len(stages), desc="study stages", unit="stage") as bar:
         runner.run(stages, progress=lambda name: bar.update(1))
