@@ -13,7 +13,7 @@ from fdvla_msgs import topics
 
 @dataclass(frozen=True)
 class NodeSpec:
-    kind: str  # robot_state | controller | camera | instruction
+    kind: str  # robot_state | controller | camera | instruction | sim_episode
     name: str  # the ROS node name
     params: dict = field(default_factory=dict)
 
@@ -51,7 +51,13 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
 
     if robot["backend"] == "sim":
         # The simulated cameras render the simulated robot's world: one process owns them all.
-        return [ProcessSpec("sim_cell", tuple(driver_nodes + camera_nodes + extra), robot)]
+        return [ProcessSpec("sim_cell", tuple(driver_nodes + _sim_episode_nodes() + camera_nodes
+                                              + extra), robot)]
     procs = [ProcessSpec("robot_driver", tuple(driver_nodes + extra), robot)]
     procs += [ProcessSpec(n.name, (n,)) for n in camera_nodes]
     return procs
+
+
+def _sim_episode_nodes() -> list:
+    """/sim/reset and /sim/task_state (the sim episode contract): sim setups only."""
+    return [NodeSpec("sim_episode", "sim_episode", {"rate_hz": 20.0})]

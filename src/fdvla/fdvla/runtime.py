@@ -83,6 +83,12 @@ class ProcessRuntime:
             self.cameras.append(camera)
             return CameraNode(camera, name, fps=float(p.get("fps", 30.0)), node_name=spec.name,
                               **kw)
+        if spec.kind == "sim_episode":
+            from fdvla_drivers.nodes.sim_episode_node import SimEpisodeNode
+
+            ctrl = next((n for n in self.nodes if hasattr(n, "controller")), None)
+            return SimEpisodeNode(self._need_robot(spec), ctrl, node_name=spec.name,
+                                  **spec.params, **kw)
         if spec.kind == "instruction":
             return InstructionNode(spec.params["text"], node_name=spec.name, **kw)
         raise ValueError(f"unknown node kind {spec.kind!r}")

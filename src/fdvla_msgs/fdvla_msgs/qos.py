@@ -27,3 +27,7 @@ LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
 DIAGNOSTICS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.VOLATILE)
+#: /sim/task_state: reliable, every reader gets every state (depth 10).
+SIM_TASK_STATE = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                            reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.VOLATILE)

@@ -16,12 +16,16 @@ SPACENAV_TWIST = "/spacenav/twist"
 SPACENAV_JOY = "/spacenav/joy"
 CONTROLLER_TARGET_POSE = "/controller/target_pose"
 DIAGNOSTICS = "/diagnostics"
+#: Simulation only (the sim episode contract): JSON task state at 20 Hz, privileged.
+SIM_TASK_STATE = "/sim/task_state"
 
 SRV_CONTROLLER_STOP = "/controller/stop"
 SRV_CONTROLLER_ENABLE = "/controller/enable"
 SRV_RECORDER_START = "/recorder/start"
 SRV_RECORDER_STOP = "/recorder/stop"
 SRV_RECORDER_DISCARD = "/recorder/discard"
+#: Simulation only: advance the cell to the next episode (std_srvs/Trigger).
+SIM_RESET = "/sim/reset"
 
 #: The two cameras of the cell, by the name that prefixes their topics.
 CAMERAS = ("kinect", "wrist")

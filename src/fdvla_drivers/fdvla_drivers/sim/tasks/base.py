@@ -91,6 +91,10 @@ class SimTask(abc.ABC):
         """A 0..1 measure of how much of the task is done (for logs; success() is the verdict)."""
         return float(self.success())
 
+    def failure_cause(self) -> str:
+        """A short reason why the task is not (yet) a success; empty once it is."""
+        return "" if self.success() else "task not done"
+
     # helpers -------------------------------------------------------------------------------
     def _id(self, kind: mujoco.mjtObj, name: str) -> int:
         i = mujoco.mj_name2id(self.model, kind, name)

@@ -109,6 +109,12 @@ class ButtonTask(SimTask):
     def success(self) -> bool:
         return self.latched
 
+    def failure_cause(self) -> str:
+        if self.latched:
+            return ""
+        return (f"button not latched (pressed {self.max_depth * 1000:.1f} of "
+                f"{self.p.travel * 1000:.1f} mm)")
+
     def progress(self) -> float:
         return 1.0 if self.latched else min(self.max_depth / self.p.travel, 1.0)
 

@@ -114,6 +114,12 @@ class PlugTask(SimTask):
     def success(self) -> bool:
         return self._seated
 
+    def failure_cause(self) -> str:
+        if self._seated:
+            return ""
+        return (f"plug not seated (deepest {max(self.best_depth, 0.0) * 1000:.1f} of "
+                f"{self.p.hole_depth * 1000:.1f} mm)")
+
     def progress(self) -> float:
         return float(np.clip(self.best_depth / self.p.hole_depth, 0.0, 1.0))
 

@@ -141,6 +141,10 @@ class WipeTask(SimTask):
     def success(self) -> bool:
         return bool(self.erased.all())
 
+    def failure_cause(self) -> str:
+        left = int((~self.erased).sum())
+        return f"marks left: {left}/{self.n_marks}" if left else ""
+
     def progress(self) -> float:
         return float(self.erased.mean())
 
