@@ -1,4 +1,5 @@
 """ros2 launch fdvla bringup.launch.py robot:=sim|sim_sensorless|ur5e|ur5e_sensorless [rviz:=true]
+    [policy:=CKPT|default] [instruction:="press the emergency button"] [view:=true]
 
 Starts one `fdvla_process` per process of the node graph that `fdvla.graph.build_graph` computes
 for the robot setup: the very list `fdvla bringup` runs in pip mode.
@@ -19,6 +20,7 @@ def _graph_actions(context):
     overrides = [f"robot.task={task}"] if task else []
     extra = LaunchConfiguration("overrides").perform(context).split()
     overrides += extra
+    overrides += _policy_overrides(context)
     cfg = load_setup(robot, overrides)
     actions = []
     for proc in build_graph(cfg):
@@ -34,6 +36,20 @@ def _graph_actions(context):
     return actions
 
 
+def _policy_overrides(context) -> list:
+    """policy:=CKPT, instruction:=TEXT and view:=true as config overrides (same as the CLI's)."""
+    out = []
+    policy = LaunchConfiguration("policy").perform(context)
+    if policy:
+        out.append(f"policy.checkpoint={policy}")
+    instruction = LaunchConfiguration("instruction").perform(context)
+    if instruction:
+        out.append(f"instruction={instruction}")
+    if LaunchConfiguration("view").perform(context).lower() in ("true", "1", "yes"):
+        out.append("view.enabled=true")
+    return out
+
+
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("robot", default_value="sim",
@@ -42,6 +58,12 @@ def generate_launch_description():
         DeclareLaunchArgument("task", default_value="",
                               description="simulated task: button, plug or wipe"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
+        DeclareLaunchArgument("policy", default_value="",
+                              description="FD-VLA checkpoint folder or 'default': adds the policy node"),
+        DeclareLaunchArgument("instruction", default_value="",
+                              description="task instruction latched on /fdvla/instruction"),
+        DeclareLaunchArgument("view", default_value="false",
+                              description="serve the topics to Foxglove (ws://localhost:8765)"),
         DeclareLaunchArgument("overrides", default_value="",
                               description="space-separated key=value config overrides"),
         OpaqueFunction(function=_graph_actions),

@@ -52,12 +52,51 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
     if robot["backend"] == "sim":
         # The simulated cameras render the simulated robot's world: one process owns them all.
         return [ProcessSpec("sim_cell", tuple(driver_nodes + _sim_episode_nodes() + camera_nodes
-                                              + extra), robot)]
+                                              + extra), robot)] + _policy_processes(cfg) + _view_processes(cfg)
     procs = [ProcessSpec("robot_driver", tuple(driver_nodes + extra), robot)]
     procs += [ProcessSpec(n.name, (n,)) for n in camera_nodes]
+    procs += _policy_processes(cfg) + _view_processes(cfg)
     return procs
 
 
 def _sim_episode_nodes() -> list:
     """/sim/reset and /sim/task_state (the sim episode contract): sim setups only."""
     return [NodeSpec("sim_episode", "sim_episode", {"rate_hz": 20.0})]
+
+
+def _policy_processes(cfg: dict) -> list:
+    """The policy node in its own process, when `policy.checkpoint` is set (--policy CKPT)."""
+    policy = dict(cfg.get("policy") or {})
+    if not policy.get("checkpoint"):
+        return []
+    policy = {**_policy_defaults(), **policy}
+    params = {**policy, "instruction": cfg.get("instruction") or policy.get("instruction"),
+              "wrench_available": _wrench_available(cfg),
+              "setup": str(cfg.get("name", ""))}
+    return [ProcessSpec("policy", (NodeSpec("policy", "policy", params),))]
+
+
+def _wrench_available(cfg: dict) -> bool:
+    robot = cfg.get("robot") or {}
+    return not (robot.get("sensorless") or robot.get("has_wrench") is False)
+
+
+def _view_processes(cfg: dict) -> list:
+    """The Foxglove live view (--view): a WebSocket server fed by raw subscriptions."""
+    view = dict(cfg.get("view") or {})
+    if not view.pop("enabled", False):
+        return []
+    params = {"host": "127.0.0.1", "port": 8765, **view, "wrench_available": _wrench_available(cfg)}
+    return [ProcessSpec("view", (NodeSpec("foxglove_bridge", "foxglove_bridge", params),))]
+
+
+def _policy_defaults() -> dict:
+    """config/policy.yaml's `policy:` section (the setup's own `policy:` keys override it)."""
+    import yaml
+
+    from fdvla.config import share_dir
+
+    path = share_dir() / "config" / "policy.yaml"
+    if not path.is_file():
+        return {}
+    return dict((yaml.safe_load(path.read_text()) or {}).get("policy") or {})
