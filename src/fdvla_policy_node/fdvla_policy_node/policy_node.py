@@ -39,6 +39,7 @@ class PolicyNodeConfig:
     guidance: str = "none"  # none | blend | rtc
     blend_time: float = 0.3
     rtc_decay_steps: float = 3.0
+    smooth_degree: int = 0  # polynomial smoothing of each chunk (0: off)
     sync_tolerance: float = 0.05  # s: stamps of one observation agree within this
     max_age: float = 0.2  # s: no input older than this
     warmup: int = 3  # inferences before ready
@@ -78,7 +79,8 @@ class PolicyNode(Node):
             sync_tolerance=config.sync_tolerance, max_age=config.max_age))
         self.scheduler = ChunkScheduler(SchedulerConfig(
             threshold=config.threshold, guidance=config.guidance, blend_time=config.blend_time,
-            rtc_decay_steps=config.rtc_decay_steps), self.info.action_dt)
+            rtc_decay_steps=config.rtc_decay_steps, smooth_degree=config.smooth_degree),
+            self.info.action_dt)
         self.stats = InferenceStats()
         self.ready = False
         self.error = ""

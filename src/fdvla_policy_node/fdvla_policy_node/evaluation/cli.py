@@ -34,6 +34,8 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="how a new chunk joins the executing one (default: config/policy.yaml)")
     e.add_argument("--threshold", type=float, default=None,
                    help="executed share of a chunk that starts the next inference")
+    e.add_argument("--smooth", type=int, default=None, metavar="DEGREE",
+                   help="polynomial smoothing of each chunk (0: off; default: config/policy.yaml)")
     e.add_argument("--device", default="auto")
     e.add_argument("--video", action="store_true", help="write an MP4 of the scene camera per episode")
     e.set_defaults(func=run_eval)
@@ -48,6 +50,8 @@ def _policy_settings(args) -> dict:
         d["guidance"] = args.guidance
     if args.threshold is not None:
         d["threshold"] = args.threshold
+    if args.smooth is not None:
+        d["smooth_degree"] = args.smooth
     return d
 
 
@@ -97,7 +101,8 @@ def run_eval(args) -> int:
             sched = SchedulerConfig(threshold=float(settings.get("threshold", 0.6)),
                                     guidance=settings.get("guidance", "none"),
                                     blend_time=float(settings.get("blend_time", 0.3)),
-                                    rtc_decay_steps=float(settings.get("rtc_decay_steps", 3.0)))
+                                    rtc_decay_steps=float(settings.get("rtc_decay_steps", 3.0)),
+                                    smooth_degree=int(settings.get("smooth_degree", 0)))
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} lock-step episodes "
                               f"(simulated latency {args.latency * 1e3:.0f} ms)")
@@ -109,7 +114,7 @@ def run_eval(args) -> int:
             from .realtime import evaluate_realtime
 
             overrides = [f"policy.{k}={v}" for k, v in settings.items()
-                         if k in ("guidance", "threshold")] + [f"policy.device={args.device}"]
+                         if k in ("guidance", "threshold", "smooth_degree")] + [f"policy.device={args.device}"]
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} real-time episodes over DDS")
                 records += evaluate_realtime(str(ckpt), task, args.episodes, robot=args.robot,

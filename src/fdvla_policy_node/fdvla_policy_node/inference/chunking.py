@@ -31,13 +31,27 @@ class SchedulerConfig:
     blend_time: float = 0.3  # s of cross-fade (blend)
     #: RTC soft mask: the weight decays as exp(-k / rtc_decay_steps) after the committed prefix.
     rtc_decay_steps: float = 3.0
-    #: Execute at most this share before replacing even a chunk we keep (0 < threshold <= 1).
+    #: Least-squares polynomial of this degree through each action dimension over the chunk's
+    #: time (0: off): removes the step-to-step jitter of few-step flow sampling from a small
+    #: model, which the controller's speed check would otherwise reject.
+    smooth_degree: int = 0
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"policy.threshold must be in (0, 1], got {self.threshold}")
         if self.guidance not in GUIDANCE:
             raise ValueError(f"policy.guidance must be one of {GUIDANCE}, got {self.guidance!r}")
+
+
+def smooth(actions: np.ndarray, degree: int) -> np.ndarray:
+    """Each column replaced by its least-squares polynomial of `degree` over the chunk index."""
+    n = len(actions)
+    if degree <= 0 or n <= degree + 1:
+        return actions
+    x = np.linspace(-1.0, 1.0, n)
+    basis = np.polynomial.legendre.legvander(x, degree)  # well conditioned
+    coef, *_ = np.linalg.lstsq(basis, actions, rcond=None)
+    return basis @ coef
 
 
 def resample(times: np.ndarray, actions: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -88,7 +102,9 @@ class ChunkScheduler:
         return Guide(actions=old, weights=w) if covered.any() else None
 
     def join(self, obs_stamp: float, actions: np.ndarray) -> np.ndarray:
-        """The chunk to publish: `blend` cross-fades from the old chunk; other modes pass."""
+        """The chunk to publish: smoothed (smooth_degree), then `blend` cross-fades from the old
+        chunk; other modes pass."""
+        actions = smooth(np.asarray(actions, dtype=np.float64), self.cfg.smooth_degree)
         if self.cfg.guidance != "blend" or self.stamp is None:
             return actions
         old, covered = self._old_on_grid(obs_stamp, len(actions))

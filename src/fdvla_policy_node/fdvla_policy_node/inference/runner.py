@@ -71,7 +71,7 @@ class PolicyRunner:
 
         images = {}
         for cam in self.info.camera_names:
-            rgb = torch.from_numpy(np.ascontiguousarray(obs.images[cam])).permute(2, 0, 1)[None]
+            rgb = torch.from_numpy(np.array(obs.images[cam], dtype=np.uint8)).permute(2, 0, 1)[None]
             size = self.info.camera_sizes.get(cam)
             if size is not None and tuple(rgb.shape[-2:]) != tuple(size):
                 # To the resolution the policy was trained on (then the model pads/resizes).
