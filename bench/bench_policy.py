@@ -5,7 +5,9 @@
 2. End to end over DDS: the sim graph + the policy node (`fdvla bringup --policy ...`) for
    --seconds; per chunk, the age of its observation (camera sampling time) when the chunk is
    published, and inference's share of that age; chunks/s and idle time between chunks.
-3. --full: the full-size preset (SmolVLM2-500M shapes, random weights, 2 cameras at 512 px,
+3. --compare-guidance N: lock-step episodes (same seeds) with guidance none / blend / rtc: p95 jerk
+   of the servo target within 50 ms of a chunk switch vs elsewhere, success rate.
+4. --full: the full-size preset (SmolVLM2-500M shapes, random weights, 2 cameras at 512 px,
    chunk 50, 10 steps) on CUDA in bf16, eager and torch.compile'd (skipped without CUDA).
 
     python bench/bench_policy.py [--policy default] [--seconds 20] [--full] [--guidance rtc]
@@ -109,6 +111,25 @@ def bench_end_to_end(policy_spec: str, seconds: float, guidance: str) -> dict:
             "skipped": {k: v for k, v in summary.items() if k.startswith("skipped.")}}
 
 
+def bench_guidance(policy_spec: str, episodes: int, timeout: float, smooth: int) -> list:
+    from fdvla_policy_node.evaluation.lockstep import evaluate_lockstep
+    from fdvla_policy_node.inference import PolicyRunner, SchedulerConfig, load_for_inference
+
+    policy, info = load_for_inference(policy_spec)
+    rows = []
+    for mode in ("none", "blend", "rtc"):
+        runner = PolicyRunner(policy, info, seed=0)
+        recs = evaluate_lockstep(runner, "button", episodes, seed=0, timeout=timeout, latency=0.1,
+                                 scheduler_config=SchedulerConfig(guidance=mode, smooth_degree=smooth))
+        bj = np.array([r.boundary_jerk for r in recs], float)
+        j = np.array([r.jerk for r in recs], float)
+        rows.append({"mode": mode, "boundary_jerk": float(np.nanmean(bj)), "jerk": float(np.nanmean(j)),
+                     "success": sum(r.success for r in recs) / len(recs),
+                     "rejected": sum(sum(r.chunks_rejected.values()) for r in recs),
+                     "accepted": sum(r.chunks for r in recs)})
+    return rows
+
+
 def bench_full_gpu(iterations: int) -> list:
     import torch
 
@@ -146,6 +167,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="end-to-end run (0: skip)")
     ap.add_argument("--guidance", default="none", choices=("none", "blend", "rtc"))
     ap.add_argument("--full", action="store_true", help="full-size preset on CUDA")
+    ap.add_argument("--compare-guidance", type=int, default=0, metavar="N",
+                    help="N lock-step button episodes per guidance mode (0: skip)")
+    ap.add_argument("--smooth", type=int, default=3, help="chunk smoothing degree for the comparison")
+    ap.add_argument("--timeout", type=float, default=6.0)
     a = ap.parse_args()
 
     r = bench_inference(a.policy, a.iterations)
@@ -167,6 +192,17 @@ def main() -> None:
         console.print(t)
         if e["skipped"]:
             console.print(f"skipped observations: {e['skipped']}")
+    if a.compare_guidance:
+        rows = bench_guidance(a.policy, a.compare_guidance, a.timeout, a.smooth)
+        t = Table(title=f"chunk joining, {a.compare_guidance} lock-step button episodes each "
+                        "(100 ms simulated latency, servo target jerk p95)")
+        for k in ("guidance", "jerk at switches m/s^3", "jerk elsewhere m/s^3", "success",
+                  "chunks accepted / rejected"):
+            t.add_column(k)
+        for row in rows:
+            t.add_row(row["mode"], f"{row['boundary_jerk']:.1f}", f"{row['jerk']:.1f}",
+                      f"{100 * row['success']:.0f} %", f"{row['accepted']} / {row['rejected']}")
+        console.print(t)
     if a.full:
         rows = bench_full_gpu(a.iterations)
         if rows:

@@ -40,6 +40,7 @@ class PolicyNodeConfig:
     blend_time: float = 0.3
     rtc_decay_steps: float = 3.0
     smooth_degree: int = 0  # polynomial smoothing of each chunk (0: off)
+    noise_scale: float = 1.0  # initial flow noise scale (0: deterministic chunk)
     sync_tolerance: float = 0.05  # s: stamps of one observation agree within this
     max_age: float = 0.2  # s: no input older than this
     warmup: int = 3  # inferences before ready
@@ -73,7 +74,8 @@ class PolicyNode(Node):
                 f"policy variant {self.info.variant!r} needs the measured wrench at inference, but "
                 f"setup {config.setup or '(this one)'} has no force/torque sensor (no {topics.WRENCH}); "
                 "use an 'fdvla' checkpoint, which needs no wrench")
-        self.runner = PolicyRunner(self.policy, self.info, seed=config.seed)
+        self.runner = PolicyRunner(self.policy, self.info, seed=config.seed,
+                                   noise_scale=config.noise_scale)
         self.assembler = ObservationAssembler(ObservationConfig(
             cameras=tuple(self.info.camera_names), needs_wrench=self.info.needs_wrench,
             sync_tolerance=config.sync_tolerance, max_age=config.max_age))

@@ -36,6 +36,8 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="executed share of a chunk that starts the next inference")
     e.add_argument("--smooth", type=int, default=None, metavar="DEGREE",
                    help="polynomial smoothing of each chunk (0: off; default: config/policy.yaml)")
+    e.add_argument("--noise-scale", type=float, default=None, metavar="S",
+                   help="initial flow noise scale (0: deterministic chunks; default: config/policy.yaml)")
     e.add_argument("--device", default="auto")
     e.add_argument("--video", action="store_true", help="write an MP4 of the scene camera per episode")
     e.set_defaults(func=run_eval)
@@ -52,6 +54,8 @@ def _policy_settings(args) -> dict:
         d["threshold"] = args.threshold
     if args.smooth is not None:
         d["smooth_degree"] = args.smooth
+    if args.noise_scale is not None:
+        d["noise_scale"] = args.noise_scale
     return d
 
 
@@ -97,7 +101,7 @@ def run_eval(args) -> int:
             if info.needs_wrench and sensorless:
                 raise PolicyLoadError(f"policy variant {info.variant!r} needs the measured wrench "
                                       "at inference; sim_sensorless has no force/torque sensor")
-            runner = PolicyRunner(policy, info)
+            runner = PolicyRunner(policy, info, noise_scale=float(settings.get("noise_scale", 1.0)))
             sched = SchedulerConfig(threshold=float(settings.get("threshold", 0.6)),
                                     guidance=settings.get("guidance", "none"),
                                     blend_time=float(settings.get("blend_time", 0.3)),
@@ -114,7 +118,7 @@ def run_eval(args) -> int:
             from .realtime import evaluate_realtime
 
             overrides = [f"policy.{k}={v}" for k, v in settings.items()
-                         if k in ("guidance", "threshold", "smooth_degree")] + [f"policy.device={args.device}"]
+                         if k in ("guidance", "threshold", "smooth_degree", "noise_scale")] + [f"policy.device={args.device}"]
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} real-time episodes over DDS")
                 records += evaluate_realtime(str(ckpt), task, args.episodes, robot=args.robot,

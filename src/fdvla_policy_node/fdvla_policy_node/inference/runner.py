@@ -54,7 +54,7 @@ def pick_device(requested: str = "auto") -> str:
 
 
 class PolicyRunner:
-    def __init__(self, policy, info: PolicyInfo, seed: int = 0):
+    def __init__(self, policy, info: PolicyInfo, seed: int = 0, noise_scale: float = 1.0):
         import torch
 
         self.policy = policy
@@ -63,6 +63,9 @@ class PolicyRunner:
         self.autocast = self.device.type == "cuda"  # bf16 on CUDA, fp32 on CPU
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.warm = False
+        #: Scale of the initial flow noise (sampling temperature): 1 samples the learned
+        #: distribution, 0 integrates from its centre (a deterministic, mode-seeking chunk).
+        self.noise_scale = float(noise_scale)
 
     # ------------------------------------------------------------------ batch
     def batch(self, obs: Observation) -> dict:
@@ -93,6 +96,7 @@ class PolicyRunner:
         batch = self.batch(obs)
         cfg = self.policy.config
         noise = torch.randn((1, cfg.chunk_size, cfg.action_dim), generator=self.generator)
+        noise = noise * self.noise_scale
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.autocast):
             if guide is None:
