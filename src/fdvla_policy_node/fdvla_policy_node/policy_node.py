@@ -155,7 +155,7 @@ class PolicyNode(Node):
             return
         self.ready = True
         log.info(f"ready (warm-up inference {latency * 1e3:.1f} ms)")
-        last_stamp, last_reason = None, ""
+        last_stamp, last_reason, quiet_until = None, "", 0.0
         while not self._stop.is_set():
             now = time.time()
             if not self.scheduler.should_infer(now):
@@ -166,8 +166,11 @@ class PolicyNode(Node):
                 if obs is not None:
                     reason = "no_new_frame"
                 self.stats.skip(reason)
-                if reason != last_reason and reason != "no_new_frame":
-                    log.warning(f"no observation: {reason}")
+                if reason != "no_new_frame" and (reason != last_reason or time.monotonic() > quiet_until):
+                    # once per reason change, at most every 5 s: the counts are in /diagnostics
+                    if time.monotonic() > quiet_until:
+                        log.warning(f"no observation: {reason}")
+                        quiet_until = time.monotonic() + 5.0
                 last_reason = reason
                 self._stop.wait(1.0 / 60.0)
                 continue

@@ -107,8 +107,9 @@ def evaluate_realtime(policy: str, task: str, episodes: int, *, robot: str = "si
     from fdvla_drivers.sim.tasks import make_task
 
     instruction = make_task(task).instruction
-    # Bringup itself is episode 0 (seed `seed - 1`); the evaluated episodes are 1..N.
-    cfg = load_setup(robot, [f"robot.task={task}", f"robot.seed={seed - 1}",
+    # Bringup itself is episode 0 (seed `seed`, while the policy warms up); the evaluated episodes
+    # are 1..N, seeds seed+1..seed+N (the sim episode contract: seed = robot.seed + k).
+    cfg = load_setup(robot, [f"robot.task={task}", f"robot.seed={seed}",
                              f"policy.checkpoint={policy}", *(overrides or [])])
     cfg["instruction"] = instruction
     bringup = Bringup(cfg)
@@ -164,6 +165,7 @@ def evaluate_realtime(policy: str, task: str, episodes: int, *, robot: str = "si
     finally:
         if client is not None:
             try:
+                bringup.executor.remove_node(client)
                 client.destroy_node()
             except Exception:  # noqa: BLE001
                 pass
