@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-console = Console()
+console = Console(emoji=False)
 
 
 def pct(a, q):

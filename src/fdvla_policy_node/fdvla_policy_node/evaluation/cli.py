@@ -65,7 +65,7 @@ def run_eval(args) -> int:
     from fdvla_policy_node.inference.checkpoint import PolicyLoadError, resolve_checkpoint
     from .report import write_report
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, emoji=False)
     tasks = [t.strip() for t in args.task.split(",") if t.strip()]
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
