@@ -15,7 +15,7 @@ def test_policy_is_its_own_process_with_the_setup_facts():
     p = node.params
     assert p["checkpoint"] == "default" and p["instruction"] == "press the emergency button"
     assert p["wrench_available"] is False  # sensorless
-    assert p["threshold"] == 0.6  # config/policy.yaml defaults underneath
+    assert p["threshold"] == 0.5  # config/policy.yaml defaults underneath
     hw = {q.name: q for q in build_graph(load_setup("ur5e_sensorless", ["policy.checkpoint=x"]))}
     assert hw["policy"].nodes[0].params["wrench_available"] is False
     assert build_graph(load_setup("ur5e", ["policy.checkpoint=x"]))[-1].nodes[0].params[
