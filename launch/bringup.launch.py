@@ -1,5 +1,5 @@
 """ros2 launch fdvla bringup.launch.py robot:=sim|sim_sensorless|ur5e|ur5e_sensorless [rviz:=true]
-    [teleop:=true] [record:=DIR]
+    [teleop:=true] [record:=DIR] [policy:=CKPT|default] [instruction:=TEXT] [view:=true]
 
 Starts one `fdvla_process` per process of the node graph that `fdvla.graph.build_graph` computes
 for the robot setup: the very list `fdvla bringup` runs in pip mode (the robot driver and
@@ -33,6 +33,7 @@ def _graph_actions(context):
     # The simulated cell's shared-memory state: one name per launch, the same in every process.
     domain = os.environ.get("ROS_DOMAIN_ID", "0")
     overrides.append(f"sim_snapshot=fdvla_sim_{os.getpid()}_d{domain}")
+    overrides += _policy_overrides(context)
     cfg = load_setup(robot, overrides)
     actions = []
     for proc in build_graph(cfg):
@@ -48,6 +49,20 @@ def _graph_actions(context):
     return actions
 
 
+def _policy_overrides(context) -> list:
+    """policy:=CKPT, instruction:=TEXT and view:=true as config overrides (same as the CLI's)."""
+    out = []
+    policy = LaunchConfiguration("policy").perform(context)
+    if policy:
+        out.append(f"policy.checkpoint={policy}")
+    instruction = LaunchConfiguration("instruction").perform(context)
+    if instruction:
+        out.append(f"instruction={instruction}")
+    if LaunchConfiguration("view").perform(context).lower() in ("true", "1", "yes"):
+        out.append("view.enabled=true")
+    return out
+
+
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("robot", default_value="sim",
@@ -60,6 +75,12 @@ def generate_launch_description():
                               description="add the SpaceMouse and teleop nodes"),
         DeclareLaunchArgument("record", default_value="",
                               description="add the episode recorder, bags into this folder"),
+        DeclareLaunchArgument("policy", default_value="",
+                              description="FD-VLA checkpoint folder or 'default': adds the policy node"),
+        DeclareLaunchArgument("instruction", default_value="",
+                              description="task instruction latched on /fdvla/instruction"),
+        DeclareLaunchArgument("view", default_value="false",
+                              description="serve the topics to Foxglove (ws://localhost:8765)"),
         DeclareLaunchArgument("overrides", default_value="",
                               description="space-separated key=value config overrides"),
         OpaqueFunction(function=_graph_actions),

@@ -8,6 +8,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "tests"]),
+    # The shipped default policy (`--policy default`): safetensors + JSON + tokenizer.
+    package_data={package_name: ["checkpoints/default/*", "checkpoints/default/tokenizer/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),

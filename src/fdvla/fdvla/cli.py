@@ -13,12 +13,21 @@ TASKS = ("button", "plug", "wipe")
 def _bringup(args) -> int:
     from fdvla.bringup import run_bringup
     from fdvla.config import ConfigError
+    from fdvla_policy_node.inference.checkpoint import PolicyLoadError
 
+    overrides = list(args.overrides)
+    if args.policy:
+        overrides.append(f"policy.checkpoint={args.policy}")
+    if args.view:
+        overrides.append("view.enabled=true")
     try:
         return run_bringup(robot=args.robot, task=args.task, duration=args.duration,
-                           overrides=args.overrides, instruction=args.instruction,
+                           overrides=overrides, instruction=args.instruction,
                            status_period=args.status_period)
     except ConfigError as e:
+        print(f"fdvla bringup: {e}", file=sys.stderr)
+        return 2
+    except PolicyLoadError as e:
         print(f"fdvla bringup: {e}", file=sys.stderr)
         return 2
 
@@ -41,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: run until Ctrl-C)")
     b.add_argument("--instruction", help="task instruction to latch on /fdvla/instruction")
+    b.add_argument("--policy", metavar="CKPT|default",
+                   help="run the FD-VLA policy node on this checkpoint folder ('default': the "
+                        "small checkpoint shipped for the simulated button task)")
+    b.add_argument("--view", action="store_true",
+                   help="serve the topics to Foxglove (ws://localhost:8765, layout in "
+                        "config/fdvla.foxglove.json)")
     b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set robot.host=10.0.0.2 "
                         "--set cameras.kinect.fps=15 (repeatable)")
@@ -52,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _teleop_subcommands(sub, robot_help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a "
                                         "YAML path (default: sim)")
+    from fdvla_policy_node.evaluation.cli import add_eval_parser
+
+    add_eval_parser(sub)
 
     t = sub.add_parser("train", help="train an FD-VLA policy on recorded episodes",
                        add_help=False)

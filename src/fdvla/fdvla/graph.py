@@ -13,7 +13,7 @@ from fdvla_msgs import topics
 
 @dataclass(frozen=True)
 class NodeSpec:
-    kind: str  # robot_state | controller | camera | instruction | sim_episode | teleop kinds
+    kind: str  # robot_state | controller | camera | instruction | sim_episode | policy | foxglove_bridge | teleop kinds
     name: str  # the ROS node name
     params: dict = field(default_factory=dict)
 
@@ -50,11 +50,12 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
     extra = [NodeSpec("instruction", "instruction", {"text": instruction})] if instruction else []
 
     if robot["backend"] == "sim":
-        return _sim_processes(cfg, robot, driver_nodes + _sim_episode_nodes(), camera_nodes,
-                              extra) + _teleop_processes(cfg)
+        return (_sim_processes(cfg, robot, driver_nodes + _sim_episode_nodes(), camera_nodes,
+                               extra)
+                + _policy_processes(cfg) + _view_processes(cfg) + _teleop_processes(cfg))
     procs = [ProcessSpec("robot_driver", tuple(driver_nodes + extra), robot)]
     procs += [ProcessSpec(n.name, (n,)) for n in camera_nodes]
-    return procs + _teleop_processes(cfg)
+    return procs + _policy_processes(cfg) + _view_processes(cfg) + _teleop_processes(cfg)
 
 
 def _sim_episode_nodes() -> list:
@@ -89,3 +90,41 @@ def _sim_processes(cfg, robot, driver_nodes, camera_nodes, extra) -> list[Proces
     procs += [ProcessSpec(n.name, (NodeSpec(n.kind, n.name, {**n.params, "snapshot": name}),))
               for n in camera_nodes]
     return procs
+
+
+def _policy_processes(cfg: dict) -> list:
+    """The policy node in its own process, when `policy.checkpoint` is set (--policy CKPT)."""
+    policy = dict(cfg.get("policy") or {})
+    if not policy.get("checkpoint"):
+        return []
+    policy = {**_policy_defaults(), **policy}
+    params = {**policy, "instruction": cfg.get("instruction") or policy.get("instruction"),
+              "wrench_available": _wrench_available(cfg),
+              "setup": str(cfg.get("name", ""))}
+    return [ProcessSpec("policy", (NodeSpec("policy", "policy", params),))]
+
+
+def _wrench_available(cfg: dict) -> bool:
+    robot = cfg.get("robot") or {}
+    return not (robot.get("sensorless") or robot.get("has_wrench") is False)
+
+
+def _view_processes(cfg: dict) -> list:
+    """The Foxglove live view (--view): a WebSocket server fed by raw subscriptions."""
+    view = dict(cfg.get("view") or {})
+    if not view.pop("enabled", False):
+        return []
+    params = {"host": "127.0.0.1", "port": 8765, **view, "wrench_available": _wrench_available(cfg)}
+    return [ProcessSpec("view", (NodeSpec("foxglove_bridge", "foxglove_bridge", params),))]
+
+
+def _policy_defaults() -> dict:
+    """config/policy.yaml's `policy:` section (the setup's own `policy:` keys override it)."""
+    import yaml
+
+    from fdvla.config import share_dir
+
+    path = share_dir() / "config" / "policy.yaml"
+    if not path.is_file():
+        return {}
+    return dict((yaml.safe_load(path.read_text()) or {}).get("policy") or {})

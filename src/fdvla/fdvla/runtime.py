@@ -102,6 +102,14 @@ class ProcessRuntime:
             from fdvla_teleop.nodes import make_node
 
             return make_node(spec.kind, spec.name, spec.params, **kw)
+        if spec.kind == "policy":
+            from fdvla_policy_node.policy_node import make_policy_node
+
+            return make_policy_node(spec.params, node_name=spec.name, **kw)
+        if spec.kind == "foxglove_bridge":
+            from fdvla_policy_node.view.foxglove_node import FoxgloveBridgeNode
+
+            return FoxgloveBridgeNode(node_name=spec.name, **spec.params, **kw)
         if spec.kind == "instruction":
             return InstructionNode(spec.params["text"], node_name=spec.name, **kw)
         raise ValueError(f"unknown node kind {spec.kind!r}")

@@ -1,0 +1,156 @@
+"""Lock-step evaluation: one process, no ROS. The sim advances only while no inference is
+pending, and a chunk reaches the controller a configured *simulated* latency after its
+observation, so a CPU result means what a GPU one does.
+
+Differences from the real-time mode (the real node graph over DDS): observations are rendered
+and read directly from the sim at the moment inference starts (no topic transport, no stamp
+tolerance, no camera rate), and the inference latency is the configured one, not the measured
+one. Everything from the chunk on is the same code: the controller (ServoController in the
+ServoLoop cycle), its latency compensation and chunk replacement, the chunk scheduler and its
+blend/RTC guidance, the sim task's success check.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+from fdvla_msgs.types import ActionChunk
+from fdvla_policy_node.action_space import action_to_pose
+from fdvla_policy_node.inference import ChunkScheduler, PolicyRunner, SchedulerConfig
+from fdvla_policy_node.inference.observation import Observation
+from .results import EpisodeRecord, target_jerk
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+CAMERA_OF = {"kinect": "scene", "wrist": "wrist"}
+
+
+class PolicyAgent:
+    """rollout.Agent: runs the policy when the scheduler asks, delivers the chunk `latency` s of
+    simulated time later."""
+
+    def __init__(self, runner: PolicyRunner, scheduler: ChunkScheduler, cameras: dict,
+                 instruction: str, latency: float):
+        self.runner, self.scheduler, self.cameras = runner, scheduler, cameras
+        self.instruction = instruction
+        self.latency = float(latency)
+        self.pending: Optional[ActionChunk] = None
+        self.release = 0.0
+        self.chunks = 0
+        self.switch_times: list = []
+        self.predicted_t: list = []
+        self.predicted: list = []
+        scheduler.latency_estimate = self.latency
+
+    def act(self, state, now):
+        if self.pending is not None:
+            if now + 1e-9 < self.release:
+                return None
+            chunk, self.pending = self.pending, None
+            self.switch_times.append(now)
+            return chunk
+        if not self.scheduler.should_infer(now):
+            return None
+        obs = Observation(stamp=now, images={k: c.render().rgb for k, c in self.cameras.items()},
+                          tcp_pose=state.tcp_pose, q=state.q, instruction=self.instruction,
+                          wrench=state.wrench)
+        n = self.runner.info.chunk_size
+        inf = self.runner.infer(obs, self.scheduler.guide(now, n))
+        actions = self.scheduler.join(now, inf.actions)
+        chunk = ActionChunk(now, np.arange(n) * self.runner.info.action_dt,
+                            tuple(action_to_pose(a) for a in actions))
+        self.scheduler.accept(now, actions, now + self.latency)
+        self.chunks += 1
+        if inf.predicted_wrench is not None:
+            self.predicted_t.append(now)
+            self.predicted.append(inf.predicted_wrench.tolist())
+        if self.latency <= 0:
+            self.switch_times.append(now)
+            return chunk
+        self.pending, self.release = chunk, now + self.latency
+        return None
+
+
+def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: int = 0,
+                      sensorless: bool = False, timeout: float = 15.0, latency: float = 0.1,
+                      scheduler_config: SchedulerConfig | None = None, video_dir=None,
+                      video_fps: float = 15.0, progress=None) -> list[EpisodeRecord]:
+    from fdvla_drivers.camera.sim_camera import SimCamera
+    from fdvla_drivers.control.controller import ControllerConfig, ServoController
+    from fdvla_drivers.control.safety import SafetyLimits
+    from fdvla_drivers.robot.sim_backend import SimRobotBackend
+    from fdvla_drivers.sim.rollout import run_episode
+
+    info = runner.info
+    if info.needs_wrench and sensorless:
+        raise ValueError(f"policy variant {info.variant!r} needs the measured wrench; the "
+                         "sensorless sim has none")
+    backend = SimRobotBackend(task, realtime=False, sensorless=sensorless)
+    backend.connect()
+    cams = {}
+    for name in info.camera_names:
+        h, w = info.camera_sizes.get(name, (240, 320))
+        cams[name] = SimCamera(backend, CAMERA_OF.get(name, name), width=w, height=h)
+        cams[name].start()
+    video_cam = SimCamera(backend, "scene", width=320, height=240) if video_dir else None
+    if video_cam:
+        video_cam.start()
+    records = []
+    try:
+        for k in range(episodes):
+            backend.reset(seed=seed + k)
+            scheduler = ChunkScheduler(scheduler_config or SchedulerConfig(), info.action_dt)
+            agent = PolicyAgent(runner, scheduler, cams, backend.task.instruction, latency)
+            t_list, p_list, w_t, w_list, frames = [], [], [], [], []
+            next_frame = [0.0]
+
+            def on_cycle(rec):
+                if rec.target is not None:
+                    t_list.append(rec.now)
+                    p_list.append(rec.target.position)
+                if rec.state.wrench is not None and (not w_t or rec.now - w_t[-1] >= 0.01):
+                    w_t.append(rec.now)
+                    w_list.append(np.asarray(rec.state.wrench).tolist())
+                if video_cam is not None and rec.now >= next_frame[0]:
+                    next_frame[0] = rec.now + 1.0 / video_fps
+                    frames.append(video_cam.render().rgb)
+
+            controller = ServoController(ControllerConfig(), SafetyLimits())
+            res = run_episode(backend, controller, agent, max_duration=timeout,
+                              replan_period=0.01, on_cycle=on_cycle)
+            bj, j = target_jerk(np.asarray(t_list), np.asarray(p_list), agent.switch_times[1:])
+            t0 = t_list[0] if t_list else 0.0
+            failure = "" if res.success else _failure(backend.task)
+            records.append(EpisodeRecord(
+                task=task, episode=k, seed=seed + k, success=bool(res.success),
+                duration=float(res.duration), success_time=res.success_time,
+                progress=float(res.progress), failure=failure, fault=res.fault,
+                chunks=res.chunks_accepted, chunks_rejected=dict(res.chunks_rejected),
+                boundary_jerk=bj, jerk=j,
+                wrench_t=[t - t0 for t in w_t], wrench=w_list,
+                predicted_t=[t - t0 for t in agent.predicted_t], predicted=agent.predicted))
+            if video_cam is not None and frames:
+                from .video import write_mp4
+
+                write_mp4(frames, video_dir / f"{task}_{k:03d}.mp4", fps=video_fps)
+            if progress is not None:
+                progress(records[-1])
+    finally:
+        for c in cams.values():
+            c.stop()
+        if video_cam:
+            video_cam.stop()
+        backend.close()
+    return records
+
+
+def _failure(task) -> str:
+    fn = getattr(task, "failure_cause", None)
+    try:
+        return str(fn()) if fn else "not solved"
+    except Exception:  # noqa: BLE001
+        return "not solved"

@@ -1,0 +1,97 @@
+"""`fdvla eval` outputs: results.json, success per task (bar plot), measured vs predicted wrench
+per episode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .results import EpisodeRecord
+
+
+def summarize(records: list[EpisodeRecord], meta: dict) -> dict:
+    tasks = sorted({r.task for r in records})
+    per_task = {}
+    for t in tasks:
+        rs = [r for r in records if r.task == t]
+        n, ok = len(rs), sum(r.success for r in rs)
+        times = [r.success_time for r in rs if r.success and r.success_time is not None]
+        per_task[t] = {"episodes": n, "successes": ok, "success_rate": ok / n if n else 0.0,
+                       "mean_success_time": float(np.mean(times)) if times else None,
+                       "boundary_jerk_p95": _nanmean([r.boundary_jerk for r in rs]),
+                       "jerk_p95": _nanmean([r.jerk for r in rs])}
+    return _clean({**meta, "tasks": per_task, "episodes": [r.summary() for r in records]})
+
+
+def _clean(o):
+    """NaN/inf -> null, numpy scalars -> Python: strict JSON."""
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.integer):
+        return int(o)
+    return o
+
+
+def _nanmean(x):
+    a = np.asarray(x, float)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if len(a) else None
+
+
+def write_report(records: list[EpisodeRecord], out: Path, meta: dict) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(records, meta)
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+
+    tasks = list(summary["tasks"])
+    rates = [summary["tasks"][t]["success_rate"] for t in tasks]
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.4 * len(tasks) + 1.5), 3.2))
+    bars = ax.bar(tasks, rates, color="tab:green")
+    for b, t in zip(bars, tasks):
+        d = summary["tasks"][t]
+        ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.02,
+                f"{d['successes']}/{d['episodes']}", ha="center")
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("success rate")
+    ax.set_title(f"{meta.get('policy', '')} ({meta.get('mode', '')})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "success.png", dpi=100)
+    plt.close(fig)
+
+    n = len(records)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.9 * n + 0.5), squeeze=False, sharex=True)
+    for ax, r in zip(axes[:, 0], records):
+        if r.wrench:
+            ax.plot(r.wrench_t, np.asarray(r.wrench)[:, 2], color="tab:blue", lw=1,
+                    label="measured Fz")
+        if r.predicted:
+            ax.plot(r.predicted_t, np.asarray(r.predicted)[:, 2], "o-", color="tab:orange",
+                    ms=3, lw=1, label="predicted Fz (force decoder)")
+        ax.set_ylabel("N")
+        ax.set_title(f"{r.task} #{r.episode} seed {r.seed}: "
+                     f"{'success' if r.success else 'fail: ' + (r.failure or r.fault)}", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("s since episode start")
+    fig.tight_layout()
+    fig.savefig(out / "wrench.png", dpi=90)
+    plt.close(fig)
+    return summary
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
+    return str(o)

@@ -1,0 +1,235 @@
+"""The policy node: FD-VLA on the live camera and robot topics, streaming action chunks.
+
+Thin ROS adapter over `fdvla_policy_node.inference` (observation assembly, the runner, the
+asynchronous chunk scheduler, the figures). Inference runs in its own thread; the executor's
+callbacks only store the latest samples.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, fields
+from typing import Optional
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, WrenchStamped
+from nav_msgs.msg import Path
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32MultiArray, String
+from trajectory_msgs.msg import MultiDOFJointTrajectory
+
+from fdvla_msgs import conversions as conv
+from fdvla_msgs import qos, topics
+from fdvla_msgs.types import ActionChunk
+from fdvla_policy_node.action_space import action_to_pose
+from fdvla_policy_node.inference import (ChunkScheduler, InferenceStats, ObservationAssembler,
+                                         ObservationConfig, PolicyLoadError, PolicyRunner,
+                                         SchedulerConfig, load_for_inference)
+from fdvla_policy_node.inference.runner import dummy_observation, pick_device
+
+
+@dataclass
+class PolicyNodeConfig:
+    checkpoint: str = "default"
+    instruction: Optional[str] = None
+    device: str = "auto"  # auto: CUDA (bf16) when present, else CPU (fp32)
+    threshold: float = 0.6  # executed share of the current chunk that starts the next inference
+    guidance: str = "none"  # none | blend | rtc
+    blend_time: float = 0.3
+    rtc_decay_steps: float = 3.0
+    smooth_degree: int = 0  # polynomial smoothing of each chunk (0: off)
+    noise_scale: float = 1.0  # initial flow noise scale (0: deterministic chunk)
+    sync_tolerance: float = 0.05  # s: stamps of one observation agree within this
+    max_age: float = 0.2  # s: no input older than this
+    warmup: int = 3  # inferences before ready
+    torch_threads: int = 1  # CPU threads for torch (0: torch's default); the servo loop needs a core
+    seed: int = 0
+    #: False on a setup without a force/torque sensor (no /wrench anywhere).
+    wrench_available: bool = True
+    setup: str = ""  # the robot setup's name, for messages
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PolicyNodeConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown policy settings {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+class PolicyNode(Node):
+    def __init__(self, config: PolicyNodeConfig, node_name: str = "policy", **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        import torch
+
+        self.cfg = config
+        device = pick_device(config.device)
+        if device == "cpu" and config.torch_threads > 0:
+            torch.set_num_threads(config.torch_threads)
+        self.policy, self.info = load_for_inference(config.checkpoint, device)
+        if self.info.needs_wrench and not config.wrench_available:
+            raise PolicyLoadError(
+                f"policy variant {self.info.variant!r} needs the measured wrench at inference, but "
+                f"setup {config.setup or '(this one)'} has no force/torque sensor (no {topics.WRENCH}); "
+                "use an 'fdvla' checkpoint, which needs no wrench")
+        self.runner = PolicyRunner(self.policy, self.info, seed=config.seed,
+                                   noise_scale=config.noise_scale)
+        self.assembler = ObservationAssembler(ObservationConfig(
+            cameras=tuple(self.info.camera_names), needs_wrench=self.info.needs_wrench,
+            sync_tolerance=config.sync_tolerance, max_age=config.max_age))
+        self.scheduler = ChunkScheduler(SchedulerConfig(
+            threshold=config.threshold, guidance=config.guidance, blend_time=config.blend_time,
+            rtc_decay_steps=config.rtc_decay_steps, smooth_degree=config.smooth_degree),
+            self.info.action_dt)
+        self.stats = InferenceStats()
+        self.ready = False
+        self.error = ""
+        if config.instruction:
+            self.assembler.set_instruction(config.instruction)
+
+        for cam in self.info.camera_names:
+            self.create_subscription(Image, topics.camera_image_topic(cam),
+                                     lambda m, c=cam: self._on_image(c, m), qos.SENSOR_SUB)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, qos.SENSOR_SUB)
+        self.create_subscription(PoseStamped, topics.TCP_POSE, self._on_tcp, qos.SENSOR_SUB)
+        if self.info.needs_wrench:  # only the variants that read it subscribe to /wrench
+            self.create_subscription(WrenchStamped, topics.WRENCH, self._on_wrench, qos.SENSOR_SUB)
+        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
+        self.pub_chunk = self.create_publisher(MultiDOFJointTrajectory, topics.ACTION_CHUNK, qos.COMMAND)
+        self.pub_wrench = self.create_publisher(WrenchStamped, topics.PREDICTED_WRENCH, qos.SENSOR_PUB)
+        self.pub_token = self.create_publisher(Float32MultiArray, topics.FORCE_TOKEN, qos.SENSOR_PUB)
+        self.pub_path = self.create_publisher(Path, topics.PREDICTED_PATH, qos.SENSOR_PUB)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.DIAGNOSTICS)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="policy-inference", daemon=True)
+        log = self.get_logger()
+        log.info(f"policy {self.info.path} ({self.info.variant}, chunk {self.info.chunk_size} x "
+                 f"{self.info.action_dt:.3f} s) on {device}"
+                 f"{' (bf16)' if self.runner.autocast else ''}")
+        if not config.instruction:
+            log.info(f"no instruction given: waiting for one on {topics.INSTRUCTION}")
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, cam: str, msg: Image) -> None:
+        try:
+            rgb = np.array(conv.image_from_msg(msg))
+        except ValueError as e:
+            self.stats.skip(f"bad_image:{cam}")
+            self.error = str(e)
+            return
+        self.assembler.set_image(cam, conv.from_ros_time(msg.header.stamp), rgb)
+
+    def _on_joints(self, msg: JointState) -> None:
+        stamp, q, _ = conv.joint_state_from_msg(msg)
+        self.assembler.set_joints(stamp, q)
+
+    def _on_tcp(self, msg: PoseStamped) -> None:
+        stamp, pose = conv.pose_from_msg(msg)
+        self.assembler.set_tcp(stamp, pose)
+
+    def _on_wrench(self, msg: WrenchStamped) -> None:
+        stamp, w = conv.wrench_from_msg(msg)
+        self.assembler.set_wrench(stamp, w)
+
+    def _on_instruction(self, msg: String) -> None:
+        if msg.data.strip() and msg.data.strip() != self.assembler.instruction:
+            self.get_logger().info(f"instruction: {msg.data.strip()!r}")
+        self.assembler.set_instruction(msg.data)
+
+    # ------------------------------------------------------------------ inference thread
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        log = self.get_logger()
+        try:
+            latency = self.runner.warmup(dummy_observation(self.info), self.cfg.warmup)
+        except Exception as e:  # noqa: BLE001 - reported, the node publishes nothing
+            self.error = f"warm-up failed: {type(e).__name__}: {e}"
+            log.error(self.error)
+            return
+        self.ready = True
+        log.info(f"ready (warm-up inference {latency * 1e3:.1f} ms)")
+        last_stamp, last_reason, quiet_until = None, "", 0.0
+        while not self._stop.is_set():
+            now = time.time()
+            if not self.scheduler.should_infer(now):
+                self._stop.wait(0.002)
+                continue
+            obs, reason = self.assembler.assemble(now)
+            if obs is None or obs.stamp == last_stamp:
+                if obs is not None:
+                    reason = "no_new_frame"
+                self.stats.skip(reason)
+                if reason != "no_new_frame" and (reason != last_reason or time.monotonic() > quiet_until):
+                    # once per reason change, at most every 5 s: the counts are in /diagnostics
+                    if time.monotonic() > quiet_until:
+                        log.warning(f"no observation: {reason}")
+                        quiet_until = time.monotonic() + 5.0
+                last_reason = reason
+                self._stop.wait(1.0 / 60.0)
+                continue
+            last_reason = ""
+            last_stamp = obs.stamp
+            try:
+                self._infer_and_publish(obs)
+            except Exception as e:  # noqa: BLE001 - counted; the controller holds when chunks stop
+                self.error = f"{type(e).__name__}: {e}"
+                self.stats.skip("inference_error")
+                log.error(f"inference failed: {self.error}")
+                self._stop.wait(0.1)
+
+    def _infer_and_publish(self, obs) -> None:
+        n = self.info.chunk_size
+        guide = self.scheduler.guide(obs.stamp, n)
+        inf = self.runner.infer(obs, guide)
+        actions = self.scheduler.join(obs.stamp, inf.actions)
+        chunk = ActionChunk(obs.stamp, np.arange(n) * self.info.action_dt,
+                            tuple(action_to_pose(a) for a in actions))
+        self.pub_chunk.publish(conv.chunk_to_msg(chunk))
+        published = time.time()
+        self.pub_path.publish(conv.chunk_to_path(chunk))
+        if inf.predicted_wrench is not None:
+            self.pub_wrench.publish(conv.wrench_to_msg(inf.predicted_wrench, obs.stamp))
+        if inf.force_token is not None:
+            self.pub_token.publish(conv.force_token_to_msg(inf.force_token))
+        self.scheduler.observe_latency(published - obs.stamp)
+        idle = self.scheduler.accept(obs.stamp, actions, published)
+        self.stats.record(inf.latency, published - obs.stamp, idle, published)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        s = self.stats.summary()
+        if self.error and not self.ready:
+            level, msg = "error", self.error
+        elif not self.ready:
+            level, msg = "warn", "warming up"
+        elif self.assembler.instruction is None:
+            level, msg = "warn", f"waiting for an instruction on {topics.INSTRUCTION}"
+        elif s["chunks"] == 0:
+            level, msg = "warn", "ready; no observation yet"
+        else:
+            level, msg = "ok", (f"{s['chunks_per_s']:.1f} chunks/s, inference p50 "
+                                f"{s['inference_ms_p50']:.0f} ms")
+        values = {"ready": self.ready, "checkpoint": str(self.info.path), "variant": self.info.variant,
+                  "device": str(self.runner.device), "guidance": self.cfg.guidance,
+                  "threshold": self.cfg.threshold, **s}
+        status = conv.diagnostic_status(f"{self.get_name()}: policy", level, msg, values)
+        self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
+
+    def destroy_node(self):
+        self._stop.set()
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def make_policy_node(params: dict, node_name: str = "policy", **node_kwargs) -> PolicyNode:
+    return PolicyNode(PolicyNodeConfig.from_dict(dict(params)), node_name=node_name, **node_kwargs)
