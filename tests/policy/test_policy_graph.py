@@ -9,7 +9,7 @@ from fdvla.graph import build_graph
 def test_policy_is_its_own_process_with_the_setup_facts():
     graph = {p.name: p for p in build_graph(load_setup("sim_sensorless", [
         "policy.checkpoint=default", "instruction=press the emergency button"]))}
-    assert set(graph) == {"sim_cell", "policy"}
+    assert set(graph) == {"sim_cell", "kinect_camera", "wrist_camera", "policy"}
     (node,) = graph["policy"].nodes
     assert node.kind == "policy" and graph["policy"].robot is None
     p = node.params
@@ -32,7 +32,7 @@ def test_launch_file_policy_instruction_and_view_args(monkeypatch):
                             instruction="press the emergency button", view="true")
     procs = [n.kwargs["arguments"] for n in nodes]
     names = [a[a.index("--process") + 1] for a in procs]
-    assert names == ["sim_cell", "policy", "view"]
-    policy_args = procs[1]
+    assert names == ["sim_cell", "kinect_camera", "wrist_camera", "policy", "view"]
+    policy_args = procs[3]
     assert "policy.checkpoint=default" in policy_args
     assert "instruction=press the emergency button" in policy_args

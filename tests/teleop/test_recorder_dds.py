@@ -181,7 +181,7 @@ def test_sigkill_mid_episode_leaves_a_readable_prefix(sim, tmp_path):
     assert reports[0].status == "written" and reports[0].rows >= 5, lines
 
 
-def test_sensorless_setup_records_no_wrench(tmp_path):
+def test_sensorless_setup_records_no_wrench(tmp_path, own_domain):
     cfg = load_setup("sim_sensorless", ["cameras={}"])
     bringup = Bringup(cfg).start()
     session = RosSession("recorder_sensorless_test")

@@ -97,6 +97,8 @@ def test_spacenavd_socket_drives_the_arm_and_buttons_record_an_episode(cell, tmp
         node.start()
         server.wait_client()
         assert not node.error
+        # A button press is one Joy message: only once the teleop node hears the new device.
+        session.wait_for(lambda: node.pub_joy.get_subscription_count() > 0, 20, "teleop's /joy")
         server.button(0, True)  # start/stop button: start an episode
         server.button(0, False)
         session.wait_for(lambda: (out / ".recording" / "episode_0000").is_dir(), 20,

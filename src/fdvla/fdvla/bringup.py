@@ -111,6 +111,16 @@ class Bringup:
         self.stop()
 
 
+def _check_policies(graph) -> None:
+    """A policy that cannot run on this setup is refused before any process starts (raises
+    PolicyLoadError), not discovered later as one dead process among running ones."""
+    for spec in (n for p in graph for n in p.nodes if n.kind == "policy"):
+        from fdvla_policy_node.inference.checkpoint import check_fits_setup
+
+        check_fits_setup(spec.params["checkpoint"], bool(spec.params.get("wrench_available")),
+                         str(spec.params.get("setup", "")))
+
+
 def run_bringup(robot: str = "sim", task: Optional[str] = None, duration: Optional[float] = None,
                 overrides: Optional[list[str]] = None, instruction: Optional[str] = None,
                 status_period: float = 5.0, console=None) -> int:
@@ -136,6 +146,7 @@ def run_bringup(robot: str = "sim", task: Optional[str] = None, duration: Option
     overrides.append(f"sim_snapshot={snapshot}")
     cfg = load_setup(robot, overrides)
     graph = build_graph(cfg)
+    _check_policies(graph)
     console = console or Console()
     styles = ["cyan", "magenta", "green", "yellow", "blue", "red"]
     style = {p.name: styles[i % len(styles)] for i, p in enumerate(graph)}

@@ -96,3 +96,21 @@ def load_for_inference(spec: str | Path, device: Optional[str] = None):
         detail = "; ".join(line.strip() for line in first[:4])
         raise PolicyLoadError(f"cannot load policy {path}: {detail}") from None
     return policy, read_info(path, policy.config)
+
+
+def check_fits_setup(spec: str | Path, wrench_available: bool, setup: str = "") -> Path:
+    """Before any process starts: the checkpoint exists, and a variant that needs the measured
+    wrench is not deployed where there is none. Reads config.json only (no weights)."""
+    from fdvla_policy_node.model.configuration_fdvla import VARIANT_SPECS, resolve_variant
+
+    path = resolve_checkpoint(spec)
+    try:
+        variant = resolve_variant(json.loads((path / "config.json").read_text())["config"]["variant"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise PolicyLoadError(f"{path / 'config.json'}: not an FD-VLA policy config ({e})") from None
+    if VARIANT_SPECS[variant].needs_wrench_at_inference and not wrench_available:
+        raise PolicyLoadError(
+            f"policy variant {variant!r} needs the measured wrench at inference, but setup "
+            f"{setup or '(this one)'} has no force/torque sensor (no /wrench); use an 'fdvla' "
+            "checkpoint, which needs no wrench")
+    return path
