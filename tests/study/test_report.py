@@ -34,13 +34,21 @@ def test_ordering_by_mean_success():
     assert ordering(r, ["a", "b"]) == ["b", "a"]
 
 
+def test_ties_are_not_read_as_an_ordering(tmp_path):
+    scale = SCALES["toy"]
+    r = {("button", v): CellResult("button", v, 0, 2) for v in scale.variants}
+    text = write_report(tmp_path, scale, r, {}, {}, "cmd").read_text()
+    assert "fdvla = force_token = no_fdm = no_force" in text
+    assert "Some variants tie" in text
+
+
 def test_report_from_evaluation_outputs(tmp_path):
     scale = SCALES["toy"].with_overrides(tasks=("button", "plug"))
     outcomes = {("button", "fdvla"): [True, True, False], ("button", "no_force"): [False] * 3}
     for (task, variant), succ in outcomes.items():
         d = tmp_path / "eval" / task / variant
         d.mkdir(parents=True)
-        eps = [{"success": s, "failure": "" if s else "button not latched"} for s in succ]
+        eps = [{"success": s, "failure": "" if s else "button not latched (pressed 2.0 of 10.0 mm)"} for s in succ]
         (d / "results.json").write_text(json.dumps({"episodes": eps}))
         f = tmp_path / "force" / task / variant
         f.mkdir(parents=True)
@@ -59,7 +67,7 @@ def test_report_from_evaluation_outputs(tmp_path):
     assert "0/3 = 0.0%" in text
     assert "not run" in text  # plug was never evaluated
     assert "button not latched x1" in text
-    assert "fdvla > no_force" in text
+    assert "fdvla > no_force" in text and "Some variants tie" not in text
     assert "| button | fdvla | 1.50 |" in text
     for png in ("success.png", "force_error.png", "training.png"):
         assert (tmp_path / png).stat().st_size > 1000

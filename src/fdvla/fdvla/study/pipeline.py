@@ -111,7 +111,9 @@ def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
         return None
     data = json.loads(path.read_text())
     episodes = data.get("episodes", [])
-    failures = Counter(e.get("failure") or "unknown" for e in episodes if not e.get("success"))
+    # "button not latched (pressed 3.1 of 10.0 mm)" counts as "button not latched"
+    failures = Counter((e.get("failure") or "unknown").split(" (")[0]
+                       for e in episodes if not e.get("success"))
     trace = None
     force_file = Path(folder).parents[2] / "force" / task / variant / "force.json"
     if force_file.is_file():

@@ -224,12 +224,20 @@ def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
         row.append(_pct(mean_rate(cells)))
         row.append(f"{PAPER_MEAN[v]:.1f}%" if v in PAPER_MEAN else "-")
         lines.append("| " + " | ".join(row) + " |")
-    order = ordering(results, list(scale.variants))
+    variants = list(scale.variants)
+    means = {v: mean_rate([c for (t, vv), c in results.items() if vv == v]) for v in variants}
+    order = ordering(results, variants)
+    ranked = " ".join(v if i == 0 else (" = " if means[v] == means[order[i - 1]] else " > ") + v
+                      for i, v in enumerate(order)).replace("  ", " ")
     paper_order = sorted(PAPER_MEAN, key=lambda v: -PAPER_MEAN[v])
-    lines += ["", f"Ordering here, best first: {' > '.join(order)}. "
-              f"The paper's: {' > '.join(paper_order)}. "
-              + ("The same ordering." if order == paper_order else
-                 "A different ordering; the intervals above say how much of it is noise."), ""]
+    if len(set(np.round([means[v] for v in variants], 9))) < len(variants):
+        verdict = "Some variants tie: no ordering can be read from ties."
+    elif [v for v in order if v in PAPER_MEAN] == [v for v in paper_order if v in variants]:
+        verdict = "The paper's ordering; the intervals above say how much of it is noise."
+    else:
+        verdict = "Not the paper's ordering; the intervals above say how much of it is noise."
+    lines += ["", f"Ordering here (mean success), best first: {ranked}. The paper's: "
+              f"{' > '.join(paper_order)}. {verdict}", ""]
     lines += ["## Why episodes failed (task checkers)", "",
               "| task | variant | failed | causes |", "|---|---|---|---|"]
     for (t, v), c in sorted(results.items()):

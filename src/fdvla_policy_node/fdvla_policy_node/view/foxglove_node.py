@@ -4,20 +4,10 @@ bytes of raw rclpy subscriptions (encoding `cdr`, schemas `ros2msg`): no deseria
 from __future__ import annotations
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from fdvla_msgs import qos as contract_qos
 from fdvla_msgs import topics
 from .channels import ros2msg_definition, ros_message_class, view_topics
-
-_VIEW_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
-                       reliability=ReliabilityPolicy.BEST_EFFORT,
-                       durability=DurabilityPolicy.VOLATILE)
-_LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                          reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-_RELIABLE_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
-                           reliability=ReliabilityPolicy.RELIABLE,
-                           durability=DurabilityPolicy.VOLATILE)
 
 
 class FoxgloveBridgeNode(Node):
@@ -38,8 +28,11 @@ class FoxgloveBridgeNode(Node):
             channel = foxglove.Channel(topic, schema=schema, message_encoding="cdr",
                                        context=self.fox_context)
             self.channels[topic] = channel
-            qos = (_LATCHED_QOS if topic == topics.INSTRUCTION else
-                   _RELIABLE_QOS if topic in (topics.ACTION_CHUNK, topics.DIAGNOSTICS) else _VIEW_QOS)
+            # The contract's reader profiles: newest-sample-wins for sensors, every chunk and
+            # diagnostics message, the latched instruction.
+            qos = (contract_qos.LATCHED if topic == topics.INSTRUCTION else
+                   contract_qos.COMMAND if topic in (topics.ACTION_CHUNK, topics.DIAGNOSTICS)
+                   else contract_qos.SENSOR_SUB)
             self.create_subscription(ros_message_class(type_name), topic,
                                      lambda data, ch=channel: self._forward(ch, data), qos, raw=True)
         self.get_logger().info(f"Foxglove live view on ws://{host}:{self.port} "
