@@ -12,7 +12,6 @@ import numpy as np
 def force_trace(policy_dir: Path, dataset_root: Path, batch_size: int = 16) -> dict | None:
     """{"t", "measured", "predicted" (|F| in N), "force_error" (mean |F_pred - F_meas|, N),
     "input"}; None for a variant without a force token (no_force)."""
-    import torch
     from torch.utils.data import DataLoader, Subset, default_collate
 
     from fdvla_policy_node.dataset import EpisodeDataset
