@@ -29,9 +29,16 @@ class RosSession:
         self._thread.start()
 
     def _spin(self):
+        from rclpy._rclpy_pybind11 import InvalidHandle
+
         while not self._stop.is_set():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
+            except InvalidHandle:
+                # An entity destroyed by another thread while this one built its wait set: the
+                # next wait set no longer holds it. Ending the thread would silently stop every
+                # node of the session.
+                continue
             except Exception:
                 if self._stop.is_set():
                     return
