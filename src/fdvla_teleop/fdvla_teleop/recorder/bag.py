@@ -117,12 +117,7 @@ class EpisodeBagWriter:
 
     def fail(self) -> Path:
         """Give up (disk full, write error): keep what was flushed as `OUT/<name>.failed/`."""
-        w, self._writer = self._writer, None
-        if w is not None:
-            try:
-                w.abort()
-            except Exception:
-                pass
+        self._abort_writer()
         failed = self.final_path.with_name(self.final_path.name + FAILED_SUFFIX)
         try:
             os.replace(self.path, failed)
@@ -131,13 +126,17 @@ class EpisodeBagWriter:
             return self.path
 
     def remove(self) -> None:
+        self._abort_writer()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _abort_writer(self) -> None:
+        """Drop the open writer without its summary; what it flushed stays on disk."""
         w, self._writer = self._writer, None
         if w is not None:
             try:
                 w.abort()
-            except Exception:
+            except Exception:  # the writer is already broken (that is why we abort)
                 pass
-        shutil.rmtree(self.path, ignore_errors=True)
 
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.glob("*") if f.is_file()) \
