@@ -91,6 +91,7 @@ class TrainConfig:
     eval_batch: int = 64  # frames in the held-out evaluation batch
     eval_holdout_episodes: int = 1  # held out when the dataset has >= 4 episodes
     chunk_size: Optional[int] = None  # None: the preset's (50)
+    image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
     seed: int = 0
     save_every: int = 500
     keep_checkpoints: int = 2
@@ -249,7 +250,27 @@ def build_model_config(cfg: TrainConfig, dataset: EpisodeDataset):
 
     if cfg.preset != "tiny":
         raise ValueError("build_model_config builds the tiny preset; the full one comes with its VLM")
-    return FDVLAConfig.tiny(variant=cfg.model_variant, **dataset_overrides(cfg, dataset))
+    overrides = dataset_overrides(cfg, dataset)
+    if cfg.image_size is not None:
+        overrides.update(tiny_image_overrides(cfg.image_size))
+    return FDVLAConfig.tiny(variant=cfg.model_variant, **overrides)
+
+
+def tiny_image_overrides(image_size: int) -> dict:
+    """The tiny preset at another input size. Its 8 px patches stay, so the vision encoder sees
+    more patches (finer localisation) rather than coarser ones; the size must split into whole
+    patch pairs (the connector's pixel shuffle merges 2x2 patches)."""
+    from fdvla_policy_node.model.configuration_fdvla import tiny_vlm_config
+    from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE
+
+    vlm = tiny_vlm_config(BYTE_TOKENIZER_VOCAB_SIZE)
+    step = vlm["vision_config"]["patch_size"] * vlm["scale_factor"]
+    if image_size < step or image_size % step:
+        raise ValueError(f"--image-size {image_size}: must be a positive multiple of {step} "
+                         f"(patch {vlm['vision_config']['patch_size']} px x pixel shuffle "
+                         f"{vlm['scale_factor']})")
+    vlm["vision_config"]["image_size"] = image_size
+    return {"image_size": image_size, "vlm_config": vlm}
 
 
 def build_policy(cfg: TrainConfig, dataset: EpisodeDataset):
@@ -258,6 +279,8 @@ def build_policy(cfg: TrainConfig, dataset: EpisodeDataset):
     from fdvla_policy_node.model import FDVLAPolicy
     from fdvla_policy_node.model.configuration_fdvla import SMOLVLM2_500M_ID
 
+    if cfg.image_size is not None and cfg.preset != "tiny":
+        raise ValueError("--image-size applies to the tiny preset (the full one is SmolVLM2's 512 px)")
     if cfg.preset == "tiny":
         if cfg.vlm is not None:
             raise ValueError("--vlm applies to the full preset (the tiny preset builds its own small VLM)")
@@ -608,6 +631,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help="episodes held out from training for evaluation (when there are >= 4)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="actions per predicted chunk (default: the preset's, 50 as in SmolVLA)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="tiny preset: model input size in px, a multiple of 16 (default: 64); "
+                        "larger sees the scene finer and trains slower")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-every", type=int, default=d.save_every, help="checkpoint every N steps")
     p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
