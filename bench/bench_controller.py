@@ -110,15 +110,19 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--robot", default="sim")
     ap.add_argument("--no-cameras", action="store_true")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="setup override passed to fdvla bringup, e.g. "
+                         "executors.robot_driver=multi")
     args = ap.parse_args(argv)
     console = Console()
-    overrides = ["cameras={}"] if args.no_cameras else []
+    overrides = (["cameras={}"] if args.no_cameras else []) + args.overrides
     cfg = load_setup(args.robot, overrides)
     cmd = [sys.executable, "-m", "fdvla.cli", "bringup", "--robot", args.robot,
            "--status-period", "0", "--duration", str(args.duration + 60)]
     for o in overrides:
         cmd += ["--set", o]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(os.environ["FDVLA_BENCH_LOG"], "w") if os.environ.get("FDVLA_BENCH_LOG") else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     probe = Probe("bench_probe")
     expected = {topics.JOINT_STATES: (JointState, cfg["robot"]["state_rate"]),
                 topics.TCP_POSE: (PoseStamped, cfg["robot"]["state_rate"]),
@@ -191,7 +195,7 @@ def main(argv=None) -> int:
     rt = os.environ.get("FDVLA_RT_PRIORITY", "default")
     table = Table(title=f"fdvla bringup --robot {args.robot}, cameras "
                         f"{'off' if args.no_cameras else 'on'}, {args.duration:.0f} s of chunks "
-                        f"(FDVLA_RT_PRIORITY={rt})")
+                        f"(FDVLA_RT_PRIORITY={rt}{''.join(', ' + o for o in args.overrides)})")
     for col, just in (("what", "left"), ("measured", "right"), ("target", "right")):
         table.add_column(col, justify=just)
     worst = lambda k: max(float(v.get(k, "nan")) for v in p99s)  # noqa: E731

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -23,7 +24,12 @@ CommandRunner = Callable[[list], None]
 
 def run_fdvla(argv: list) -> None:
     cmd = [sys.executable, "-m", "fdvla.cli", *map(str, argv)]
-    proc = subprocess.run(cmd)
+    # One intra-op thread unless the user chose: the tiny models gain nothing from more, and
+    # next to the simulation's processes on a small CPU, OpenMP threads that wait on each other
+    # make a training step several times slower (measured 2-10x on the 2-core machine).
+    env = {**os.environ}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run(cmd, env=env)
     if proc.returncode != 0:
         raise StageError(f"command failed (exit {proc.returncode}): fdvla "
                          f"{shlex.join(map(str, argv))}")

@@ -77,6 +77,25 @@ class PacedThread:
             self._thread.join(timeout=2.0)
 
 
+def subscribe_with_info(node: Node, msg_type, topic: str, callback: Callable, qos_profile):
+    """A subscription whose `callback(msg, info)` gets the message info (DDS sequence numbers)
+    under every rclpy executor.
+
+    The Python executors call a two-parameter callback with (msg, info); rclpy's C++
+    EventsExecutor (which the robot process uses, fdvla/process.py) instead calls it with the
+    pair as one argument. So the subscription is given a callback that accepts both forms, and
+    is marked as wanting the message info (rclpy infers that from the callback's signature,
+    which an adapter taking `*args` does not reveal).
+    """
+    def deliver(*args):
+        msg, info = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+        callback(msg, info)
+
+    sub = node.create_subscription(msg_type, topic, deliver, qos_profile)
+    sub._callback_type = sub.CallbackType.WithMessageInfo
+    return sub
+
+
 class SequenceGapCounter:
     """Counts messages lost between publisher and callback from DDS publication sequence
     numbers (QoS queue overflow on either side, or network loss).

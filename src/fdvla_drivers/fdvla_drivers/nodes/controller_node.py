@@ -11,7 +11,7 @@ from trajectory_msgs.msg import MultiDOFJointTrajectory
 
 from fdvla_drivers.control import ControllerConfig, SafetyLimits, ServoController, ServoLoop
 from fdvla_drivers.nodes.common import (DiagnosticsMixin, SequenceGapCounter,
-                                        refuse_if_duplicated)
+                                        refuse_if_duplicated, subscribe_with_info)
 from fdvla_drivers.robot.base import RobotBackend, RobotBackendError
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
@@ -29,9 +29,9 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.loop = ServoLoop(backend, self.controller)
         self._chunk_gaps = SequenceGapCounter()
         self._twist_gaps = SequenceGapCounter()
-        self.create_subscription(MultiDOFJointTrajectory, topics.ACTION_CHUNK, self._on_chunk,
-                                 qos.COMMAND)
-        self.create_subscription(TwistStamped, topics.SERVO_TWIST, self._on_twist, qos.COMMAND)
+        subscribe_with_info(self, MultiDOFJointTrajectory, topics.ACTION_CHUNK, self._on_chunk,
+                            qos.COMMAND)
+        subscribe_with_info(self, TwistStamped, topics.SERVO_TWIST, self._on_twist, qos.COMMAND)
         self.create_service(Trigger, topics.SRV_CONTROLLER_STOP, self._on_stop)
         self.create_service(SetBool, topics.SRV_CONTROLLER_ENABLE, self._on_enable)
         self.create_service(Trigger, topics.SRV_CONTROLLER_CLEAR_FAULT, self._on_clear_fault)
@@ -58,7 +58,7 @@ class ControllerNode(DiagnosticsMixin, Node):
     # ------------------------------------------------------------------ inputs
 
     def _on_chunk(self, msg: MultiDOFJointTrajectory, info) -> None:
-        # Two parameters: rclpy then passes the message info (with its sequence number).
+        # `info` carries the publication sequence number (subscribe_with_info).
         lost = self._chunk_gaps.gap(info)
         if lost:
             self.controller.record_drop("chunk_dropped", lost)
