@@ -20,7 +20,7 @@ from fdvla.environment import (apply_defaults, freeze_startup_heap, request_real
 EXECUTORS = ("events", "single", "multi")
 
 
-def make_executor(kind: str):
+def make_executor(kind: str, context=None):
     """The rclpy executor of one process.
 
     `events` is rclpy's C++ EventsExecutor: a timer or message costs a few microseconds of
@@ -32,15 +32,15 @@ def make_executor(kind: str):
     if kind == "events":
         from rclpy.experimental import EventsExecutor
 
-        return EventsExecutor()
+        return EventsExecutor(context=context)
     if kind == "single":
         from rclpy.executors import SingleThreadedExecutor
 
-        return SingleThreadedExecutor()
+        return SingleThreadedExecutor(context=context)
     if kind == "multi":
         from rclpy.executors import MultiThreadedExecutor
 
-        return MultiThreadedExecutor(num_threads=4)
+        return MultiThreadedExecutor(num_threads=4, context=context)
     raise ValueError(f"executor {kind!r}: choose one of {EXECUTORS}")
 
 
