@@ -54,9 +54,9 @@ def test_policy_fdm_context_is_exactly_vision_and_state(make_policy, make_batch)
     assert not torch.allclose(prefix.force_token, moved.force_token)
 
 
-def test_distillation_loss_is_squared_l2_distance():
+def test_distillation_loss_is_squared_l2_distance_per_token_dimension():
     predicted, actual = torch.randn(4, 16), torch.randn(4, 16)
-    expected = sum(torch.dot(predicted[i] - actual[i], predicted[i] - actual[i]) for i in range(4)) / 4
+    expected = sum(torch.dot(predicted[i] - actual[i], predicted[i] - actual[i]) for i in range(4)) / 4 / 16
     torch.testing.assert_close(distillation_loss(predicted, actual), expected)
 
 
@@ -67,7 +67,7 @@ def test_policy_dist_loss_is_distance_between_predicted_and_actual_tokens(make_p
     losses = policy.compute_loss(batch)
     with torch.no_grad():
         prefix = policy.encode_prefix(batch, training=True)
-    expected = (prefix.force_token - prefix.actual_force_token).pow(2).sum(-1).mean()
+    expected = (prefix.force_token - prefix.actual_force_token).pow(2).mean(-1).mean()
     torch.testing.assert_close(losses["dist_loss"], expected)
     assert float(expected) > 0
 

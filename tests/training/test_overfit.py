@@ -55,7 +55,11 @@ def test_tiny_fdvla_overfits_a_small_dataset(tmp_path):
     before, after = _training_loss(untrained, batch), _training_loss(trained, batch)
     print("loss before", before, "after", after)
     assert after["flow_loss"] * 10 <= before["flow_loss"]
-    assert after["dist_loss"] * 10 <= before["dist_loss"]
+    # The student f_pF explains >= 90% of the teacher's variance on the data it trained on (the
+    # untrained policy's L_dist is against another, random encoder: no baseline to compare).
+    with torch.no_grad():
+        target = trained.encode_prefix(batch, training=True).actual_force_token.float()
+    assert after["dist_loss"] <= 0.1 * float(target.var(dim=0).mean())
     assert after["loss"] < before["loss"] / 3
     err_before, err_after = _sampled_action_error(untrained, batch), _sampled_action_error(trained, batch)
     print("sampled action error before", err_before, "after", err_after)
