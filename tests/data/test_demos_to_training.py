@@ -131,6 +131,21 @@ def test_a_bag_without_wrench_gives_nan_rows(demos, tmp_path):
     assert np.isnan(load_episode_arrays(path)["wrench"]).all()
 
 
+def test_an_episode_starts_once_the_wrench_has_a_sample(demos):
+    """A wrench stream that starts after the cameras must not leave the first frames without a
+    force (a wrench-input variant would refuse the dataset)."""
+    from fdvla_teleop.bags import read_bag
+    from fdvla_teleop.dataset_build import episode_arrays
+
+    root, _ = demos
+    bag = read_bag(root / "bags" / "episode_0000")
+    full = episode_arrays(bag, fps=10)
+    bag.messages["/wrench"] = bag.messages["/wrench"][250:]  # the first ~0.5 s at 500 Hz
+    late = episode_arrays(bag, fps=10)
+    assert late["timestamp"][0] >= full["timestamp"][0] + 0.3
+    assert np.isfinite(late["wrench"]).all()
+
+
 def test_one_training_step_on_the_built_dataset(dataset, tmp_path):
     data, _ = dataset
     text = fdvla("train", "--dataset", data, "--out", tmp_path / "run", "--preset", "tiny",

@@ -116,7 +116,10 @@ def episode_arrays(bag: BagMessages, fps: float) -> dict:
     cams = {c: _decode(bag, T.camera_image_topic(c), lambda m: m) for c in bag_cameras(bag)}
     if not cams:
         raise BagError("no camera images (the dataset format needs at least one camera)")
-    needed = [tcp, joints, *cams.values()]
+    # The episode starts once every recorded stream has a sample: a wrench that arrives a few
+    # ms after the first image would otherwise leave the first frame without a force, and a
+    # variant that takes the wrench as an input refuses a dataset with such frames.
+    needed = [tcp, joints, *cams.values(), *([wrench] if wrench is not None else [])]
     start = max(s.t[0] for s in needed)
     end = min(s.t[-1] for s in needed)
     if end - start < 1.0 / fps:

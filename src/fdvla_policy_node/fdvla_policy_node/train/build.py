@@ -102,8 +102,9 @@ def check_dataset_fits(dataset: EpisodeDataset, model_cfg, variant: str) -> None
     measured = dataset.measured_wrench_fraction()
     if variant in WRENCH_INPUT_VARIANTS and measured < 1.0:
         problems.append(f"variant {variant!r} takes the measured wrench as an input but "
-                        f"{100 * (1 - measured):.0f}% of the frames have none (recorded without a force "
-                        "sensor); use --variant fdvla or no_force")
+                        f"{100 * (1 - measured):.2g}% of the frames have none (recorded without a "
+                        "force sensor, or before its first sample); use --variant fdvla or no_force, "
+                        "or rebuild the dataset")
     if variant in DISTILLING_VARIANTS and measured == 0.0:
         problems.append("variant 'fdvla' distils the measured wrench but no frame has one "
                         "(recorded without a force sensor); use --variant no_force")
