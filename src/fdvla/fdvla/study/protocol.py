@@ -66,7 +66,7 @@ SCALES = {
                       tasks=("button",)),
     # About an hour on a 2-core CPU: fewer demonstrations and trials than the paper, a model
     # trained from scratch (no pretrained VLM can be downloaded here).
-    "small": StudyScale("small", demos=30, eval_episodes=10, train_steps=3000, preset="tiny",
+    "small": StudyScale("small", demos=30, eval_episodes=10, train_steps=2000, preset="tiny",
                         batch_size=8, fps=10.0, episode_timeout=20.0, lockstep=True),
     # The paper's protocol: 50 demonstrations and 30 trials per task; meant for a GPU.
     "paper": StudyScale("paper", demos=50, eval_episodes=30, train_steps=20000, preset="full",
