@@ -121,3 +121,42 @@ def test_no_process_outlives_the_bringup(tmp_path, how):
             assert not list(SHM_DIR.glob(f"{_snapshot_marker(proc.pid)}*"))
     finally:
         _finish(proc, log)
+
+
+def test_the_robot_process_follows_chunks_on_its_events_executor(tmp_path):
+    """The robot's process runs rclpy's C++ EventsExecutor (config/sim.yaml `executors`): the
+    controller's chunk callback, which needs the message info, works there over real DDS."""
+    import numpy as np
+    from geometry_msgs.msg import PoseStamped
+    from trajectory_msgs.msg import MultiDOFJointTrajectory
+
+    from fdvla_msgs.types import ActionChunk
+
+    assert load_setup("sim")["executors"]["robot_driver"] == "events"
+    log = tmp_path / "bringup.log"
+    proc = start_bringup(log, "--robot", "sim", "--set", "cameras={}", "--duration", "90")
+    probe = Probe("events_probe")
+    try:
+        probe.subscribe(topics.TCP_POSE, PoseStamped)
+        probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
+        pub = probe.publisher(topics.ACTION_CHUNK, MultiDOFJointTrajectory)
+        probe.wait_for(lambda: probe.count(topics.TCP_POSE) > 20 and _servo_cycles(probe) > 0,
+                       90, "the sim cell's state and controller diagnostics")
+        probe.wait_for_subscriber(pub)
+        start = conv.pose_from_msg(probe.latest(topics.TCP_POSE))[1]
+        goal = start.position + np.array([0.0, 0.03, 0.0])
+        for _ in range(5):  # several chunks: each one replaces the last
+            now = time.time()
+            t = np.linspace(0.05, 1.0, 20)
+            pos = start.position + np.outer(t, goal - start.position)
+            pub.publish(conv.chunk_to_msg(ActionChunk.from_arrays(
+                now, t, pos, np.tile(start.quat_xyzw, (20, 1)))))
+            time.sleep(0.1)
+        probe.wait_for(lambda: np.linalg.norm(conv.pose_from_msg(probe.latest(
+            topics.TCP_POSE))[1].position - goal) < 0.005, 15, "the TCP at the chunk's end")
+        values = conv.diagnostic_values(_statuses(probe, ": controller")[-1])
+        assert int(values.get("chunk_dropped", 0)) == 0
+        assert proc.poll() is None and "Traceback" not in log.read_text()
+    finally:
+        probe.close()
+        _finish(proc, log)
