@@ -89,10 +89,13 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     backend.close()
 
 
-def train(dataset: Path, out: Path, steps: int, batch_size: int, chunk_size: int, lr: float) -> None:
+def train(dataset: Path, out: Path, steps: int, batch_size: int, chunk_size: int, lr: float,
+          image_size: int | None = None) -> None:
     cmd = [sys.executable, "-m", "fdvla.cli", "train", "--dataset", str(dataset), "--out", str(out),
            "--preset", "tiny", "--steps", str(steps), "--batch-size", str(batch_size),
            "--chunk-size", str(chunk_size), "--lr", str(lr), "--save-every", "500"]
+    if image_size:
+        cmd += ["--image-size", str(image_size)]
     if (out / "checkpoints").exists():
         cmd += ["--resume", "latest"]
     # One intra-op thread: the model is tiny, and on a shared CPU OpenMP threads waiting on each
@@ -127,6 +130,7 @@ def main(argv=None) -> None:
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--chunk-size", type=int, default=20)
     t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--image-size", type=int, default=None, help="model input size (tiny: 64)")
     s = sub.add_parser("ship")
     s.add_argument("--train", type=Path, required=True)
     s.add_argument("--dataset", type=Path, required=True)
@@ -137,7 +141,7 @@ def main(argv=None) -> None:
         a.out.mkdir(parents=True, exist_ok=True)
         make_demos(a.task, a.episodes, a.out, a.fps, a.width, a.height)
     elif a.cmd == "train":
-        train(a.dataset, a.out, a.steps, a.batch_size, a.chunk_size, a.lr)
+        train(a.dataset, a.out, a.steps, a.batch_size, a.chunk_size, a.lr, a.image_size)
     else:
         ship(a.train, a.dataset, a.dest)
 
