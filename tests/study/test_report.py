@@ -48,7 +48,8 @@ def test_report_from_evaluation_outputs(tmp_path):
     for (task, variant), succ in outcomes.items():
         d = tmp_path / "eval" / task / variant
         d.mkdir(parents=True)
-        eps = [{"success": s, "failure": "" if s else "button not latched (pressed 2.0 of 10.0 mm)"} for s in succ]
+        eps = [{"success": s, "failure": "" if s else "button not latched (pressed 2.0 of 10.0 mm)",
+                "progress": 1.0 if s else 0.2} for s in succ]
         (d / "results.json").write_text(json.dumps({"episodes": eps}))
         f = tmp_path / "force" / task / variant
         f.mkdir(parents=True)
@@ -69,6 +70,7 @@ def test_report_from_evaluation_outputs(tmp_path):
     assert "button not latched x1" in text
     assert "fdvla > no_force" in text and "Some variants tie" not in text
     assert "| button | fdvla | 1.50 |" in text
+    assert "| fdvla | 0.73 | - |" in text and "| no_force | 0.20 | - |" in text  # mean progress
     for png in ("success.png", "force_error.png", "training.png"):
         assert (tmp_path / png).stat().st_size > 1000
     saved = json.loads((tmp_path / "results.json").read_text())

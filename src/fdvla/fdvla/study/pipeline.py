@@ -128,7 +128,9 @@ def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
                       successes=sum(bool(e.get("success")) for e in episodes),
                       trials=len(episodes), failures=failures,
                       force_error=trace.get("force_error") if trace else None,
-                      force_trace=trace)
+                      force_trace=trace,
+                      progress=[float(e["progress"]) for e in episodes
+                                if isinstance(e.get("progress"), (int, float))])
 
 
 def collect(out: Path, scale: StudyScale) -> tuple:

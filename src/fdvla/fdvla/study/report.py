@@ -43,6 +43,13 @@ class CellResult:
     failures: Counter = field(default_factory=Counter)  # cause -> count, failed episodes only
     force_error: Optional[float] = None  # mean |decoded predicted - measured| force, N
     force_trace: Optional[dict] = None  # {"t": [...], "measured": [...], "predicted": [...]}
+    #: The task checker's partial credit per episode (0..1: button travel pressed, plug depth,
+    #: share of marks erased); it separates variants when few episodes succeed.
+    progress: list = field(default_factory=list)
+
+    @property
+    def mean_progress(self) -> Optional[float]:
+        return float(np.mean(self.progress)) if self.progress else None
 
     @property
     def rate(self) -> float:
@@ -238,6 +245,18 @@ def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
         verdict = "Not the paper's ordering; the intervals above say how much of it is noise."
     lines += ["", f"Ordering here (mean success), best first: {ranked}. The paper's: "
               f"{' > '.join(paper_order)}. {verdict}", ""]
+    if any(c.mean_progress is not None for c in results.values()):
+        lines += ["## Task progress (the checkers' partial credit, mean over episodes)", "",
+                  "Button: share of the cap's travel pressed; plug: share of the socket depth "
+                  "reached; wipe: share of the marks erased. 1.0 in a successful episode.", "",
+                  "| variant | " + " | ".join(TASK_TITLES.get(t, t) for t in tasks) + " |",
+                  "|---|" + "---|" * len(tasks)]
+        for v in scale.variants:
+            cells = [results.get((t, v)) for t in tasks]
+            lines.append(f"| {v} | " + " | ".join(
+                "-" if c is None or c.mean_progress is None else f"{c.mean_progress:.2f}"
+                for c in cells) + " |")
+        lines.append("")
     lines += ["## Why episodes failed (task checkers)", "",
               "| task | variant | failed | causes |", "|---|---|---|---|"]
     for (t, v), c in sorted(results.items()):
@@ -263,6 +282,6 @@ def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
     (out / "results.json").write_text(json.dumps(
         {f"{t}/{v}": {"successes": c.successes, "trials": c.trials, "rate": c.rate,
                       "wilson95": list(c.interval), "failures": dict(c.failures),
-                      "force_error": c.force_error}
+                      "force_error": c.force_error, "mean_progress": c.mean_progress}
          for (t, v), c in sorted(results.items())}, indent=1))
     return path
