@@ -58,6 +58,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None,
                    help="tiny preset: model input size in px, a multiple of 16 (default: 64); "
                         "larger sees the scene finer and trains slower")
+    p.add_argument("--augment-shift", type=int, default=d.augment_shift, metavar="PX",
+                   help="shift each training image by up to PX pixels (of the dataset's images) "
+                        "at random, DrQ-style; 0: no augmentation")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-every", type=int, default=d.save_every, help="checkpoint every N steps")
     p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,

@@ -40,6 +40,7 @@ class TrainConfig:
     eval_holdout_episodes: int = 1  # held out when the dataset has >= 4 episodes
     chunk_size: Optional[int] = None  # None: the preset's (50)
     image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
+    augment_shift: int = 0  # px of random shift per camera image in training (0: none)
     seed: int = 0
     save_every: int = 500
     keep_checkpoints: int = 2

@@ -19,6 +19,7 @@ from fdvla_policy_node.model.configuration_fdvla import FORCE_OBJECTIVES
 from fdvla_policy_node.training_metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_policy_node.training_state import load_training_state, restore_rng_state
 
+from .augment import shift_cameras
 from .batches import ResumableSampler, _to_device
 from .build import build_optimizer, build_policy, check_dataset_fits, fit_teacher_on_dataset
 from .checkpoints import VLM_STORE, _resolve_resume, _write_checkpoint, checkpoint_root
@@ -140,6 +141,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         batches = iter(loader)
         while step < cfg.steps:
             batch = _to_device(next(batches), device)
+            if cfg.augment_shift:
+                # Seeded by the step, so a resumed run draws the shifts it would have drawn.
+                shifts = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 1)
+                batch["images"] = shift_cameras(batch["images"], cfg.augment_shift, shifts)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 losses = model(batch)
             loss = losses["loss"]
