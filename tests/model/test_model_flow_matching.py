@@ -76,7 +76,7 @@ def test_padded_chunk_steps_do_not_affect_the_loss(make_policy, make_batch, fixe
 
 
 def test_gradients_reach_trainable_modules_not_the_frozen_vlm(make_policy, make_batch):
-    policy = make_policy("fdvla").train()
+    policy = make_policy("fdvla", train_expert_only=True).train()  # SmolVLA's setting
     policy.compute_loss(make_batch(policy.config))["loss"].backward()
     vlm = policy.model.vlm_with_expert.vlm
     assert not vlm.training  # frozen VLM stays in eval mode
@@ -140,3 +140,36 @@ def test_sensor_variants_reject_unmeasured_wrench(variant, make_policy, make_bat
     batch["wrench"][0] = float("nan")
     with pytest.raises(MissingWrenchError, match="1 of 2"):
         policy.compute_loss(batch)
+
+
+def test_tiny_preset_from_scratch_trains_its_vlm(make_policy, make_batch):
+    """A random VLM frozen would hand the expert random projections of the pixels: the tiny
+    preset trains it, vision encoder included."""
+    policy = make_policy("fdvla").train()
+    assert not policy.config.train_expert_only and not policy.config.freeze_vision_encoder
+    policy.compute_loss(make_batch(policy.config))["loss"].backward()
+    vlm = policy.model.vlm_with_expert.vlm
+    trainable = {id(p) for p in policy.trainable_parameters()}
+    vision = vlm.model.vision_model
+    assert all(id(p) in trainable for p in vision.parameters())
+    assert vision.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert vlm.model.connector.modality_projection.proj.weight.grad.abs().sum() > 0
+    assert vlm.model.text_model.layers[0].self_attn.q_proj.weight.grad.abs().sum() > 0
+    unused = policy.model.vlm_with_expert.unused_vlm_parameters()
+    assert unused and not any(p.requires_grad for p in unused)  # the last layer's Q, MLP; the norm
+    assert policy.num_parameters()["frozen_vlm"] == sum(p.numel() for p in unused)
+
+
+def test_frozen_vision_encoder_trains_the_text_layers_only(make_policy, make_batch):
+    policy = make_policy("fdvla", train_expert_only=False, freeze_vision_encoder=True).train()
+    policy.compute_loss(make_batch(policy.config))["loss"].backward()
+    vlm = policy.model.vlm_with_expert.vlm
+    vision = vlm.model.vision_model
+    assert not vision.training
+    assert all(p.grad is None and not p.requires_grad for p in vision.parameters())
+    trainable = {id(p) for p in policy.trainable_parameters()}
+    assert trainable.isdisjoint(id(p) for p in vision.parameters())
+    assert vlm.model.connector.modality_projection.proj.weight.grad.abs().sum() > 0
+    assert vlm.model.text_model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
+    unused = policy.model.vlm_with_expert.unused_vlm_parameters()
+    assert policy.num_parameters()["frozen_vlm"] == sum(p.numel() for p in [*vision.parameters(), *unused])

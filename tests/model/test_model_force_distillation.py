@@ -105,7 +105,7 @@ def test_each_force_objective_trains_what_it_says(make_policy, make_batch, objec
     """Which loss reaches the measured-force encoder (and the decoder), objective by objective;
     nothing ever reaches the frozen VLM."""
     spec = FORCE_OBJECTIVES[objective]
-    policy = make_policy("fdvla", force_objective=objective)
+    policy = make_policy("fdvla", force_objective=objective, train_expert_only=True)
     encoder, decoder = policy.model.force_encoder, policy.model.force_decoder
     trainable = {id(p) for p in policy.trainable_parameters()}
     assert (id(encoder.mlp[0].weight) in trainable) == (not spec.frozen_teacher)

@@ -45,6 +45,7 @@ def test_ddp_ranks_stay_in_sync(tmp_path):
     # each rank saw different samples; only the gradient all-reduce keeps them identical
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
     saved = load_file(str(out / "policy" / "model.safetensors"))
+    saved.update(load_file(str(out / "policy" / "vlm.safetensors")))  # the tiny preset trains its VLM
     assert all(torch.equal(saved[k], r0[k]) for k in r0)
     ckpt = out / "checkpoints" / "step_00000003"
     assert (ckpt / "rng_rank0.safetensors").is_file() and (ckpt / "rng_rank1.safetensors").is_file()

@@ -35,6 +35,15 @@ def six_steps(dataset, tmp_path_factory):
     return cfg, train(cfg)
 
 
+@pytest.fixture(scope="module")
+def six_steps_frozen_vlm(dataset, tmp_path_factory):
+    """SmolVLA's setting: only the action expert (and what surrounds it) trains."""
+    out = tmp_path_factory.mktemp("run_frozen") / "out"
+    cfg = TrainConfig(dataset=str(dataset), out=str(out), steps=6, save_every=3, keep_checkpoints=0,
+                      train_expert_only=True, **COMMON)
+    return cfg, train(cfg)
+
+
 def _weights(directory):
     """All of a saved policy's tensors: model.safetensors plus the VLM stored beside it."""
     weights = load_file(str(directory / "model.safetensors"))
@@ -90,15 +99,15 @@ def test_resume_latest_in_place_truncates_the_log(six_steps, dataset, tmp_path):
     assert latest_checkpoint(out).name == "step_00000003"
 
 
-def test_frozen_vlm_gets_no_gradient_and_no_optimizer_state(six_steps):
-    cfg, result = six_steps
+def test_frozen_vlm_gets_no_gradient_and_no_optimizer_state(six_steps_frozen_vlm):
+    cfg, result = six_steps_frozen_vlm
     policy = result.policy
     vlm = dict(policy.model.vlm_with_expert.vlm.named_parameters())
     assert vlm and all(p.grad is None and not p.requires_grad for p in vlm.values())
     # the VLM is exactly its initialisation, the rest has moved
     seed_everything(cfg.seed)
     fresh = FDVLAPolicy(FDVLAConfig.tiny(variant="fdvla", camera_names=["kinect", "wrist"], state_dim=15,
-                                         action_dim=9, chunk_size=4))
+                                         action_dim=9, chunk_size=4, train_expert_only=True))
     fresh_vlm = dict(fresh.model.vlm_with_expert.vlm.named_parameters())
     assert all(torch.equal(vlm[n], fresh_vlm[n]) for n in vlm)
     assert not torch.equal(policy.model.action_out_proj.weight, fresh.model.action_out_proj.weight)
@@ -179,7 +188,8 @@ def test_init_smolvla_starts_from_the_given_weights(dataset, tmp_path):
     save_file({k: v.contiguous() for k, v in donor.state_dict().items() if not _fdvla_only(k)},
               str(smolvla / "model.safetensors"))
     assert main(["--dataset", str(dataset), "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2",
-                 "--chunk-size", "2", "--init-smolvla", str(smolvla), "--no-progress"]) == 0
+                 "--chunk-size", "2", "--init-smolvla", str(smolvla), "--train-expert-only",
+                 "--no-progress"]) == 0
     trained = _weights(tmp_path / "o" / "policy")
     vlm_keys = [k for k in trained if k.startswith("model.vlm_with_expert.vlm.")]
     donor_state = donor.state_dict()
@@ -268,8 +278,8 @@ def test_default_objective_fits_a_frozen_teacher_once(six_steps):
     assert not torch.equal(halves[0]["model.force_distillation.query"], halves[1]["model.force_distillation.query"])
 
 
-def test_checkpoints_share_one_stored_vlm(six_steps):
-    cfg, result = six_steps
+def test_checkpoints_share_one_stored_vlm(six_steps_frozen_vlm):
+    cfg, result = six_steps_frozen_vlm
     store = list((result.out / "checkpoints" / ".vlm").iterdir())
     assert len(store) == 1
     linked = [result.out / "policy"] + [result.out / "checkpoints" / f"step_0000000{n}" / "policy" for n in (3, 6)]
@@ -301,3 +311,42 @@ def test_held_out_episodes_only_when_there_are_enough():
     assert split_episodes([3, 0, 1, 2], 1) == ([0, 1, 2], [3])
     assert split_episodes([0, 1, 2, 3, 4], 2) == ([0, 1, 2], [3, 4])
     assert split_episodes([0, 1, 2, 3], 0) == ([0, 1, 2, 3], [])
+
+
+def test_tiny_preset_trains_its_vlm_and_stores_it_per_checkpoint(six_steps, dataset, tmp_path):
+    """A VLM built from random weights learns to see; each checkpoint keeps its own VLM, and the
+    store drops the VLM files that no kept checkpoint links to."""
+    cfg, result = six_steps
+    policy = result.policy
+    assert not policy.config.train_expert_only
+    seed_everything(cfg.seed)
+    fresh = FDVLAPolicy(FDVLAConfig.tiny(variant="fdvla", camera_names=["kinect", "wrist"], state_dim=15,
+                                         action_dim=9, chunk_size=4))
+    name = "model.vlm_with_expert.vlm.model.vision_model.embeddings.patch_embedding.weight"
+    first = _weights(result.out / "checkpoints" / "step_00000003" / "policy")
+    assert not torch.equal(dict(fresh.named_parameters())[name], first[name])  # it has moved
+    saved = _weights(result.out / "policy")
+    assert torch.equal(saved[name], dict(policy.named_parameters())[name])
+    names = json.loads((latest_checkpoint(result.out) / "training_state.json").read_text())["parameter_names"]
+    assert name in names  # the optimizer carries the VLM
+    loaded = FDVLAPolicy.load(result.out / "policy")
+    assert torch.equal(dict(loaded.named_parameters())[name], saved[name])
+    # pruning to one checkpoint leaves one VLM per kept checkpoint (plus the final policy's)
+    out = tmp_path / "pruned"
+    train(TrainConfig(dataset=str(dataset), out=str(out), steps=6, save_every=2, keep_checkpoints=1, **COMMON))
+    store = list((out / "checkpoints" / ".vlm").iterdir())
+    kept = [out / "policy", latest_checkpoint(out) / "policy"]
+    assert {f.stat().st_ino for f in store} == {(d / "vlm.safetensors").stat().st_ino for d in kept}
+
+
+def test_a_trained_vlm_is_never_saved_by_name_only(six_steps, tmp_path):
+    policy = six_steps[1].policy
+    policy.config.vlm_name_or_path = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
+    policy.vlm_source = policy.config.vlm_name_or_path  # as if loaded from the hub, then trained
+    try:
+        with pytest.raises(ValueError, match="it was trained"):
+            policy.save(tmp_path / "p", include_vlm=False)
+        policy.save(tmp_path / "q")
+        assert json.loads((tmp_path / "q" / "config.json").read_text())["vlm_weights"] == "separate"
+    finally:
+        policy.config.vlm_name_or_path, policy.vlm_source = None, None

@@ -10,9 +10,11 @@
     vlm.safetensors    the frozen VLM ("separate" only)
     tokenizer/         the tokenizer (transformers save_pretrained layout)
 
-Where the frozen VLM goes (it is ~1.2 GB in float32 at full size and never changes in training):
+Where the VLM goes (it is ~1.2 GB in float32 at full size and, frozen, never changes in training):
 * "external": the VLM's weights are those of a named pretrained source (``load_vlm_weights`` /
-  ``from_pretrained_vlm`` record it); nothing is stored, loading reloads ``config.vlm_name_or_path``.
+  ``from_pretrained_vlm`` record it) and it is frozen; nothing is stored, loading reloads
+  ``config.vlm_name_or_path``. A VLM that trains (``config.train_expert_only`` False) is always
+  stored.
 * "separate": anything else (the tiny preset's random VLM, a VLM from a SmolVLA checkpoint). It is
   written once per content: ``vlm.safetensors`` is left alone when its hash matches, and with a
   ``vlm_store`` folder (the trainer's ``checkpoints/.vlm``) it is written there once and
@@ -107,10 +109,15 @@ def save_policy(policy, directory: str | Path, include_vlm: bool | None = None,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     source = getattr(policy, "vlm_source", None)
+    trained_vlm = policy.config.trains_vlm  # its weights are no longer the named source's
     if include_vlm is None:
-        mode = "external" if source and source == policy.config.vlm_name_or_path else "separate"
+        named = source and source == policy.config.vlm_name_or_path
+        mode = "external" if named and not trained_vlm else "separate"
     else:
         mode = "included" if include_vlm else "external"
+    if mode == "external" and trained_vlm:
+        raise ValueError("cannot save without the VLM: it was trained (train_expert_only is False), "
+                         "so reloading config.vlm_name_or_path would lose its weights")
     if mode == "external" and not policy.config.vlm_name_or_path:
         raise ValueError("cannot save without the VLM: config.vlm_name_or_path names no source to reload it from")
     state = {

@@ -87,7 +87,9 @@ FORCE_OBJECTIVES: dict[str, ForceObjective] = {
 DEFAULT_FORCE_OBJECTIVE = "teacher"
 # Fields added after format_version 1 checkpoints were first written, with the value that
 # reproduces what those checkpoints were trained with.
-_LEGACY_DEFAULTS: dict[str, Any] = {"force_objective": "joint", "smolvla_resize": False}
+_LEGACY_DEFAULTS: dict[str, Any] = {"force_objective": "joint", "smolvla_resize": False,
+                                     # every policy before these fields trained on a frozen VLM
+                                     "train_expert_only": True, "freeze_vision_encoder": True}
 
 
 SMOLVLM2_500M_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
@@ -213,6 +215,14 @@ class FDVLAConfig:
     # SmolVLA's pretrained weights see the pixels they were trained on; set by
     # load_smolvla_weights. False: antialiased bilinear (less aliasing when shrinking).
     smolvla_resize: bool = False
+    # What of the VLM trains, with lerobot SmolVLA's names and meaning. SmolVLA keeps its
+    # pretrained VLM frozen (train_expert_only) so the action expert learns on features that
+    # already see; a VLM built here from random weights has nothing to keep, and frozen it would
+    # hand the expert random projections of the pixels. The tiny preset (trained from scratch)
+    # therefore trains all of it. train_expert_only=False with freeze_vision_encoder=True trains
+    # the text layers (and the connector) on a frozen vision encoder, as SmolVLA offers.
+    train_expert_only: bool = True
+    freeze_vision_encoder: bool = True
 
     def __post_init__(self) -> None:
         self.camera_names = list(self.camera_names)
@@ -243,6 +253,11 @@ class FDVLAConfig:
             raise ValueError("tokenizer_source must be 'pretrained' or 'builtin'")
 
     # --- derived sizes -------------------------------------------------------------------------
+
+    @property
+    def trains_vlm(self) -> bool:
+        """True when some of the VLM's weights change in training (it must then be stored)."""
+        return not self.train_expert_only
 
     @property
     def text_hidden_size(self) -> int:
@@ -303,6 +318,9 @@ class FDVLAConfig:
             fdm_num_heads=4,
             force_encoder_hidden=32,
             force_decoder_hidden=32,
+            # random weights: vision has to be learnt (see train_expert_only)
+            train_expert_only=False,
+            freeze_vision_encoder=False,
         )
         values.update(overrides)
         return cls(**values)

@@ -245,13 +245,19 @@ class FDVLAPolicy(nn.Module):
     def normalization_stats(self) -> NormalizationStats:
         return self.normalizer.stats()
 
+    def _frozen_vlm_parameters(self) -> list[nn.Parameter]:
+        vlm = self.model.vlm_with_expert
+        frozen = [p for m in vlm.frozen_vlm_modules() for p in m.parameters()]
+        seen = {id(p) for p in frozen}
+        return frozen + [p for p in vlm.unused_vlm_parameters() if id(p) not in seen]
+
     def trainable_parameters(self) -> list[nn.Parameter]:
-        """Everything but the frozen VLM."""
-        frozen = {id(p) for p in self.model.vlm_with_expert.vlm.parameters()}
+        """Everything but the frozen part of the VLM (config.train_expert_only, freeze_vision_encoder)."""
+        frozen = {id(p) for p in self._frozen_vlm_parameters()}
         return [p for p in self.parameters() if id(p) not in frozen and p.requires_grad]
 
     def num_parameters(self) -> dict[str, int]:
-        frozen = sum(p.numel() for p in self.model.vlm_with_expert.vlm.parameters())
+        frozen = sum(p.numel() for p in self._frozen_vlm_parameters())
         trainable = sum(p.numel() for p in self.trainable_parameters())
         return {"frozen_vlm": frozen, "trainable": trainable}
 

@@ -92,7 +92,7 @@ class SmolVLMWithExpert(nn.Module):
         self.vlm = SmolVLMForConditionalGeneration(vlm_config)
         # The language-model head is never used: actions come from the expert.
         self.vlm.lm_head = None
-        self.vlm.requires_grad_(False)
+        self.set_vlm_requires_grad()
 
         text = vlm_config.text_config
         expert_config = copy.deepcopy(text)
@@ -111,9 +111,34 @@ class SmolVLMWithExpert(nn.Module):
         n = self.config.self_attn_every_n_layers
         return n > 0 and index % n == 0
 
+    def frozen_vlm_modules(self) -> list[nn.Module]:
+        """The parts of the VLM that do not train (config.train_expert_only / freeze_vision_encoder)."""
+        if self.config.train_expert_only:
+            return [self.vlm]
+        if self.config.freeze_vision_encoder:
+            return [self.vlm.model.vision_model]
+        return []
+
+    def unused_vlm_parameters(self) -> list[nn.Parameter]:
+        """VLM weights no output depends on: the final norm, and of the last kept text layer
+        everything after its keys and values (the expert reads only the prefix's K/V there)."""
+        text = self.text_model
+        last = text.layers[-1]
+        unused = [text.norm, last.self_attn.q_proj, last.self_attn.o_proj, last.mlp,
+                  last.post_attention_layernorm]
+        return [p for module in unused for p in module.parameters()]
+
+    def set_vlm_requires_grad(self) -> None:
+        self.vlm.requires_grad_(True)
+        for module in self.frozen_vlm_modules():
+            module.requires_grad_(False)
+        for p in self.unused_vlm_parameters():  # no gradient ever (DDP would wait for one)
+            p.requires_grad_(False)
+
     def train(self, mode: bool = True) -> SmolVLMWithExpert:
         super().train(mode)
-        self.vlm.eval()  # frozen: no dropout, whatever the policy's mode
+        for module in self.frozen_vlm_modules():
+            module.eval()  # frozen: no dropout, whatever the policy's mode
         return self
 
     @property

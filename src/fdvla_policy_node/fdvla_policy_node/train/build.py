@@ -27,6 +27,9 @@ def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
         overrides["force_objective"] = cfg.model_force_objective
     if cfg.chunk_size is not None:
         overrides["chunk_size"] = cfg.chunk_size
+    for name in ("train_expert_only", "freeze_vision_encoder"):
+        if getattr(cfg, name) is not None:
+            overrides[name] = getattr(cfg, name)
     return overrides
 
 

@@ -16,7 +16,7 @@ from .distributed import DistInfo, _barrier
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
-VLM_STORE = ".vlm"  # the frozen VLM, once per content, hard-linked into each checkpoint
+VLM_STORE = ".vlm"  # the VLM, once per content, hard-linked into each checkpoint
 
 
 def checkpoint_root(out) -> Path:
@@ -65,6 +65,17 @@ def _prune_checkpoints(root: Path, keep: int) -> None:
                   and not p.name.endswith(".partial"))
     for old in done[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    _prune_vlm_store(root / VLM_STORE)
+
+
+def _prune_vlm_store(store: Path) -> None:
+    """A VLM that trains is new content at every checkpoint: drop the stored copies no checkpoint
+    links to any more (a checkpoint that had to copy instead of link holds its own copy)."""
+    if not store.is_dir():
+        return
+    for f in store.glob("*.safetensors"):
+        if f.stat().st_nlink <= 1:
+            f.unlink(missing_ok=True)
 
 
 def _resolve_resume(cfg: TrainConfig, out: Path) -> Optional[Path]:

@@ -61,6 +61,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment-shift", type=int, default=d.augment_shift, metavar="PX",
                    help="shift each training image by up to PX pixels (of the dataset's images) "
                         "at random, DrQ-style; 0: no augmentation")
+    p.add_argument("--train-expert-only", action=argparse.BooleanOptionalAction, default=None,
+                   help="freeze the whole VLM and train the action expert, as SmolVLA does on its "
+                        "pretrained VLM (default: yes for --preset full, no for tiny, whose VLM is "
+                        "random and must learn to see)")
+    p.add_argument("--freeze-vision-encoder", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --no-train-expert-only: keep the vision encoder frozen and train the "
+                        "text layers (default: the preset's: yes for full, no for tiny)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-every", type=int, default=d.save_every, help="checkpoint every N steps")
     p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,

@@ -41,6 +41,9 @@ class TrainConfig:
     chunk_size: Optional[int] = None  # None: the preset's (50)
     image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
     augment_shift: int = 0  # px of random shift per camera image in training (0: none)
+    # What of the VLM trains (None: the preset's; FDVLAConfig.train_expert_only explains)
+    train_expert_only: Optional[bool] = None
+    freeze_vision_encoder: Optional[bool] = None
     seed: int = 0
     save_every: int = 500
     keep_checkpoints: int = 2
