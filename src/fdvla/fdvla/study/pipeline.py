@@ -74,7 +74,7 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
                 argv = ["train", "--dataset", out / data / "dataset", "--variant", variant,
                         "--preset", scale.preset, "--steps", scale.train_steps,
                         "--batch-size", scale.batch_size, "--seed", scale.seed,
-                        "--out", folder]
+                        "--chunk-size", scale.chunk_size, "--lr", scale.lr, "--out", folder]
                 if any((folder / "checkpoints").glob("step_*")):
                     argv += ["--resume"]  # training picks up where an interruption left it
                 run(argv)
@@ -82,7 +82,8 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
             stages.append(Stage(f"train/{task}/{variant}", train,
                                 {"data": data, "variant": variant, "preset": scale.preset,
                                  "steps": scale.train_steps, "batch_size": scale.batch_size,
-                                 "seed": scale.seed}))
+                                 "seed": scale.seed, "chunk_size": scale.chunk_size,
+                                 "lr": scale.lr}))
 
             def force(folder, task=task, variant=variant, data=data):
                 analyze(out / "train" / task / variant / "policy", out / data / "dataset",

@@ -44,6 +44,8 @@ class StudyScale:
     fps: float  # dataset grid
     episode_timeout: float  # s of simulated time per evaluation episode
     lockstep: bool  # evaluation advances simulated time only while no inference is pending
+    chunk_size: int = 50  # actions per chunk (SmolVLA's 50; at the dataset's fps)
+    lr: float = 1e-4  # peak learning rate (fdvla train --lr)
     tasks: tuple = TASKS
     variants: tuple = VARIANTS
     seed: int = 0  # demos use seeds seed.., training uses seed
@@ -66,8 +68,10 @@ SCALES = {
                       tasks=("button",)),
     # About an hour on a 2-core CPU: fewer demonstrations and trials than the paper, a model
     # trained from scratch (no pretrained VLM can be downloaded here).
-    "small": StudyScale("small", demos=30, eval_episodes=10, train_steps=2000, preset="tiny",
-                        batch_size=8, fps=10.0, episode_timeout=20.0, lockstep=True),
+    # The recipe of the shipped default policy (docs/policy.md): chunks of 2 s at 10 fps.
+    "small": StudyScale("small", demos=30, eval_episodes=10, train_steps=3000, preset="tiny",
+                        batch_size=16, fps=10.0, episode_timeout=20.0, lockstep=True,
+                        chunk_size=20, lr=3e-4),
     # The paper's protocol: 50 demonstrations and 30 trials per task; meant for a GPU.
     "paper": StudyScale("paper", demos=50, eval_episodes=30, train_steps=20000, preset="full",
                         batch_size=32, fps=10.0, episode_timeout=30.0, lockstep=False),
