@@ -135,3 +135,13 @@ def test_fdvla_eval_realtime_runs_the_node_graph_over_dds(ckpt, tmp_path, own_do
         assert (out / png).stat().st_size > 5000
     videos = sorted((out / "videos").glob("button_*.mp4"))
     assert len(videos) == 2 and all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_the_shipped_default_policy_presses_the_button(tmp_path):
+    """`--policy default` is what the README's first command runs: on held-out placements it
+    must do the task, not idle (docs/policy.md: 30 of 30 at seeds 100-129)."""
+    out = tmp_path / "default"
+    assert fdvla_main(["eval", "--policy", "default", "--task", "button", "--episodes", "4",
+                       "--seed", "100", "--lockstep", "--out", str(out)]) == 0
+    eps = json.loads((out / "results.json").read_text())["episodes"]
+    assert sum(e["success"] for e in eps) >= 3, [e["failure"] for e in eps]
