@@ -69,6 +69,10 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
         stages.append(Stage(demos, make_demos, {"task": task, "episodes": scale.demos,
                                                 "seed": scale.seed}))
         stages.append(Stage(data, make_dataset, {"from": demos, "fps": scale.fps}))
+    # Every task's data first: the real-time demonstrations are the only stages that need the
+    # machine to themselves, and their datasets can be looked at before hours of training.
+    for task in scale.tasks:
+        data = f"data/{task}"
         for variant in scale.variants:
             def train(folder, data=data, variant=variant):
                 argv = ["train", "--dataset", out / data / "dataset", "--variant", variant,
