@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from fdvla.study.pipeline import collect
+from fdvla.study.pipeline import collect, demonstrations_used
 from fdvla.study.protocol import SCALES
 from fdvla.study.report import CellResult, ordering, wilson_interval, write_report
 
@@ -62,8 +62,16 @@ def test_report_from_evaluation_outputs(tmp_path):
     assert results[("button", "fdvla")].successes == 2
     assert results[("button", "fdvla")].failures["button not latched"] == 1
     assert len(curves[("button", "fdvla")]) == 2  # the torn last line is dropped
-    report = write_report(tmp_path, scale, results, curves, {"eval/button/fdvla": 3.0}, "cmd")
+    data = tmp_path / "data" / "button" / "dataset"
+    for name in ("episode_000000", "episode_000001", "episode_000002.partial"):
+        (data / name).mkdir(parents=True)
+    (data / "meta.json").write_text("{}")
+    used = demonstrations_used(tmp_path, scale)
+    assert used["button"] == 2 and used["plug"] is None  # complete episodes of built datasets
+    report = write_report(tmp_path, scale, results, curves, {"eval/button/fdvla": 3.0}, "cmd",
+                          demos_used=used)
     text = report.read_text()
+    assert "button 2, plug -" in text
     assert "2/3 = 66.7%" in text and "(paper 21/30)" in text
     assert "0/3 = 0.0%" in text
     assert "not run" in text  # plug was never evaluated

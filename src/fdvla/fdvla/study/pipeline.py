@@ -138,6 +138,18 @@ def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
                                 if isinstance(e.get("progress"), (int, float))])
 
 
+def demonstrations_used(out: Path, scale: StudyScale) -> dict:
+    """Episodes per task in the dataset the variants trained on (`dataset build` keeps the
+    successful demonstrations only), None where the dataset is not built yet."""
+    used = {}
+    for task in scale.tasks:
+        root = Path(out) / "data" / task / "dataset"
+        used[task] = (len([p for p in root.glob("episode_*")
+                           if p.is_dir() and not p.name.endswith(".partial")])
+                      if (root / "meta.json").is_file() else None)
+    return used
+
+
 def collect(out: Path, scale: StudyScale) -> tuple:
     results, curves = {}, {}
     for task in scale.tasks:
@@ -172,7 +184,8 @@ def run_study(out, scale: StudyScale, *, run: CommandRunner = run_fdvla,
     results, curves = collect(out, scale)
     timings = {s.name: runner.seconds(s.name) for s in stages}
     timings = {k: v for k, v in timings.items() if v is not None}
-    report = write_report(out, scale, results, curves, timings, command)
+    report = write_report(out, scale, results, curves, timings, command,
+                          demos_used=demonstrations_used(out, scale))
     log(f"[study] report: {report}")
     return report
 

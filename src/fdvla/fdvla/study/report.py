@@ -196,7 +196,7 @@ def _pct(x: float) -> str:
 
 
 def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
-                 timings: dict, command: str) -> Path:
+                 timings: dict, command: str, demos_used: Optional[dict] = None) -> Path:
     out = Path(out)
     plot_success(results, scale, out / "success.png")
     has_force = plot_force(results, scale, out / "force_error.png")
@@ -204,13 +204,18 @@ def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
     lines = [f"# FD-VLA comparison in the simulated cell (scale `{scale.name}`)", "",
              f"Command: `{command}`", "",
              f"Protocol: {scale.demos} scripted demonstrations per task, {scale.train_steps} "
-             f"training steps (preset `{scale.preset}`, batch {scale.batch_size}, seed "
+             f"training steps (preset `{scale.preset}`, batch {scale.batch_size}, lr "
+             f"{scale.lr:g}, chunks of {scale.chunk_size} actions at {scale.fps:g} fps, seed "
              f"{scale.seed}) for every variant on the same data, {scale.eval_episodes} evaluation "
              f"episodes per task and variant on held-out placements (seeds from "
              f"{scale.eval_seed}), {'lock-step' if scale.lockstep else 'real-time'} evaluation, "
              f"{scale.episode_timeout:.0f} s per episode. `fdvla` and `no_force` are evaluated "
-             "without a force sensor; `force_token` and `no_fdm` need the measured wrench.", "",
-             "![success](success.png)", "",
+             "without a force sensor; `force_token` and `no_fdm` need the measured wrench.", ""]
+    if demos_used and any(n is not None for n in demos_used.values()):
+        lines += ["Demonstrations trained on (the successful ones of each task's "
+                  f"{scale.demos}): " + ", ".join(f"{t} {'-' if n is None else n}"
+                                                   for t, n in demos_used.items()) + ".", ""]
+    lines += ["![success](success.png)", "",
              "## Success rate (Wilson 95% interval) beside the paper's (UR5e, 30 trials)", ""]
     tasks = list(scale.tasks)
     lines.append("| variant | " + " | ".join(TASK_TITLES[t] for t in tasks)
