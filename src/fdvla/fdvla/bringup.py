@@ -77,13 +77,16 @@ class Bringup:
         return self
 
     def _spin(self) -> None:
+        from rclpy._rclpy_pybind11 import InvalidHandle
         from rclpy.executors import ExternalShutdownException
 
-        try:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            try:
                 self.executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            pass
+            except InvalidHandle:
+                continue  # a node removed by another thread mid-wait; the others spin on
+            except ExternalShutdownException:
+                return
 
     def stop(self) -> None:
         """Controller first (it stops the robot), then nodes, cameras, backends, rclpy."""
