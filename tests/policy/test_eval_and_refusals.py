@@ -117,20 +117,23 @@ def test_stale_camera_gives_no_chunk_and_is_counted(ckpt):
         rclpy.shutdown(context=ctx)
 
 
-def test_fdvla_eval_realtime_runs_the_node_graph_over_dds(ckpt, tmp_path, own_domain):
-    """Without --lockstep: the sim cell, cameras, controller and policy node on DDS in real time,
-    episodes through /sim/reset and /sim/task_state, wrenches from their topics, an MP4 each."""
+def test_fdvla_eval_realtime_runs_the_node_graph_over_dds(tmp_path, own_domain):
+    """Without --lockstep: the sim cell, cameras, controller and the default policy's node on DDS
+    in real time, sensorless, episodes through /sim/reset and /sim/task_state, an MP4 each. The
+    reset between episodes moves the arm away from the running chunk: with RTC the next chunks
+    must still start from where the arm is (they were all refused before the follow check)."""
     out = tmp_path / "eval_rt"
-    rc = fdvla_main(["eval", "--policy", str(ckpt), "--task", "button", "--episodes", "2",
-                     "--timeout", "2.0", "--out", str(out), "--video"])
+    rc = fdvla_main(["eval", "--policy", "default", "--task", "button", "--episodes", "2",
+                     "--robot", "sim_sensorless", "--guidance", "rtc", "--seed", "100",
+                     "--timeout", "10.0", "--out", str(out), "--video"])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert res["mode"] == "realtime" and res["tasks"]["button"]["episodes"] == 2
     eps = res["episodes"]
-    # Bringup itself is episode 0 (seed 0, while the policy warms up); evaluated: seeds 1, 2
-    assert [e["seed"] for e in eps] == [1, 2]
-    assert sum(e["chunks"] for e in eps) >= 2  # the policy node published chunks in the loop
-    assert all(e["success"] is False and e["duration"] >= 2.0 for e in eps)
+    # Bringup itself is episode 0 (seed 100, while the policy warms up); evaluated: 101, 102
+    assert [e["seed"] for e in eps] == [101, 102]
+    assert all(e["chunks"] >= 1 for e in eps)  # the policy node published chunks in the loop
+    assert sum(e["success"] for e in eps) >= 1, [e["failure"] for e in eps]
     for png in ("success.png", "wrench.png"):
         assert (out / png).stat().st_size > 5000
     videos = sorted((out / "videos").glob("button_*.mp4"))

@@ -72,6 +72,22 @@ def test_rtc_guide_commits_the_steps_executing_during_inference_and_fades_after(
     assert np.all(g.weights[5:] == 0.0)  # past the old chunk's end: free
 
 
+def test_an_old_chunk_the_arm_does_not_follow_guides_nothing():
+    """A refused chunk (or one overtaken by a reset) must not anchor the next: measured in real
+    time, RTC otherwise inpainted every new chunk from a plan 14 cm away, all refused."""
+    s = ChunkScheduler(SchedulerConfig(guidance="rtc", follow_tolerance=0.05), action_dt=0.1)
+    old = np.zeros((11, 9))
+    old[:, 0] = np.linspace(0.0, 0.1, 11)  # x from 0 to 10 cm over 1 s
+    s.accept(0.0, old, 0.1)
+    # at 0.6 s the chunk is at x = 6 cm: an arm 1 cm behind it follows it
+    assert not s.drop_if_not_followed(0.6, [0.05, 0.0, 0.0])
+    assert s.guide(0.6, 11) is not None
+    # an arm 14 cm away (the chunk was refused, or the cell was reset) does not
+    assert s.drop_if_not_followed(0.6, [0.06, 0.14, 0.0])
+    assert s.guide(0.6, 11) is None and s.should_infer(0.6)
+    assert not s.drop_if_not_followed(0.7, [0.0, 0.0, 0.0])  # nothing left to drop
+
+
 def test_blend_starts_on_the_old_chunk_and_ends_on_the_new():
     s = ChunkScheduler(SchedulerConfig(guidance="blend", blend_time=0.3), action_dt=0.1)
     s.accept(0.0, np.zeros((11, 9)), 0.1)

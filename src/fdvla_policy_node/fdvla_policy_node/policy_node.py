@@ -40,6 +40,7 @@ class PolicyNodeConfig:
     blend_time: float = 0.3
     rtc_decay_steps: float = 3.0
     smooth_degree: int = 0  # polynomial smoothing of each chunk (0: off)
+    follow_tolerance: float = 0.05  # m: the old chunk joins the new one only while the arm follows it
     noise_scale: float = 1.0  # initial flow noise scale (0: deterministic chunk)
     sync_tolerance: float = 0.05  # s: stamps of one observation agree within this
     max_age: float = 0.2  # s: no input older than this
@@ -81,7 +82,8 @@ class PolicyNode(Node):
             sync_tolerance=config.sync_tolerance, max_age=config.max_age))
         self.scheduler = ChunkScheduler(SchedulerConfig(
             threshold=config.threshold, guidance=config.guidance, blend_time=config.blend_time,
-            rtc_decay_steps=config.rtc_decay_steps, smooth_degree=config.smooth_degree),
+            rtc_decay_steps=config.rtc_decay_steps, smooth_degree=config.smooth_degree,
+            follow_tolerance=config.follow_tolerance),
             self.info.action_dt)
         self.stats = InferenceStats()
         self.ready = False
@@ -186,6 +188,8 @@ class PolicyNode(Node):
 
     def _infer_and_publish(self, obs) -> None:
         n = self.info.chunk_size
+        if self.scheduler.drop_if_not_followed(obs.stamp, obs.tcp_pose.position):
+            self.stats.count("old_chunk_not_followed")
         guide = self.scheduler.guide(obs.stamp, n)
         inf = self.runner.infer(obs, guide)
         actions = self.scheduler.join(obs.stamp, inf.actions)

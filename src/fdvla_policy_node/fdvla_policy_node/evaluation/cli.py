@@ -106,7 +106,8 @@ def run_eval(args) -> int:
                                     guidance=settings.get("guidance", "none"),
                                     blend_time=float(settings.get("blend_time", 0.3)),
                                     rtc_decay_steps=float(settings.get("rtc_decay_steps", 3.0)),
-                                    smooth_degree=int(settings.get("smooth_degree", 0)))
+                                    smooth_degree=int(settings.get("smooth_degree", 0)),
+                                    follow_tolerance=float(settings.get("follow_tolerance", 0.05)))
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} lock-step episodes "
                               f"(simulated latency {args.latency * 1e3:.0f} ms)")

@@ -59,6 +59,7 @@ class PolicyAgent:
                           tcp_pose=state.tcp_pose, q=state.q, instruction=self.instruction,
                           wrench=state.wrench)
         n = self.runner.info.chunk_size
+        self.scheduler.drop_if_not_followed(now, state.tcp_pose.position)
         inf = self.runner.infer(obs, self.scheduler.guide(now, n))
         actions = self.scheduler.join(now, inf.actions)
         chunk = ActionChunk(now, np.arange(n) * self.runner.info.action_dt,

@@ -10,6 +10,11 @@ time on (its latency compensation samples the chunk at now + action_latency). Th
 - `blend`: cross-fade from the old chunk to the new one over `blend_time` after the switch;
 - `rtc`: real-time-chunking guidance (runner.Guide): the steps that execute during the inference
   are inpainted from the old chunk, with a decaying weight over the rest of the overlap.
+
+Both joins assume the arm executes the old chunk. When it does not (the controller refused the
+chunk, a reset or a stop moved or held the arm), the old chunk is dropped before the next
+inference (`drop_if_not_followed`), which then starts from what the observation shows: otherwise
+every new chunk would be inpainted from a plan the arm is not following, and refused in turn.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class SchedulerConfig:
     #: time (0: off): removes the step-to-step jitter of few-step flow sampling from a small
     #: model, which the controller's speed check would otherwise reject.
     smooth_degree: int = 0
+    #: m: the arm follows the old chunk while the measured TCP is this close to the chunk's
+    #: position at the observation's time (the sim controller refuses chunks that start 5 cm away).
+    follow_tolerance: float = 0.05
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:
@@ -82,6 +90,17 @@ class ChunkScheduler:
         self.latency_estimate = (1 - a) * self.latency_estimate + a * float(seconds)
 
     # ---------------------------------------------------------------- joining
+    def drop_if_not_followed(self, obs_stamp: float, tcp_position) -> bool:
+        """Forget the old chunk if the arm is not executing it (see the module's text); True if
+        it was dropped."""
+        if self.stamp is None:
+            return False
+        planned = resample(self.stamp + self.times, self.actions, np.array([obs_stamp]))[0, :3]
+        if np.linalg.norm(planned - np.asarray(tcp_position, dtype=np.float64)) <= self.cfg.follow_tolerance:
+            return False
+        self.reset()
+        return True
+
     def _old_on_grid(self, obs_stamp: float, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(old actions on the new chunk's grid, mask of the grid points the old chunk covers)."""
         grid = obs_stamp + np.arange(n) * self.dt

@@ -16,6 +16,7 @@ class InferenceStats:
         self.idle = deque(maxlen=window)  # s, controller without a chunk before each new one
         self.publish_times = deque(maxlen=window)
         self.skips: Counter = Counter()
+        self.events: Counter = Counter()  # what happened to chunks, e.g. old_chunk_not_followed
         self.chunks = 0
 
     def record(self, latency: float, obs_age: float, idle: float, published_at: float) -> None:
@@ -30,6 +31,10 @@ class InferenceStats:
         with self._lock:
             self.skips[reason] += 1
 
+    def count(self, event: str) -> None:
+        with self._lock:
+            self.events[event] += 1
+
     def summary(self) -> dict:
         with self._lock:
             lat = np.array(self.latency) * 1e3
@@ -39,6 +44,7 @@ class InferenceStats:
             out = {"chunks": self.chunks,
                    "skipped_total": sum(self.skips.values())}
             out.update({f"skipped.{k}": v for k, v in sorted(self.skips.items())})
+            out.update(sorted(self.events.items()))
         def pct(a, q):
             return float(np.percentile(a, q)) if len(a) else float("nan")
         out.update({
