@@ -49,7 +49,12 @@ def test_report_from_evaluation_outputs(tmp_path):
         d = tmp_path / "eval" / task / variant
         d.mkdir(parents=True)
         eps = [{"success": s, "failure": "" if s else "button not latched (pressed 2.0 of 10.0 mm)",
-                "progress": 1.0 if s else 0.2} for s in succ]
+                "progress": 1.0 if s else 0.2, "fault": ""} for s in succ]
+        if variant == "no_force":  # the controller's safety stops, with each episode's numbers
+            eps[0]["fault"] = "force 60.2 N above limit 60.0 N"
+            eps[1]["fault"] = "force 61.0 N above limit 60.0 N"
+            eps[2]["fault"] = ("estimated contact force 60.1 N above limit 60.0 N (sensorless "
+                               "estimate from servo tracking error)")
         (d / "results.json").write_text(json.dumps({"episodes": eps}))
         f = tmp_path / "force" / task / variant
         f.mkdir(parents=True)
@@ -76,6 +81,8 @@ def test_report_from_evaluation_outputs(tmp_path):
     assert "0/3 = 0.0%" in text
     assert "not run" in text  # plug was never evaluated
     assert "button not latched x1" in text
+    assert "| button | no_force | 3 | button not latched x3 | force limit x2, sensorless contact " \
+           "estimate over its limit x1 |" in text
     assert "fdvla > no_force" in text and "Some variants tie" not in text
     assert "| button | fdvla | 1.50 |" in text
     assert "| fdvla | 0.73 | - |" in text and "| no_force | 0.20 | - |" in text  # mean progress

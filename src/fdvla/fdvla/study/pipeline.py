@@ -115,6 +115,16 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
 
 
 # ------------------------------------------------------------------------------ reading results
+def fault_kind(fault: str) -> str:
+    """What stopped the arm, without the episode's numbers ("force 60.2 N above limit 60.0 N"
+    -> "force limit")."""
+    if "estimated contact force" in fault:
+        return "sensorless contact estimate over its limit"
+    if "force" in fault and "limit" in fault:
+        return "force limit"
+    return fault.split(":")[0].split(" (")[0]
+
+
 def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
     """One evaluation's outcome from `fdvla eval`'s JSON (None when it has not run)."""
     path = Path(folder) / "results.json"  # written by `fdvla eval`
@@ -125,13 +135,14 @@ def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
     # "button not latched (pressed 3.1 of 10.0 mm)" counts as "button not latched"
     failures = Counter((e.get("failure") or "unknown").split(" (")[0]
                        for e in episodes if not e.get("success"))
+    faults = Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))
     trace = None
     force_file = Path(folder).parents[2] / "force" / task / variant / "force.json"
     if force_file.is_file():
         trace = json.loads(force_file.read_text())
     return CellResult(task=task, variant=variant,
                       successes=sum(bool(e.get("success")) for e in episodes),
-                      trials=len(episodes), failures=failures,
+                      trials=len(episodes), failures=failures, faults=faults,
                       force_error=trace.get("force_error") if trace else None,
                       force_trace=trace,
                       progress=[float(e["progress"]) for e in episodes

@@ -41,6 +41,7 @@ class CellResult:
     successes: int
     trials: int
     failures: Counter = field(default_factory=Counter)  # cause -> count, failed episodes only
+    faults: Counter = field(default_factory=Counter)  # safety stops of the controller -> count
     force_error: Optional[float] = None  # mean |decoded predicted - measured| force, N
     force_trace: Optional[dict] = None  # {"t": [...], "measured": [...], "predicted": [...]}
     #: The task checker's partial credit per episode (0..1: button travel pressed, plug depth,
@@ -262,11 +263,12 @@ def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
                 "-" if c is None or c.mean_progress is None else f"{c.mean_progress:.2f}"
                 for c in cells) + " |")
         lines.append("")
-    lines += ["## Why episodes failed (task checkers)", "",
-              "| task | variant | failed | causes |", "|---|---|---|---|"]
+    lines += ["## Why episodes failed (task checkers; safety stops of the controller)", "",
+              "| task | variant | failed | causes | arm stopped by |", "|---|---|---|---|---|"]
     for (t, v), c in sorted(results.items()):
         causes = ", ".join(f"{k} x{n}" for k, n in c.failures.most_common()) or "-"
-        lines.append(f"| {t} | {v} | {c.trials - c.successes} | {causes} |")
+        stops = ", ".join(f"{k} x{n}" for k, n in c.faults.most_common()) or "-"
+        lines.append(f"| {t} | {v} | {c.trials - c.successes} | {causes} | {stops} |")
     lines.append("")
     if has_force:
         lines += ["## Force: decoded prediction vs measured", "",
@@ -287,6 +289,7 @@ def write_report(out: Path, scale: StudyScale, results: dict, curves: dict,
     (out / "results.json").write_text(json.dumps(
         {f"{t}/{v}": {"successes": c.successes, "trials": c.trials, "rate": c.rate,
                       "wilson95": list(c.interval), "failures": dict(c.failures),
-                      "force_error": c.force_error, "mean_progress": c.mean_progress}
+                      "force_error": c.force_error, "mean_progress": c.mean_progress,
+                      "safety_stops": dict(c.faults)}
          for (t, v), c in sorted(results.items())}, indent=1))
     return path
