@@ -70,5 +70,18 @@ def test_interrupted_study_resumes_where_it_stopped(tmp_path):
 def test_a_study_folder_keeps_its_scale(tmp_path):
     run_study(tmp_path, SCALES["toy"], run=Commands(), analyze=write_force, log=lambda m: None)
     with pytest.raises(StageError, match="another scale"):
-        run_study(tmp_path, SCALES["toy"].with_overrides(demos=3), run=Commands(),
-                  analyze=write_force, log=lambda m: None)
+        run_study(tmp_path, SCALES["small"], run=Commands(), analyze=write_force, log=lambda m: None)
+
+
+def test_changed_settings_redo_only_the_stages_named(tmp_path):
+    """More evaluation episodes on a finished study: refused until --redo eval, which reruns the
+    evaluations only and leaves demonstrations and training alone."""
+    run_study(tmp_path, SCALES["toy"], run=Commands(), analyze=write_force, log=lambda m: None)
+    more = SCALES["toy"].with_overrides(eval_episodes=5)
+    with pytest.raises(StageError, match="--redo eval/button/fdvla"):
+        run_study(tmp_path, more, run=Commands(), analyze=write_force, log=lambda m: None)
+    commands = Commands()
+    run_study(tmp_path, more, run=commands, analyze=write_force, redo=["eval"], log=lambda m: None)
+    assert [c[0] for c in commands.lines] == ["eval"] * 4
+    assert all(c[c.index("--episodes") + 1] == "5" for c in commands.lines)
+    assert json.loads((tmp_path / "study.json").read_text())["scale"]["eval_episodes"] == 5

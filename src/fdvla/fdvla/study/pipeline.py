@@ -182,16 +182,17 @@ def run_study(out, scale: StudyScale, *, run: CommandRunner = run_fdvla,
     out.mkdir(parents=True, exist_ok=True)
     plan = out / "study.json"
     if plan.is_file():
-        earlier = json.loads(plan.read_text())
-        if earlier.get("scale") != scale.to_json():
-            raise StageError(f"{out} holds a study of another scale ({earlier.get('scale')}); "
+        earlier = json.loads(plan.read_text()).get("scale") or {}
+        if earlier.get("name") != scale.name:
+            raise StageError(f"{out} holds a study of another scale ({earlier.get('name')}); "
                              "use a new --out folder")
-    else:
-        plan.write_text(json.dumps({"scale": scale.to_json()}, indent=1))
+        # Same scale, other settings (e.g. --eval-episodes): each finished stage checks its own
+        # parameters and is refused unless --redo names it, so nothing stale is mixed in.
     stages = build_stages(out, scale, run, analyze)
     runner = StageRunner(out, redo=redo, log=lambda m: tqdm.write(m) if log is print else log(m))
     with tqdm(total=len(stages), desc="study stages", unit="stage") as bar:
         runner.run(stages, progress=lambda name: bar.update(1))
+    plan.write_text(json.dumps({"scale": scale.to_json()}, indent=1))  # what the results are of
     results, curves = collect(out, scale)
     timings = {s.name: runner.seconds(s.name) for s in stages}
     timings = {k: v for k, v in timings.items() if v is not None}
