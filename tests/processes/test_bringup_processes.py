@@ -37,6 +37,12 @@ def _servo_cycles(probe) -> int:
     return int(conv.diagnostic_values(sts[-1])["servo_cycles"]) if sts else -1
 
 
+def _armed(probe) -> bool:
+    """The sim controller arms itself after 0.5 s of healthy state; a loaded machine delays it."""
+    sts = _statuses(probe, ": controller")
+    return bool(sts) and conv.diagnostic_values(sts[-1]).get("armed") == "True"
+
+
 def _finish(proc, log_path):
     if proc.poll() is None:
         proc.kill()
@@ -140,8 +146,8 @@ def test_the_robot_process_follows_chunks_on_its_events_executor(tmp_path):
         probe.subscribe(topics.TCP_POSE, PoseStamped)
         probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
         pub = probe.publisher(topics.ACTION_CHUNK, MultiDOFJointTrajectory)
-        probe.wait_for(lambda: probe.count(topics.TCP_POSE) > 20 and _servo_cycles(probe) > 0,
-                       90, "the sim cell's state and controller diagnostics")
+        probe.wait_for(lambda: probe.count(topics.TCP_POSE) > 20 and _servo_cycles(probe) > 0
+                       and _armed(probe), 90, "the sim cell's state and an armed controller")
         probe.wait_for_subscriber(pub)
         start = conv.pose_from_msg(probe.latest(topics.TCP_POSE))[1]
         goal = start.position + np.array([0.0, 0.03, 0.0])
