@@ -81,8 +81,8 @@ def test_report_from_evaluation_outputs(tmp_path):
     assert "0/3 = 0.0%" in text
     assert "not run" in text  # plug was never evaluated
     assert "button not latched x1" in text
-    assert "| button | no_force | 3 | button not latched x3 | force limit x2, sensorless contact " \
-           "estimate over its limit x1 |" in text
+    assert "| button | no_force | 3 | button not latched x3 | force # N above limit # N x2, " \
+           "estimated contact force # N above limit # N x1 |" in text
     assert "fdvla > no_force" in text and "Some variants tie" not in text
     assert "| button | fdvla | 1.50 |" in text
     assert "| fdvla | 0.73 | - |" in text and "| no_force | 0.20 | - |" in text  # mean progress

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -116,13 +117,10 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
 
 # ------------------------------------------------------------------------------ reading results
 def fault_kind(fault: str) -> str:
-    """What stopped the arm, without the episode's numbers ("force 60.2 N above limit 60.0 N"
-    -> "force limit")."""
-    if "estimated contact force" in fault:
-        return "sensorless contact estimate over its limit"
-    if "force" in fault and "limit" in fault:
-        return "force limit"
-    return fault.split(":")[0].split(" (")[0]
+    """What stopped the arm, without the episode's numbers, so that episodes group: "force 60.2 N
+    above limit 60.0 N" -> "force # N above limit # N" (the detail in brackets dropped, as for
+    the checkers' failures)."""
+    return re.sub(r"-?\d+(?:\.\d+)?", "#", fault.split(" (")[0])
 
 
 def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
