@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from fdvla.config import load_setup
+    from fdvla.config import ConfigError, load_setup
     from fdvla.graph import build_graph
     from fdvla.runtime import ProcessRuntime
 
@@ -103,6 +103,9 @@ def main(argv=None) -> int:
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ConfigError as e:  # a refusal (e.g. a second controller on the domain): one line
+        print(f"{args.process}: {e}", file=sys.stderr, flush=True)
+        return 2
     finally:
         if runtime is not None:
             runtime.shutdown()

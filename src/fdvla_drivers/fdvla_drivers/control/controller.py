@@ -53,6 +53,9 @@ class ControllerConfig:
         return strict_from_dict(cls, d, "controller option", prefix)
 
 
+#: Teleop twists are scaled to this fraction below the speed limits (see submit_twist).
+TWIST_HEADROOM = 0.1
+
 #: Time constant (s) of the low-pass on the sensorless contact-force estimate.
 CONTACT_FILTER = 0.01
 
@@ -99,6 +102,11 @@ class ServoController:
         self._target_speed_max = 0.0  # m/s, since the last chunk or start of teleop
         self._tracking_err = 0.0
         self._contact_estimate: Optional[float] = None
+        #: While backing off after a force/contact stop: (unit direction away from the contact,
+        #: servo target where the stop came); None otherwise.
+        self._retract: Optional[tuple] = None
+        self._retract_mm = 0.0
+        self.last_rejection = ""  # "<key>: <detail>" of the newest rejected command
         self._reach_cond = 0.0
         self.fault_detail_source = None  # optional callable -> str: the robot's own reason
         #: (wall time, level, message) of rejections and faults, for the node to log.
@@ -172,9 +180,13 @@ class ServoController:
                 return self._reject_locked("stale", f"twist is {now - twist.stamp:.3f} s old")
             lin, ang = np.linalg.norm(twist.linear), np.linalg.norm(twist.angular)
             # Teleop convention (spacenav, MoveIt Servo): an over-limit twist is scaled down to
-            # the limit, direction kept, not refused.
-            k = min(1.0, self.limits.max_linear_speed / lin if lin > 0 else 1.0,
-                    self.limits.max_angular_speed / ang if ang > 0 else 1.0)
+            # the limit, direction kept, not refused. The limit is the TCP's: the TCP follows
+            # the target through the robot's servo, which overshoots a velocity step while it
+            # catches up its lag (5 % in the sim, 9 % over 10 ms with loop stalls), so the
+            # target keeps TWIST_HEADROOM below it.
+            vmax = self.limits.max_linear_speed * (1.0 - TWIST_HEADROOM)
+            wmax = self.limits.max_angular_speed * (1.0 - TWIST_HEADROOM)
+            k = min(1.0, vmax / lin if lin > 0 else 1.0, wmax / ang if ang > 0 else 1.0)
             if k < 1.0:
                 self.counters["twist_scaled"] += 1
                 twist = Twist(twist.stamp, twist.linear * k, twist.angular * k)
@@ -228,20 +240,22 @@ class ServoController:
             if state.faulted:
                 self._fault_locked("robot_fault", self._robot_fault_text(state))
                 return None
-            violation = self.limits.wrench_violation(state.wrench)
+            force, normal = self._contact_locked(state, contact, dt)
+            key, violation = "wrench_limit", self.limits.wrench_violation(state.wrench)
+            if not violation and state.wrench is None:
+                key, violation = "contact_estimate", \
+                    self.limits.contact_violation(self._contact_estimate)
+            if violation and (self._armed or self._retract is None):
+                was_armed = self._armed
+                self._fault_locked(key, violation)
+                if was_armed:  # a stop of commanded motion: relieve the contact, then hold
+                    self._start_retract_locked(normal)
+            if self._retract is not None:
+                if not self._armed:
+                    return self._retract_step_locked(force, dt)
+                self._retract = None  # re-armed by the operator: motion is theirs again
             if violation:
-                self._fault_locked("wrench_limit", violation)
                 return None
-            if state.wrench is None and contact is not None:
-                # Low-pass over CONTACT_FILTER s of robot time: a servo glitch of one or two
-                # cycles must not stop the arm; a press lasting longer does.
-                prev = self._contact_estimate
-                self._contact_estimate = contact if prev is None or not np.isfinite(contact) \
-                    else prev + (contact - prev) * min(1.0, dt / CONTACT_FILTER)
-                violation = self.limits.contact_violation(self._contact_estimate)
-                if violation:
-                    self._fault_locked("contact_estimate", violation)
-                    return None
             if self._auto_arm_pending:
                 if self._healthy_since is None:
                     self._healthy_since = now
@@ -273,9 +287,14 @@ class ServoController:
                 self._reach_limited = True
             elif scale >= 1.0:
                 self._reach_limited = False
+            # Near contact, the speed into it is capped so the force stop can still hold
+            # max_force (SafetyLimits.contact_speed_cap); a few newtons give no usable normal.
+            press = None
+            if normal is not None and self.limits.retract_force < force < np.inf:
+                press = (normal, self.limits.contact_speed_cap(force))
             previous = self._limiter.pose.position
             target = self._limiter.step(position, quat_xyzw, v_lin, v_ang, dt=dt, scale=scale,
-                                        **caps)
+                                        press=press, **caps)
             if dt > 1e-4:
                 self._target_speed_max = max(self._target_speed_max, float(
                     np.linalg.norm(target.position - previous)) / dt)
@@ -318,6 +337,8 @@ class ServoController:
                 "target_speed_max": self._target_speed_max,
                 "tracking_err_mm": self._tracking_err * 1e3,
                 "contact_estimate_n": self._contact_estimate,
+                "retract_mm": self._retract_mm,
+                "last_rejection": self.last_rejection,
                 "reach_condition": self._reach_cond,
             }
 
@@ -401,6 +422,61 @@ class ServoController:
                            f"{np.rad2deg(self.limits.max_start_angle):.0f} deg)")
         return ACCEPTED
 
+    def _contact_locked(self, state: RobotState, contact: Optional[float], dt: float):
+        """(contact force in N, unit normal into the contact or None) from the wrench, or on
+        sensorless setups from the backend's estimate (low-passed; its normal is the servo
+        target's lead over the TCP: the direction the servo pushes and the contact resists)."""
+        if state.wrench is not None:
+            f = np.asarray(state.wrench[:3], dtype=np.float64)
+            n = float(np.linalg.norm(f))
+            # The wrench is the force on the tool (UR convention): the contact pushes it back,
+            # so the motion into the contact is against it.
+            return n, (-f / n if np.isfinite(n) and n > 1e-9 else None)
+        if contact is None:
+            return 0.0, None
+        # Low-pass over CONTACT_FILTER s of robot time: a servo glitch of one or two cycles
+        # must not stop the arm; a press lasting longer does.
+        prev = self._contact_estimate
+        self._contact_estimate = contact if prev is None or not np.isfinite(contact) \
+            else prev + (contact - prev) * min(1.0, dt / CONTACT_FILTER)
+        if self._limiter.pose is None:
+            return self._contact_estimate, None
+        lead = self._limiter.pose.position - state.tcp_pose.position
+        d = float(np.linalg.norm(lead))
+        return self._contact_estimate, (lead / d if d > 1e-6 else None)
+
+    def _start_retract_locked(self, normal) -> None:
+        """After a force or contact stop: the servo target stops dead where it is (as the
+        robot's own stop would) and will back off along the contact normal (_retract_step)."""
+        if normal is None or self.limits.retract_distance <= 0 or self._limiter.pose is None:
+            return  # no direction known (or retract disabled): hold where stopped
+        self._limiter.reset(self._limiter.pose)
+        self._retract = (-np.asarray(normal, dtype=np.float64),
+                         self._limiter.pose.position.copy())
+        self._retract_mm = 0.0
+        self.counters["force_retract"] += 1
+
+    def _retract_step_locked(self, force: float, dt: float) -> Optional[Pose]:
+        """One cycle of the clamping relief: back off at retract_speed until the force is below
+        retract_force (or retract_distance is used up), decelerate, then hold (None: the servo
+        loop stops the robot there)."""
+        away, origin = self._retract
+        pose = self._limiter.pose
+        moved = float((pose.position - origin) @ away)
+        self._retract_mm = moved * 1e3
+        lim = self.limits
+        if force < lim.retract_force or moved >= lim.retract_distance - 1e-6:
+            if float(np.linalg.norm(self._limiter.velocity[0])) < 1e-6:
+                self._retract = None
+                self.events.append((time.time(), "info", f"backed off {moved * 1e3:.1f} mm "
+                                    f"from the contact ({force:.1f} N left): holding"))
+                return None
+            return self._limiter.step(pose.position, pose.quat_xyzw, dt=dt)  # decelerate
+        # Decelerates into retract_distance and never passes it (the limiter's path end).
+        end = PathEnd(origin + away * lim.retract_distance, away, lim.retract_distance - moved)
+        return self._limiter.step(pose.position, pose.quat_xyzw, away * lim.retract_speed,
+                                  dt=dt, max_lin=lim.retract_speed, end=end)
+
     def _robot_fault_text(self, state: RobotState) -> str:
         text = _fault_text(state)
         if self.fault_detail_source is not None:
@@ -426,6 +502,7 @@ class ServoController:
             self.events.append((time.time(), level, why))
         self._armed = False
         self._healthy_since = None
+        self._retract = None
         self._mode = Mode.DISARMED
         self._traj = None
         self._twist = None
@@ -442,6 +519,7 @@ class ServoController:
 
     def _reject_locked(self, key: str, detail: str) -> Verdict:
         self.rejections[key] += 1
+        self.last_rejection = f"{key}: {detail}"
         self.events.append((time.time(), "warn", f"rejected ({key}): {detail}"))
         return Verdict(False, key, detail)
 

@@ -73,7 +73,16 @@ SAFETY_RANGES = {
     "max_torque": (0.0, 50.0, True),  # N*m
     "singularity_slow": (1.0, 1000.0, True),
     "singularity_stop": (1.0, 1000.0, True),
+    "contact_stiffness": (0.0, 1e7, True),  # N/m
+    "contact_latency": (0.0, 1.0, True),  # s
+    "retract_force": (0.0, 250.0, True),  # N
+    "retract_speed": (0.0, 1.0, True),  # m/s
+    "retract_distance": (0.0, 0.1, False),  # m (0: no retract, hold where stopped)
 }
+
+#: Near contact the speed into it is capped so that the force overshoots max_force by at most
+#: this fraction of it within contact_latency (see SafetyLimits.contact_speed_cap).
+CONTACT_OVERSHOOT = 0.05
 
 
 @dataclass
@@ -90,8 +99,9 @@ class SafetyLimits:
     #: A chunk whose first point is farther than this from the measured TCP is rejected.
     max_start_distance: float = 0.05  # m
     max_start_angle: float = 0.35  # rad
-    #: Chunks older than this (now - stamp) are stale on arrival.
-    max_chunk_age: float = 1.0  # s
+    #: Chunks older than this (now - stamp) are stale on arrival. Age alone is no danger (a
+    #: chunk that finds the arm holding is retimed to start from it); a scene that old is.
+    max_chunk_age: float = 2.0  # s
     #: Commands stamped more than this ahead of the robot clock are rejected (`future`).
     max_future: float = 0.05  # s
     #: Chunks with more points are rejected before conversion (`too_long`).
@@ -111,6 +121,21 @@ class SafetyLimits:
     #: starts to slow down, and where it is stopped (MoveIt Servo's lower/hard thresholds).
     singularity_slow: float = 15.0
     singularity_stop: float = 25.0
+    #: Contact (speed into it, and the retract after a force/contact stop). The stiffest contact
+    #: the cell meets (N/m): the servo's stiffness in series with a rigid surface (the sim's
+    #: impedance servo: 4000 N/m; a UR pressing steel: far more, measure it on the cell).
+    contact_stiffness: float = 4000.0
+    #: From the force crossing max_force to the stop taking effect (s): servo periods, the
+    #: sensorless estimate's filter and stalls of a loaded loop. At speed v into a contact of
+    #: stiffness k the force overshoots by k*v*contact_latency, so near contact the speed into
+    #: it is capped to keep that within CONTACT_OVERSHOOT of max_force.
+    contact_latency: float = 0.1
+    #: After a force or contact stop: back off along the contact normal at retract_speed until
+    #: the (measured or estimated) force is below retract_force, at most retract_distance; then
+    #: hold (ISO/TS 15066 clamping relief). retract_distance 0: hold where stopped.
+    retract_force: float = 5.0  # N
+    retract_speed: float = 0.1  # m/s
+    retract_distance: float = 0.03  # m
 
     def __post_init__(self):
         self.validate()
@@ -133,6 +158,8 @@ class SafetyLimits:
         self.max_chunk_points = int(self.max_chunk_points)
         if self.singularity_stop <= self.singularity_slow:
             raise LimitError(f"{prefix}singularity_stop: must be above singularity_slow")
+        if self.retract_force >= self.max_force:
+            raise LimitError(f"{prefix}retract_force: must be below max_force")
 
     @classmethod
     def from_dict(cls, d: dict | None, prefix: str = "safety.") -> "SafetyLimits":
@@ -168,6 +195,17 @@ class SafetyLimits:
             return (f"estimated contact force {estimate:.1f} N above limit "
                     f"{self.max_force:.1f} N (sensorless estimate from servo tracking error)")
         return None
+
+    def contact_speed_cap(self, force: float) -> float:
+        """The most speed (m/s) into a contact pressing with `force` (N) may have.
+
+        The stop acts contact_latency after the force crosses max_force; meanwhile it rises at
+        contact_stiffness * v. The limit is held within CONTACT_OVERSHOOT * max_force up to
+        v_hold = CONTACT_OVERSHOOT * max_force / (contact_stiffness * contact_latency), the
+        cap at the limit; below it the cap grows with the force still to go, so the approach
+        slows with time constant contact_latency instead of braking at the last moment."""
+        room = self.max_force * (1.0 + CONTACT_OVERSHOOT) - force
+        return max(room, 0.0) / (self.contact_stiffness * self.contact_latency)
 
 
 def _limited_velocity(error: np.ndarray, v_ff: np.ndarray, v_prev: np.ndarray, dt: float,
@@ -239,11 +277,13 @@ class MotionLimiter:
     def step(self, wanted_position: np.ndarray, wanted_quat: np.ndarray,
              v_ff_lin=(0.0, 0.0, 0.0), v_ff_ang=(0.0, 0.0, 0.0), dt: float | None = None,
              max_lin: float | None = None, max_ang: float | None = None,
-             end: PathEnd | None = None, scale: float = 1.0) -> Pose:
+             end: PathEnd | None = None, scale: float = 1.0,
+             press: tuple | None = None) -> Pose:
         """One servo target. `dt`: the period to integrate over (default: nominal);
         `max_lin`/`max_ang`: a lower speed cap (the chunk's segment speed plus margin);
         `end`: the path's end, which the target decelerates to and never passes; `scale` in
-        [0, 1]: a hard cap on speed as a fraction of the limits (reach and singularities)."""
+        [0, 1]: a hard cap on speed as a fraction of the limits (reach and singularities);
+        `press` (unit normal into a contact, speed): a hard cap on the speed along it."""
         if self._pose is None:
             raise RuntimeError("MotionLimiter.step before reset()")
         dt = self.dt if dt is None else dt
@@ -263,6 +303,11 @@ class MotionLimiter:
         if scale < 1.0:
             v_lin = _cap(v_lin, lim.max_linear_speed * max(scale, 0.0))
             v_ang = _cap(v_ang, lim.max_angular_speed * max(scale, 0.0))
+        if press is not None:
+            normal, v_press = press
+            v_in = float(v_lin @ normal)
+            if v_in > v_press:  # only the part into the contact: sliding along it is free
+                v_lin = v_lin - (v_in - v_press) * normal
         pos = self._pose.position + v_lin * dt
         if end is not None:
             # The path left is at least the straight line to its end: never freeze short of it.

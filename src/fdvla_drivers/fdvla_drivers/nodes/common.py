@@ -77,7 +77,8 @@ class PacedThread:
             self._thread.join(timeout=2.0)
 
 
-def subscribe_with_info(node: Node, msg_type, topic: str, callback: Callable, qos_profile):
+def subscribe_with_info(node: Node, msg_type, topic: str, callback: Callable, qos_profile,
+                        raw: bool = False):
     """A subscription whose `callback(msg, info)` gets the message info (DDS sequence numbers)
     under every rclpy executor.
 
@@ -85,13 +86,13 @@ def subscribe_with_info(node: Node, msg_type, topic: str, callback: Callable, qo
     EventsExecutor (which the robot process uses, fdvla/process.py) instead calls it with the
     pair as one argument. So the subscription is given a callback that accepts both forms, and
     is marked as wanting the message info (rclpy infers that from the callback's signature,
-    which an adapter taking `*args` does not reveal).
+    which an adapter taking `*args` does not reveal). `raw`: `msg` is the serialized bytes.
     """
     def deliver(*args):
         msg, info = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
         callback(msg, info)
 
-    sub = node.create_subscription(msg_type, topic, deliver, qos_profile)
+    sub = node.create_subscription(msg_type, topic, deliver, qos_profile, raw=raw)
     sub._callback_type = sub.CallbackType.WithMessageInfo
     return sub
 

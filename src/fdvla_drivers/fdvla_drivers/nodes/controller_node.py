@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
-from geometry_msgs.msg import PoseStamped, TwistStamped
+from geometry_msgs.msg import PoseStamped, Transform, TwistStamped
+from geometry_msgs.msg import Twist as TwistMsg
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message, serialize_message
 from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import MultiDOFJointTrajectory
+from trajectory_msgs.msg import MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 
 from fdvla_drivers.control import ControllerConfig, SafetyLimits, ServoController, ServoLoop
 from fdvla_drivers.nodes.common import (DiagnosticsMixin, SequenceGapCounter,
@@ -15,6 +17,18 @@ from fdvla_drivers.nodes.common import (DiagnosticsMixin, SequenceGapCounter,
 from fdvla_drivers.robot.base import RobotBackend, RobotBackendError
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
+
+
+def chunk_bytes_limit(max_points: int) -> int:
+    """The most serialized bytes a chunk of `max_points` points may have: each point with one
+    transform, velocity and acceleration, 1.4x that for slack, plus 4 KB for the header."""
+    def size(n):
+        point = MultiDOFJointTrajectoryPoint(transforms=[Transform()], velocities=[TwistMsg()],
+                                             accelerations=[TwistMsg()])
+        return len(serialize_message(MultiDOFJointTrajectory(joint_names=["tcp"],
+                                                             points=[point] * n)))
+    per_point = size(2) - size(1)
+    return 4096 + int(1.4 * per_point) * max_points
 
 
 class ControllerNode(DiagnosticsMixin, Node):
@@ -29,8 +43,12 @@ class ControllerNode(DiagnosticsMixin, Node):
         self.loop = ServoLoop(backend, self.controller)
         self._chunk_gaps = SequenceGapCounter()
         self._twist_gaps = SequenceGapCounter()
+        # Chunks arrive serialized and are refused by size before anything is parsed: turning a
+        # huge message into Python objects holds the interpreter the servo thread needs (a
+        # 50k-point chunk stalled it ~0.1 s even though it was then refused by point count).
+        self._chunk_bytes_max = chunk_bytes_limit(self.controller.limits.max_chunk_points)
         subscribe_with_info(self, MultiDOFJointTrajectory, topics.ACTION_CHUNK, self._on_chunk,
-                            qos.COMMAND)
+                            qos.COMMAND, raw=True)
         subscribe_with_info(self, TwistStamped, topics.SERVO_TWIST, self._on_twist, qos.COMMAND)
         self.create_service(Trigger, topics.SRV_CONTROLLER_STOP, self._on_stop)
         self.create_service(SetBool, topics.SRV_CONTROLLER_ENABLE, self._on_enable)
@@ -57,12 +75,22 @@ class ControllerNode(DiagnosticsMixin, Node):
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_chunk(self, msg: MultiDOFJointTrajectory, info) -> None:
+    def _on_chunk(self, raw: bytes, info) -> None:
         # `info` carries the publication sequence number (subscribe_with_info).
         lost = self._chunk_gaps.gap(info)
         if lost:
             self.controller.record_drop("chunk_dropped", lost)
         limit = self.controller.limits.max_chunk_points
+        if len(raw) > self._chunk_bytes_max:
+            self.controller.record_rejection(
+                "too_long", f"action chunk is {len(raw)} bytes serialized (limit "
+                f"{self._chunk_bytes_max} bytes for {limit} points); refused unparsed")
+            return
+        try:
+            msg = deserialize_message(raw, MultiDOFJointTrajectory)
+        except Exception as e:  # not a MultiDOFJointTrajectory after all
+            self.controller.record_rejection("malformed", f"action chunk: {e}")
+            return
         if len(msg.points) > limit:  # before converting: a huge message costs nothing more
             self.controller.record_rejection(
                 "too_long", f"action chunk has {len(msg.points)} points (limit {limit})")
@@ -155,11 +183,13 @@ class ControllerNode(DiagnosticsMixin, Node):
                   "path_err_max_mm": round(st["path_err_max_mm"], 3),
                   "target_speed_max": round(st["target_speed_max"], 5),
                   "tracking_err_mm": round(st["tracking_err_mm"], 3),
-                  "reach_condition": round(st["reach_condition"], 1)}
+                  "reach_condition": round(st["reach_condition"], 1),
+                  "retract_mm": round(st["retract_mm"], 1),
+                  "last_rejection": st["last_rejection"][:200]}
         if st["contact_estimate_n"] is not None:
             values["contact_estimate_n"] = round(st["contact_estimate_n"], 1)
         for key in ("twist_scaled", "reach_limited", "chunk_replaced", "chunk_dropped",
-                    "twist_dropped"):
+                    "twist_dropped", "force_retract"):
             values[key] = st["counters"].get(key, 0)
         values.update({f"rejected.{k}": v for k, v in sorted(st["rejections"].items())})
         return [conv.diagnostic_status(f"{self.get_name()}: controller", level, msg, values)]
