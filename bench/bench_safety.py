@@ -301,9 +301,69 @@ def item9(c: Cell):
     row("max period error read", max(errs), "ms", "(was 54887 once)")
 
 
+def residuals():
+    """Issue 16: press 5 cm into the button cap at 5 cm/s (wrench and sensorless), a huge chunk,
+    an over-limit twist measured on the TCP over 10 ms windows."""
+    print("16.1/2 press 5 cm into the button cap at 0.05 m/s (max_force 60 N)")
+    for setup, key in (("sim", "rejected.wrench_limit"),
+                       ("sim_sensorless", "rejected.contact_estimate")):
+        c = Cell(setup, ["robot.task=button"], name=f"bench_relief_{setup}")
+        gauge = Gauge(c.bringup.robot)
+        gauge.start()
+        try:
+            first = settle(c.probe, 0.3)
+            cap = c.bringup.robot.task.object_poses()["button_cap_top"].position
+            start = c.go_to([cap[0], cap[1], first.position[2]], speed=0.1)
+            depth = start.position[2] - cap[2] + 0.05
+            dur = depth / 0.05
+            t0 = time.time()
+            c.chunk_pub.publish(conv.chunk_to_msg(line_chunk(t0, start, [0, 0, -depth], dur)))
+            time.sleep(dur + 2.0)
+            f = [(t, x) for t, x in gauge.samples if t >= t0]
+            d = c.fresh_diag()
+            row(f"{setup}: true peak force", max(x for _, x in f), "N")
+            row(f"{setup}: force left 1.5 s after the stop",
+                float(np.mean([x for t, x in f if t > time.time() - 0.3])), "N", "(was 21)")
+            row(f"{setup}: {key} / backed off", f"{d.get(key, 0)} / {d.get('retract_mm')} mm")
+            print(f"  fault: {d.get('fault', '')[:100]} (resyncs {c.resyncs()})")
+        finally:
+            gauge.halt.set()
+            c.close()
+    print("16.3/6 huge chunks; 10 m/s twist on the TCP")
+    c = Cell("sim", name="bench_residuals")
+    try:
+        stats = c.bringup.node("controller").loop.stats
+        for n in (20000, 50000):
+            start = settle(c.probe, 0.3)
+            s = np.linspace(1.0 / n, 1.0, n)
+            msg = conv.chunk_to_msg(ActionChunk.from_arrays(
+                time.time(), s * 2.0, start.position + np.outer(s, [0, 0, 0.005]),
+                np.tile(start.quat_xyzw, (n, 1))))
+            t0 = time.time()
+            stats.reset()
+            c.chunk_pub.publish(msg)
+            time.sleep(1.5)
+            ts, _ = c.poses_between(t0, t0 + 1.5)
+            row(f"{n}-point chunk: servo period max error / /tcp_pose max gap",
+                f"{stats.summary()['max_err_ms']:.0f} / {np.max(np.diff(ts)) * 1e3:.0f}", "ms",
+                "(was 12-19 / 79-106)")
+        print(f"  last rejection: {c.fresh_diag().get('last_rejection', '')[:110]}")
+        before = settle(c.probe, 0.3)
+        r0 = c.resyncs()
+        t0, t1, _ = c.stream_twist([0, 0, 10.0], 0.4, 50)
+        time.sleep(0.6)
+        ts, ps = c.poses_between(t0, t1 + 0.5)
+        row("10 m/s twist: TCP peak speed over 10 ms", peak_speed(ts, ps, 0.01), "m/s",
+            f"(limit 0.25; was 0.269-0.272; resyncs {c.resyncs() - r0})")
+        c.go_to(before.position, speed=0.1)
+    finally:
+        c.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="items to run, e.g. 2,7")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9,16",
+                    help="items to run, e.g. 2,7 (16: issue 16's residuals)")
     only = {s.strip() for s in ap.parse_args().only.split(",")}
     print(f"bench_safety: ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -331,6 +391,8 @@ def main() -> int:
         item4()
     if "5" in only:
         item5()
+    if "16" in only:
+        residuals()
     return 0
 
 
