@@ -273,10 +273,14 @@ class ServoController:
                                                           - state.tcp_pose.position))
             position, quat_xyzw, v_lin, v_ang, caps = self._wanted_locked(now, dt)
             v_dir, w_dir = self._limiter.velocity
-            lead = self._limiter.pose.position - state.tcp_pose.position
+            # How far the servo target leads the measured TCP, in position and orientation.
+            aim, here = self._limiter.pose, state.tcp_pose
+            lead = np.concatenate([aim.position - here.position, quat.to_rotvec(
+                quat.mul(aim.quat_xyzw, quat.conj(here.quat_xyzw)))])
             scale, cond = reach_scale(state.q, v_lin + v_dir, v_ang + w_dir,
                                       self.limits.singularity_slow,
-                                      self.limits.singularity_stop, lead)
+                                      self.limits.singularity_stop, lead,
+                                      tcp=here.position)
             if cond == cond:  # NaN while not moving: keep the last value for diagnostics
                 self._reach_cond = cond
             if scale < 1.0 and (np.any(v_lin) or np.any(v_ang) or np.any(v_dir)):
