@@ -97,7 +97,13 @@ def test_past_points_are_dropped_and_latency_compensated():
     arm = IdealArm()
     arm.run(ctl, 0.01)
     ctl.set_enabled(True)
+    arm.run(ctl, 0.5)
     start = arm.pose.position.copy()
+    # A chunk executes (holding still for 2 s), so the next one continues it on its own time:
+    # a chunk that found the arm holding would be retimed instead (test_chunk_timing.py).
+    assert ctl.submit_chunk(ActionChunk.from_arrays(arm.t, [0.0, 2.0], [start, start],
+                                                    [DOWN, DOWN]), arm.t)
+    arm.run(ctl, 0.05)
     chunk = line_chunk(arm.t - 0.3, start - [0.03 * 0.3, 0, 0], [0.03, 0, 0])  # 0.3 s old
     assert ctl.submit_chunk(chunk, arm.t)
     first = ctl.step(arm.state(), arm.t)

@@ -64,10 +64,8 @@ def test_task_state_of_bringup_is_episode_zero(cell):
     assert abs(st["stamp"] - t_pose) < 1.0
     np.testing.assert_allclose(st["object_poses"]["button_cap_top"],
                                expected_poses("button", 7)["button_cap_top"], atol=1e-9)
-    n0, t0 = probe.count(topics.SIM_TASK_STATE), time.monotonic()
-    time.sleep(3.0)
-    rate = (probe.count(topics.SIM_TASK_STATE) - n0) / (time.monotonic() - t0)
-    assert 12 < rate < 30, rate  # 20 Hz
+    n0 = probe.count(topics.SIM_TASK_STATE)  # it keeps streaming (its rate is bench/'s)
+    probe.wait_for(lambda: probe.count(topics.SIM_TASK_STATE) > n0 + 5, 30, "task state stream")
 
 
 def test_reset_moves_to_next_episode_and_holds_new_start(cell):

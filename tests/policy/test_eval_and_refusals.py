@@ -2,6 +2,7 @@
 refusal of a wrench-reading variant on a sensorless setup."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -117,27 +118,57 @@ def test_stale_camera_gives_no_chunk_and_is_counted(ckpt):
         rclpy.shutdown(context=ctx)
 
 
-def test_fdvla_eval_realtime_runs_the_node_graph_over_dds(tmp_path, own_domain):
-    """Without --lockstep: the sim cell, cameras, controller and the default policy's node on DDS
-    in real time, sensorless, episodes through /sim/reset and /sim/task_state, an MP4 each. The
-    reset between episodes moves the arm away from the running chunk: with RTC the next chunks
-    must still start from where the arm is (they were all refused before the follow check)."""
+def _user_env() -> dict:
+    """A user's shell: no MUJOCO_GL / PYOPENGL_PLATFORM (the CLI must set them before imports)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+
+
+def test_fdvla_eval_realtime_at_added_latency_starts_chunks_from_the_arm(tmp_path, own_domain):
+    """Without --lockstep, as a user runs it (a subprocess, MUJOCO_GL unset): the graph `fdvla
+    bringup --policy default` runs, one OS process each, sensorless, the policy node adding 0.6 s
+    to every inference. Chunks predicted while the arm holds start where it is (before: refused
+    as starting 5-10 cm ahead of an arm that never moved), episodes through /sim/reset, an MP4
+    each, and the controller's counts in results.json."""
     out = tmp_path / "eval_rt"
-    rc = fdvla_main(["eval", "--policy", "default", "--task", "button", "--episodes", "2",
-                     "--robot", "sim_sensorless", "--guidance", "rtc", "--seed", "100",
-                     "--timeout", "10.0", "--out", str(out), "--video"])
-    assert rc == 0
+    r = subprocess.run([sys.executable, "-m", "fdvla.cli", "eval", "--policy", "default",
+                        "--task", "button", "--episodes", "2", "--robot", "sim_sensorless",
+                        "--seed", "100", "--timeout", "20", "--latency", "0.6",
+                        "--out", str(out), "--video"],
+                       env=_user_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
-    assert res["mode"] == "realtime" and res["tasks"]["button"]["episodes"] == 2
+    assert res["mode"] == "realtime" and res["latency"] == 0.6
+    assert res["tasks"]["button"]["episodes"] == 2
+    assert float(res["policy_node"]["button"]["extra_latency_ms"]) == 600.0
     eps = res["episodes"]
     # Bringup itself is episode 0 (seed 100, while the policy warms up); evaluated: 101, 102
     assert [e["seed"] for e in eps] == [101, 102]
     assert all(e["chunks"] >= 1 for e in eps)  # the policy node published chunks in the loop
+    assert all("start_far" not in e["chunks_rejected"] for e in eps), eps
     assert sum(e["success"] for e in eps) >= 1, [e["failure"] for e in eps]
     for png in ("success.png", "wrench.png"):
         assert (out / png).stat().st_size > 5000
     videos = sorted((out / "videos").glob("button_*.mp4"))
     assert len(videos) == 2 and all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_eval_results_report_the_controllers_refusals(tmp_path, own_domain):
+    """results.json tells what the controller refused: a policy whose chunks start 8 cm from the
+    arm has every chunk refused (start_far), and the episode says so (it said {} before)."""
+    ck = make_checkpoint(tmp_path / "far", below(sim_start_pose("button", seed=1,
+                                                                sensorless=True), 0.08))
+    out = tmp_path / "eval_far"
+    r = subprocess.run([sys.executable, "-m", "fdvla.cli", "eval", "--policy", str(ck),
+                        "--task", "button", "--episodes", "1", "--robot", "sim_sensorless",
+                        "--seed", "0", "--timeout", "4", "--out", str(out)],
+                       env=_user_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    (ep,) = res["episodes"]
+    assert ep["seed"] == 1 and not ep["success"]
+    assert ep["chunks_rejected"].get("start_far", 0) >= 1, ep
+    assert res["tasks"]["button"]["chunks_rejected"]["start_far"] == ep["chunks_rejected"]["start_far"]
+    assert "refused" in r.stderr  # the console line says so too
 
 
 def test_the_shipped_default_policy_presses_the_button(tmp_path):

@@ -4,7 +4,7 @@ checkpoint loading and refusal."""
 import numpy as np
 import pytest
 
-from fdvla_msgs.types import Pose
+from fdvla_msgs.types import Pose, chunk_delay
 from fdvla_policy_node.inference import (ChunkScheduler, ObservationAssembler, ObservationConfig,
                                          PolicyLoadError, PolicyRunner, SchedulerConfig,
                                          load_for_inference)
@@ -53,16 +53,32 @@ def test_wrench_variant_needs_a_wrench_sample():
 def test_scheduler_starts_next_inference_past_the_threshold_and_counts_idle_time():
     s = ChunkScheduler(SchedulerConfig(threshold=0.6), action_dt=0.1)
     assert s.should_infer(0.0)
-    assert s.accept(0.0, np.zeros((11, 9)), 0.05) == 0.0  # first chunk: no idle time
+    assert s.accept(0.0, np.zeros((11, 9)), 0.0) == 0.0  # first chunk: no idle time
     assert not s.should_infer(0.5)  # 50 % of 1.0 s executed
     assert s.should_infer(0.61)
     assert s.accept(0.6, np.zeros((11, 9)), 1.8) == pytest.approx(0.8)  # old chunk ended at 1.0
 
 
+def test_scheduler_times_chunks_as_the_controller_executes_them():
+    """The contract's rule (fdvla_msgs.types.chunk_delay): a chunk that finds the arm holding
+    starts from it, whatever the latency; one that continues an executing chunk keeps its time."""
+    s = ChunkScheduler(SchedulerConfig(threshold=0.5), action_dt=0.1)
+    s.accept(0.0, np.zeros((11, 9)), 0.7)  # from rest, 0.7 s of inference: due from 0.7 on
+    assert s.stamp == pytest.approx(0.7)
+    assert not s.should_infer(1.1) and s.should_infer(1.2)
+    s.accept(1.2, np.zeros((11, 9)), 1.5)  # the old chunk (to 1.7) still runs: continues it
+    assert s.stamp == pytest.approx(1.2)
+    s.accept(1.8, np.zeros((11, 9)), 3.0)  # old chunk ended at 2.2, arm held 0.8 s: skip 0.4
+    assert s.stamp == pytest.approx(1.8 + 0.8)
+    assert chunk_delay(5.0, 5.3, None) == 0.0  # executing: nothing retimed
+    assert chunk_delay(5.0, 5.3, -np.inf) == pytest.approx(0.3)  # from rest: all of it
+    assert chunk_delay(5.0, 5.3, 5.1) == pytest.approx(0.2)  # held since 5.1
+
+
 def test_rtc_guide_commits_the_steps_executing_during_inference_and_fades_after():
     s = ChunkScheduler(SchedulerConfig(guidance="rtc", rtc_decay_steps=2.0), action_dt=0.1)
     old = np.arange(11)[:, None] * np.ones((1, 9))
-    s.accept(0.0, old, 0.1)
+    s.accept(0.0, old, 0.0)
     s.observe_latency(0.25)
     g = s.guide(0.6, 11)
     # the new grid starts at 0.6 s: old index 6 onwards, linearly interpolated
@@ -78,7 +94,7 @@ def test_an_old_chunk_the_arm_does_not_follow_guides_nothing():
     s = ChunkScheduler(SchedulerConfig(guidance="rtc", follow_tolerance=0.05), action_dt=0.1)
     old = np.zeros((11, 9))
     old[:, 0] = np.linspace(0.0, 0.1, 11)  # x from 0 to 10 cm over 1 s
-    s.accept(0.0, old, 0.1)
+    s.accept(0.0, old, 0.0)
     # at 0.6 s the chunk is at x = 6 cm: an arm 1 cm behind it follows it
     assert not s.drop_if_not_followed(0.6, [0.05, 0.0, 0.0])
     assert s.guide(0.6, 11) is not None
@@ -90,9 +106,9 @@ def test_an_old_chunk_the_arm_does_not_follow_guides_nothing():
 
 def test_blend_starts_on_the_old_chunk_and_ends_on_the_new():
     s = ChunkScheduler(SchedulerConfig(guidance="blend", blend_time=0.3), action_dt=0.1)
-    s.accept(0.0, np.zeros((11, 9)), 0.1)
+    s.accept(0.0, np.zeros((11, 9)), 0.0)
     out = s.join(0.5, np.ones((11, 9)))
-    assert out[0, 0] == 0.0 and out[-1, 0] == 1.0
+    assert out[0, 0] == pytest.approx(0.0) and out[-1, 0] == pytest.approx(1.0)
     assert np.all(np.diff(out[:, 0]) >= 0)
 
 
@@ -111,7 +127,7 @@ def test_runner_predicts_a_chunk_on_the_observation_time_grid_and_rtc_pins_the_p
     assert inf.predicted_wrench.shape == (6,) and inf.force_token.ndim == 1
     s = ChunkScheduler(SchedulerConfig(guidance="rtc"), info.action_dt)
     shifted = inf.actions + np.array([0.01, 0, 0, 0, 0, 0, 0, 0, 0])
-    s.accept(4.9, shifted, 5.0)
+    s.accept(4.9, shifted, 4.9)
     s.observe_latency(0.2)
     g = s.guide(5.0, info.chunk_size)
     guided = runner.infer(obs, g)

@@ -168,7 +168,14 @@ def test_killed_policy_process_leaves_the_controller_holding(loop):
     # the last chunk (1 s) runs out; the controller holds where it ends
     probe.wait_for(lambda: diag(probe, ": controller")[1].get("mode") == "hold", 10,
                    "the controller to hold")
-    p1 = conv.pose_from_msg(probe.latest(topics.TCP_POSE))[1].position
-    time.sleep(0.5)
-    p2 = conv.pose_from_msg(probe.latest(topics.TCP_POSE))[1].position
+    # The target finishes the way to the chunk's end at the chunk's own speed (this test
+    # policy's chunk is a constant pose 3 cm off: 5 mm/s), then stays there.
+    end = time.monotonic() + 30.0
+    while True:
+        p1 = conv.pose_from_msg(probe.latest(topics.TCP_POSE))[1].position
+        time.sleep(0.5)
+        p2 = conv.pose_from_msg(probe.latest(topics.TCP_POSE))[1].position
+        if np.linalg.norm(p2 - p1) < 1e-3 or time.monotonic() > end:
+            break
     assert np.linalg.norm(p2 - p1) < 1e-3
+    assert diag(probe, ": controller")[1].get("mode") == "hold"

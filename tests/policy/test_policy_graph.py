@@ -4,6 +4,7 @@ file's policy:= / instruction:= / view:=, and `fdvla_process --process policy` a
 from bringup.test_launch_file import evaluate_launch
 from fdvla.config import load_setup
 from fdvla.graph import build_graph
+from fdvla_policy_node.inference import PolicySettings
 
 
 def test_policy_is_its_own_process_with_the_setup_facts():
@@ -15,7 +16,8 @@ def test_policy_is_its_own_process_with_the_setup_facts():
     p = node.params
     assert p["checkpoint"] == "default" and p["instruction"] == "press the emergency button"
     assert p["wrench_available"] is False  # sensorless
-    assert p["threshold"] == 0.5  # config/policy.yaml defaults underneath
+    settings = PolicySettings.from_dict(p)  # the node's settings: PolicySettings' defaults
+    assert settings.chunking.guidance == "rtc" and settings.chunking.threshold == 0.5
     hw = {q.name: q for q in build_graph(load_setup("ur5e_sensorless", ["policy.checkpoint=x"]))}
     assert hw["policy"].nodes[0].params["wrench_available"] is False
     assert build_graph(load_setup("ur5e", ["policy.checkpoint=x"]))[-1].nodes[0].params[
@@ -36,3 +38,22 @@ def test_launch_file_policy_instruction_and_view_args(monkeypatch):
     policy_args = procs[3]
     assert "policy.checkpoint=default" in policy_args
     assert "instruction=press the emergency button" in policy_args
+
+
+def test_one_source_of_policy_defaults_and_bad_keys_refused_before_start():
+    """The node, the lock-step evaluation and the graph read the same defaults (PolicySettings),
+    and a misspelt setting fails the graph, not the policy process later."""
+    import pytest
+
+    from fdvla.config import ConfigError
+    from fdvla.evaluation import lockstep  # noqa: F401 - it uses PolicySettings().chunking
+    from fdvla_policy_node.inference import SchedulerConfig
+    from fdvla_policy_node.policy_node import PolicyNodeConfig
+
+    assert PolicyNodeConfig is PolicySettings
+    assert PolicySettings().chunking == SchedulerConfig()
+    flat = PolicySettings.from_dict({"guidance": "none", "extra_latency": 0.3}).to_dict()
+    assert flat["guidance"] == "none" and flat["extra_latency"] == 0.3
+    assert flat["smooth_degree"] == SchedulerConfig().smooth_degree
+    with pytest.raises(ConfigError, match="thresold"):
+        build_graph(load_setup("sim", ["policy.checkpoint=default", "policy.thresold=0.5"]))

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Optional
 
-from fdvla.config import load_setup
+from fdvla.config import ConfigError, load_setup
 from fdvla.environment import apply_defaults, freeze_startup_heap, tune_interpreter
 from fdvla.graph import build_graph
 
@@ -114,122 +114,79 @@ class Bringup:
         self.stop()
 
 
-def _check_policies(graph) -> None:
-    """A policy that cannot run on this setup is refused before any process starts (raises
-    PolicyLoadError), not discovered later as one dead process among running ones."""
-    for spec in (n for p in graph for n in p.nodes if n.kind == "policy"):
-        from fdvla_policy_node.inference.checkpoint import check_fits_setup
-
-        check_fits_setup(spec.params["checkpoint"], bool(spec.params.get("wrench_available")),
-                         str(spec.params.get("setup", "")))
-
-
 def run_bringup(robot: str = "sim", task: Optional[str] = None, duration: Optional[float] = None,
                 overrides: Optional[list[str]] = None, instruction: Optional[str] = None,
-                status_period: float = 5.0, console=None) -> int:
+                status_period: float = 5.0, console=None, episodes: Optional[int] = None,
+                episode_timeout: float = 30.0, success_hold: float = 2.0) -> int:
     """`fdvla bringup`: one OS process per process of the graph (as the launch file starts
     them), supervised from this one, which also prints their merged logs and /diagnostics.
 
-    Returns 0 after --duration or Ctrl-C/SIGTERM, 1 when the robot's process died.
+    In simulation with a policy, episodes run in a loop (`EpisodeLoop`): success (held
+    `success_hold` s, the arm releasing and holding) or `episode_timeout` -> report -> /sim/reset
+    to a new placement; `episodes` stops after that many. Returns 0 after --duration, the
+    episodes or Ctrl-C/SIGTERM, 1 when the robot's process died.
     """
     from rich.console import Console
     from rich.text import Text
 
-    from fdvla.supervisor import Supervisor, quote_override
-    from fdvla_drivers.sim.shared_snapshot import remove_stale_segments, segment_name, unlink
+    from fdvla.graph_run import GraphRun
+    from fdvla.supervisor import quote_override
 
-    apply_defaults()
     overrides = list(overrides or [])
     if task:
         overrides.append(f"robot.task={task}")
     if instruction:
         overrides.append(quote_override("instruction", instruction))
-    remove_stale_segments()
-    snapshot = segment_name(os.getpid(), f"d{os.environ.get('ROS_DOMAIN_ID', '0')}")
-    overrides.append(f"sim_snapshot={snapshot}")
-    cfg = load_setup(robot, overrides)
-    graph = build_graph(cfg)
-    _check_policies(graph)
     console = console or Console()
     styles = ["cyan", "magenta", "green", "yellow", "blue", "red"]
-    style = {p.name: styles[i % len(styles)] for i, p in enumerate(graph)}
+    style: dict = {}
 
     def emit(name: str, line: str) -> None:
         console.print(Text.assemble((f"[{name}] ", style.get(name, "bold")), line),
                       highlight=False, soft_wrap=True)
 
+    run = GraphRun(robot, overrides, emit, console=console)
+    style.update({p.name: styles[i % len(styles)] for i, p in enumerate(run.graph)})
+    has_policy = any(n.kind == "policy" for p in run.graph for n in p.nodes)
+    if episodes is not None and not (run.is_sim and has_policy):
+        raise ConfigError("--episodes needs a simulated setup and --policy")
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    supervisor = Supervisor(robot, overrides, graph, emit)
-    context = executor = spin = None
-    rc = 0
+    loop = None
     try:
-        supervisor.start()  # before this process starts any rclpy thread (fork safety)
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        from fdvla.status import StatusMonitor
-
-        context = rclpy.Context()
-        rclpy.init(context=context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        monitor = StatusMonitor(context, console=console)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(monitor)
-        spin = threading.Thread(target=_spin_until, args=(executor, stop), daemon=True)
-        spin.start()
+        run.start()
         procs = ", ".join(f"{c.name} ({' '.join(n.name for n in c.spec.nodes)}) pid {c.pid}"
-                          for c in supervisor.children)
-        monitor.say(f"[bold]fdvla bringup[/] robot={cfg['name']} processes: {procs}")
+                          for c in run.supervisor.children)
+        run.monitor.say(f"[bold]fdvla bringup[/] robot={run.cfg['name']} processes: {procs}")
+        if run.is_sim and has_policy:
+            from fdvla.episode_loop import EpisodeLoop
 
-        def report():
-            monitor.set_processes([(c.name, c.pid, c.returncode is None, c.describe())
-                                   for c in supervisor.children])
-
-        report()
+            loop = EpisodeLoop(run, stop, episodes=episodes, timeout=episode_timeout,
+                               success_hold=success_hold).start()
         t_end = None if duration is None else time.monotonic() + duration
         next_status = time.monotonic() + status_period
         while not stop.is_set():
             if t_end is not None and time.monotonic() >= t_end:
                 break
-            dead = supervisor.poll()
-            if dead:
-                report()
-            for c in dead:
-                emit("supervisor", f"process {c.name} (pid {c.pid}) {c.describe()}")
-                if c.critical:
-                    emit("supervisor", "the robot's process is gone: stopping every process")
-                    rc = 1
-                    stop.set()
-                elif supervisor.child_alive_critical():
-                    held = monitor.request_hold()
-                    emit("supervisor", "robot told to hold (/controller/stop)" if held else
-                         "could not reach /controller/stop")
+            if not run.poll():
+                stop.set()
+                break
+            if loop is not None and loop.finished:
+                break
             stop.wait(0.1)
             if status_period > 0 and time.monotonic() >= next_status:
-                monitor.print_table()
+                run.monitor.print_table()
                 next_status += status_period
         if status_period > 0:
-            monitor.print_table()
-        return rc
+            run.monitor.print_table()
+        if loop is not None:
+            loop.close()
+            run.monitor.say(loop.summary_line())
+        return 1 if run.failed else 0
     finally:
+        stop.set()
+        if loop is not None:
+            loop.close()
         for s, h in previous.items():
             signal.signal(s, h)
-        supervisor.stop()
-        unlink(snapshot)
-        stop.set()
-        if spin is not None:
-            spin.join(timeout=2.0)
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        if context is not None:
-            rclpy.try_shutdown(context=context)
-
-
-def _spin_until(executor, stop: threading.Event) -> None:
-    from rclpy.executors import ExternalShutdownException
-
-    try:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except ExternalShutdownException:
-        pass
+        run.stop()

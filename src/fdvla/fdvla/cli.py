@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from fdvla.config import ROBOT_SETUPS
+from fdvla.environment import apply_defaults
 
 TASKS = ("button", "plug", "wipe")
 
@@ -23,7 +24,8 @@ def _bringup(args) -> int:
     try:
         return run_bringup(robot=args.robot, task=args.task, duration=args.duration,
                            overrides=overrides, instruction=args.instruction,
-                           status_period=args.status_period)
+                           status_period=args.status_period, episodes=args.episodes,
+                           episode_timeout=args.episode_timeout)
     except ConfigError as e:
         print(f"fdvla bringup: {e}", file=sys.stderr)
         return 2
@@ -59,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set robot.host=10.0.0.2 "
                         "--set cameras.kinect.fps=15 (repeatable)")
+    b.add_argument("--episodes", type=int, default=None, metavar="N",
+                   help="simulation with --policy: stop after N episodes (default: episodes "
+                        "run in a loop until Ctrl-C or --duration)")
+    b.add_argument("--episode-timeout", type=float, default=30.0, metavar="S",
+                   help="simulation with --policy: an episode without success ends after S "
+                        "seconds and the next placement starts (default 30)")
     b.add_argument("--status-period", type=float, default=5.0, metavar="S",
                    help="print the /diagnostics table every S seconds (0: never)")
     b.set_defaults(func=_bringup)
@@ -67,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _teleop_subcommands(sub, robot_help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a "
                                         "YAML path (default: sim)")
-    from fdvla_policy_node.evaluation.cli import add_eval_parser
+    from fdvla.evaluation.cli import add_eval_parser
 
     add_eval_parser(sub)
 
@@ -78,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # Before anything imports rclpy or mujoco (the middleware and the GL backend read these once).
+    apply_defaults()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         # The trainer owns its options (fdvla train --help lists them).

@@ -97,10 +97,19 @@ def _policy_processes(cfg: dict) -> list:
     policy = dict(cfg.get("policy") or {})
     if not policy.get("checkpoint"):
         return []
-    policy = {**_policy_defaults(), **policy}
     params = {**policy, "instruction": cfg.get("instruction") or policy.get("instruction"),
               "wrench_available": _wrench_available(cfg),
               "setup": str(cfg.get("name", ""))}
+    # Unknown keys and bad values fail here, before any process starts; defaults are
+    # PolicySettings' own (one source).
+    from fdvla_policy_node.inference.settings import PolicySettings
+
+    from fdvla.config import ConfigError
+
+    try:
+        PolicySettings.from_dict(params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
     return [ProcessSpec("policy", (NodeSpec("policy", "policy", params),))]
 
 
@@ -116,15 +125,3 @@ def _view_processes(cfg: dict) -> list:
         return []
     params = {"host": "127.0.0.1", "port": 8765, **view, "wrench_available": _wrench_available(cfg)}
     return [ProcessSpec("view", (NodeSpec("foxglove_bridge", "foxglove_bridge", params),))]
-
-
-def _policy_defaults() -> dict:
-    """config/policy.yaml's `policy:` section (the setup's own `policy:` keys override it)."""
-    import yaml
-
-    from fdvla.config import share_dir
-
-    path = share_dir() / "config" / "policy.yaml"
-    if not path.is_file():
-        return {}
-    return dict((yaml.safe_load(path.read_text()) or {}).get("policy") or {})

@@ -15,7 +15,9 @@ from fdvla_msgs import qos, topics
 
 _LEVEL = {DiagnosticStatus.OK: "[green]OK[/]", DiagnosticStatus.WARN: "[yellow]WARN[/]",
           DiagnosticStatus.ERROR: "[red]ERROR[/]", DiagnosticStatus.STALE: "[grey50]STALE[/]"}
-_SHOWN_KEYS = ("rate_hz", "servo_rate_hz", "period_err_p99_ms", "rejected_total", "mode")
+_SHOWN_KEYS = ("rate_hz", "servo_rate_hz", "period_err_p99_ms", "rejected_total", "mode",
+               "inference_ms_p50", "episodes", "successes", "time_to_success_s_mean",
+               "safety_stops")
 
 
 #: A component that has not reported for this long is shown STALE (its process may be gone).
@@ -33,6 +35,7 @@ class StatusMonitor(Node):
         self.latest: dict[str, DiagnosticStatus] = {}
         self._seen: dict[str, float] = {}
         self._processes: list[tuple] = []
+        self._sources: list = []
         self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag,
                                  qos.DIAGNOSTICS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS,
@@ -58,14 +61,20 @@ class StatusMonitor(Node):
     def _publish_processes(self) -> None:
         with self._lock:
             rows = list(self._processes)
-        if not rows:
+        statuses = [st for source in self._sources for st in source()]
+        if not rows and not statuses:
             return
-        statuses = [conv.diagnostic_status(
+        statuses += [conv.diagnostic_status(
             f"fdvla_supervisor: process {name}", "ok" if alive else "error",
             f"pid {pid} running" if alive else f"gone: {what}",
             {"pid": pid, "alive": alive}) for name, pid, alive, what in rows]
         self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""),
                                                status=statuses))
+
+    def add_source(self, source) -> None:
+        """`source()` -> DiagnosticStatus list, published every second with the process rows
+        (e.g. the episode tally)."""
+        self._sources.append(source)
 
     def request_hold(self, timeout: float = 1.0) -> bool:
         """Call /controller/stop (stop, hold, disarm); False if no controller answered."""

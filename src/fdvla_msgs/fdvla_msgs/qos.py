@@ -16,6 +16,11 @@ SENSOR_PUB = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
 SENSOR_SUB = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
+#: Sampled on demand (the policy reads the robot state when it assembles an observation): only
+#: the newest sample is kept, nothing queues.
+LATEST = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                    reliability=ReliabilityPolicy.BEST_EFFORT,
+                    durability=DurabilityPolicy.VOLATILE)
 #: Commands (action chunks, servo twists): every message matters, none is replayed late.
 COMMAND = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE,

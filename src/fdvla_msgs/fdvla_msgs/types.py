@@ -143,6 +143,22 @@ class ActionChunk:
         return np.stack([p.quat_xyzw for p in self.poses]) if self.poses else np.zeros((0, 4))
 
 
+def chunk_delay(stamp: float, arrival: float, idle_since: Optional[float]) -> float:
+    """Seconds by which a chunk arriving at `arrival` is retimed (the topic contract's rule).
+
+    While a chunk executes (`idle_since` None) a new one continues it on its own timeline: the
+    points already past are skipped, the arm was moving meanwhile. A chunk that arrives while
+    the arm holds (since `idle_since`; -inf for "since before the observation") is shifted so
+    that nothing of it is skipped for time the arm spent still: its point due when the arm
+    stopped (or its first point, if the arm was already still when the observation was taken)
+    becomes due on arrival, as with a synchronous client. The controller applies it to what it
+    executes, the policy to its record of what executes.
+    """
+    if idle_since is None:
+        return 0.0
+    return max(0.0, arrival - max(stamp, idle_since))
+
+
 @dataclass(frozen=True)
 class Twist:
     """Cartesian velocity command in `base`: linear (m/s) and angular (rad/s)."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, fields
-from typing import Optional
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, WrenchStamped
@@ -22,42 +20,14 @@ from trajectory_msgs.msg import MultiDOFJointTrajectory
 
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
-from fdvla_msgs.types import ActionChunk
-from fdvla_policy_node.action_space import action_to_pose
-from fdvla_policy_node.inference import (ChunkScheduler, InferenceStats, ObservationAssembler,
+from fdvla_policy_node.inference import (ChunkPipeline, InferenceStats, ObservationAssembler,
                                          ObservationConfig, PolicyLoadError, PolicyRunner,
-                                         SchedulerConfig, load_for_inference)
+                                         PolicySettings, load_for_inference)
 from fdvla_policy_node.inference.runner import dummy_observation, pick_device
 
 
-@dataclass
-class PolicyNodeConfig:
-    checkpoint: str = "default"
-    instruction: Optional[str] = None
-    device: str = "auto"  # auto: CUDA (bf16) when present, else CPU (fp32)
-    threshold: float = 0.6  # executed share of the current chunk that starts the next inference
-    guidance: str = "none"  # none | blend | rtc
-    blend_time: float = 0.3
-    rtc_decay_steps: float = 3.0
-    smooth_degree: int = 0  # polynomial smoothing of each chunk (0: off)
-    follow_tolerance: float = 0.05  # m: the old chunk joins the new one only while the arm follows it
-    noise_scale: float = 1.0  # initial flow noise scale (0: deterministic chunk)
-    sync_tolerance: float = 0.05  # s: stamps of one observation agree within this
-    max_age: float = 0.2  # s: no input older than this
-    warmup: int = 3  # inferences before ready
-    torch_threads: int = 1  # CPU threads for torch (0: torch's default); the servo loop needs a core
-    seed: int = 0
-    #: False on a setup without a force/torque sensor (no /wrench anywhere).
-    wrench_available: bool = True
-    setup: str = ""  # the robot setup's name, for messages
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PolicyNodeConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown policy settings {unknown}; known: {sorted(known)}")
-        return cls(**d)
+#: The node's settings (one source of defaults: inference/settings.py).
+PolicyNodeConfig = PolicySettings
 
 
 class PolicyNode(Node):
@@ -80,11 +50,7 @@ class PolicyNode(Node):
         self.assembler = ObservationAssembler(ObservationConfig(
             cameras=tuple(self.info.camera_names), needs_wrench=self.info.needs_wrench,
             sync_tolerance=config.sync_tolerance, max_age=config.max_age))
-        self.scheduler = ChunkScheduler(SchedulerConfig(
-            threshold=config.threshold, guidance=config.guidance, blend_time=config.blend_time,
-            rtc_decay_steps=config.rtc_decay_steps, smooth_degree=config.smooth_degree,
-            follow_tolerance=config.follow_tolerance),
-            self.info.action_dt)
+        self.pipeline = ChunkPipeline(self.runner, config.chunking)
         self.stats = InferenceStats()
         self.ready = False
         self.error = ""
@@ -94,10 +60,20 @@ class PolicyNode(Node):
         for cam in self.info.camera_names:
             self.create_subscription(Image, topics.camera_image_topic(cam),
                                      lambda m, c=cam: self._on_image(c, m), qos.SENSOR_SUB)
-        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, qos.SENSOR_SUB)
-        self.create_subscription(PoseStamped, topics.TCP_POSE, self._on_tcp, qos.SENSOR_SUB)
+        # The 500 Hz robot state is read when an observation is assembled, not handed to a
+        # Python callback 500 (or 1000) times a second in the interpreter that runs the model:
+        # its subscriptions live on a node no executor spins, and the inference thread takes
+        # the newest sample from DDS (history depth 1) on demand.
+        self._state_node = Node(f"{node_name}_state", context=node_kwargs.get("context"),
+                                enable_rosout=False, start_parameter_services=False)
+        self._state_subs = [
+            (self._state_node.create_subscription(JointState, topics.JOINT_STATES, _unused,
+                                                  qos.LATEST), self._on_joints),
+            (self._state_node.create_subscription(PoseStamped, topics.TCP_POSE, _unused,
+                                                  qos.LATEST), self._on_tcp)]
         if self.info.needs_wrench:  # only the variants that read it subscribe to /wrench
-            self.create_subscription(WrenchStamped, topics.WRENCH, self._on_wrench, qos.SENSOR_SUB)
+            self._state_subs.append((self._state_node.create_subscription(
+                WrenchStamped, topics.WRENCH, _unused, qos.LATEST), self._on_wrench))
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
         self.pub_chunk = self.create_publisher(MultiDOFJointTrajectory, topics.ACTION_CHUNK, qos.COMMAND)
         self.pub_wrench = self.create_publisher(WrenchStamped, topics.PREDICTED_WRENCH, qos.SENSOR_PUB)
@@ -117,6 +93,14 @@ class PolicyNode(Node):
             log.info(f"no instruction given: waiting for one on {topics.INSTRUCTION}")
 
     # ------------------------------------------------------------------ inputs
+    def _take_state(self) -> None:
+        """The newest robot state (and wrench) from DDS into the assembler."""
+        for sub, store in self._state_subs:
+            with sub.handle:
+                taken = sub.handle.take_message(sub.msg_type, False)
+            if taken is not None and taken[0] is not None:
+                store(taken[0])
+
     def _on_image(self, cam: str, msg: Image) -> None:
         try:
             rgb = np.array(conv.image_from_msg(msg))
@@ -160,9 +144,10 @@ class PolicyNode(Node):
         last_stamp, last_reason, quiet_until = None, "", 0.0
         while not self._stop.is_set():
             now = time.time()
-            if not self.scheduler.should_infer(now):
+            if not self.pipeline.should_infer(now):
                 self._stop.wait(0.002)
                 continue
+            self._take_state()
             obs, reason = self.assembler.assemble(now)
             if obs is None or obs.stamp == last_stamp:
                 if obs is not None:
@@ -187,23 +172,28 @@ class PolicyNode(Node):
                 self._stop.wait(0.1)
 
     def _infer_and_publish(self, obs) -> None:
-        n = self.info.chunk_size
-        if self.scheduler.drop_if_not_followed(obs.stamp, obs.tcp_pose.position):
+        p = self.pipeline.predict(obs)
+        if p.dropped_old:
             self.stats.count("old_chunk_not_followed")
-        guide = self.scheduler.guide(obs.stamp, n)
-        inf = self.runner.infer(obs, guide)
-        actions = self.scheduler.join(obs.stamp, inf.actions)
-        chunk = ActionChunk(obs.stamp, np.arange(n) * self.info.action_dt,
-                            tuple(action_to_pose(a) for a in actions))
-        self.pub_chunk.publish(conv.chunk_to_msg(chunk))
+        if self.cfg.extra_latency > 0 and self._stop.wait(self.cfg.extra_latency):
+            return
+        self._take_state()
+        tcp = self.assembler.latest_tcp()
+        if tcp is not None and self.pipeline.arm_moved(p, time.time(), tcp.position):
+            # The arm moved while the policy thought (a reset, a stop, teleop): the chunk would
+            # be refused as starting far from it. Drop it and the plan; the next starts afresh.
+            self.stats.count("chunk_discarded_arm_moved")
+            self.pipeline.reset()
+            return
+        self.pub_chunk.publish(conv.chunk_to_msg(p.chunk))
         published = time.time()
-        self.pub_path.publish(conv.chunk_to_path(chunk))
+        self.pub_path.publish(conv.chunk_to_path(p.chunk))
+        inf = p.inference
         if inf.predicted_wrench is not None:
             self.pub_wrench.publish(conv.wrench_to_msg(inf.predicted_wrench, obs.stamp))
         if inf.force_token is not None:
             self.pub_token.publish(conv.force_token_to_msg(inf.force_token))
-        self.scheduler.observe_latency(published - obs.stamp)
-        idle = self.scheduler.accept(obs.stamp, actions, published)
+        idle = self.pipeline.delivered(p, published)
         self.stats.record(inf.latency, published - obs.stamp, idle, published)
 
     # ------------------------------------------------------------------ diagnostics
@@ -223,8 +213,9 @@ class PolicyNode(Node):
             level, msg = "ok", (f"{s['chunks_per_s']:.1f} chunks/s, inference p50 "
                                 f"{s['inference_ms_p50']:.0f} ms")
         values = {"ready": self.ready, "checkpoint": str(self.info.path), "variant": self.info.variant,
-                  "device": str(self.runner.device), "guidance": self.cfg.guidance,
-                  "threshold": self.cfg.threshold, **s}
+                  "device": str(self.runner.device), "guidance": self.cfg.chunking.guidance,
+                  "threshold": self.cfg.chunking.threshold,
+                  "extra_latency_ms": self.cfg.extra_latency * 1e3, **s}
         status = conv.diagnostic_status(f"{self.get_name()}: policy", level, msg, values)
         self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 
@@ -232,8 +223,13 @@ class PolicyNode(Node):
         self._stop.set()
         if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
+        self._state_node.destroy_node()
         return super().destroy_node()
 
 
+def _unused(_msg) -> None:
+    """Callback of the state subscriptions; never called (no executor spins their node)."""
+
+
 def make_policy_node(params: dict, node_name: str = "policy", **node_kwargs) -> PolicyNode:
-    return PolicyNode(PolicyNodeConfig.from_dict(dict(params)), node_name=node_name, **node_kwargs)
+    return PolicyNode(PolicySettings.from_dict(dict(params)), node_name=node_name, **node_kwargs)

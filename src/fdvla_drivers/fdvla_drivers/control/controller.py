@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from fdvla_drivers.control import quat
-from fdvla_msgs.types import ActionChunk, Pose, RobotState, Twist
+from fdvla_msgs.types import ActionChunk, Pose, RobotState, Twist, chunk_delay
 from fdvla_drivers.control.checks import ACCEPTED, Verdict, check_chunk_shape
 from fdvla_drivers.control.reach import reach_scale
 from fdvla_drivers.control.safety import (LimitError, MotionLimiter, PathEnd, SafetyLimits,
@@ -52,6 +52,9 @@ class ControllerConfig:
     def from_dict(cls, d: dict | None, prefix: str = "controller.") -> "ControllerConfig":
         return strict_from_dict(cls, d, "controller option", prefix)
 
+
+#: Rejection keys that are safety stops (faults that disarm the controller), not refused commands.
+SAFETY_STOP_KEYS = ("wrench_limit", "contact_estimate", "robot_fault", "state_stale")
 
 #: Teleop twists are scaled to this fraction below the speed limits (see submit_twist).
 TWIST_HEADROOM = 0.1
@@ -89,6 +92,13 @@ class ServoController:
         self._end: Optional[PathEnd] = None
         self._chunk_speeds = (0.0, 0.0)
         self._hold_end: Optional[PathEnd] = None
+        #: Speed caps of the chunk that ended, kept while the target settles at its end.
+        self._hold_caps: dict = {}
+        #: Sample time (now + action_latency) since which no chunk executes; None while one does.
+        self._idle_since: Optional[float] = None
+        #: Robot time of the last arming: a chunk predicted before it was planned for a cell the
+        #: arm may have left since (a stop, a fault, a reset moved or held it).
+        self._armed_at = -np.inf
         self.rejections: collections.Counter = collections.Counter()
         self.accepted = collections.Counter()
         #: Safety actions that are not rejections: twist_scaled, reach_limited, chunk_replaced,
@@ -131,7 +141,9 @@ class ServoController:
             self._armed = True
             self._fault = ""
             self._fault_key = ""
-            self._enter_hold_locked(self._limiter.pose or st.tcp_pose)
+            self._armed_at = st.stamp
+            self._enter_hold_locked(self._limiter.pose or st.tcp_pose,
+                                    idle_since=st.stamp + self.config.action_latency)
             return ACCEPTED
 
     def stop(self, why: str = "stop requested") -> None:
@@ -145,11 +157,17 @@ class ServoController:
         # lock is taken, so a long chunk never stalls the servo thread.
         v, traj, speeds = check_chunk_shape(chunk, self.limits)
         with self._lock:
+            t = now + self.config.action_latency
+            delay = 0.0
             if v:
+                # The contract's timing rule: a chunk that finds the arm holding starts from it.
+                delay = chunk_delay(chunk.stamp, t, self._idle_since)
+                traj = traj.shifted(delay)
                 v = self._check_chunk_locked(chunk, traj, now)
             if not v:
                 return self._reject_locked(v.reason, v.detail)
-            t = now + self.config.action_latency
+            if delay > 0.0:
+                self.counters["chunk_retimed"] += 1
             current = self._limiter.pose or self._state.tcp_pose
             if self._mode is Mode.CHUNK and self._traj is not None and not self._traj_used:
                 self.counters["chunk_replaced"] += 1
@@ -163,6 +181,7 @@ class ServoController:
                                 self._traj.remaining_length(t))
             self._twist = None
             self._mode = Mode.CHUNK
+            self._idle_since = None
             self.accepted["chunk"] += 1
             return ACCEPTED
 
@@ -263,7 +282,9 @@ class ServoController:
                     self._auto_arm_pending = False
                     self._armed = True
                     self._fault = self._fault_key = ""
-                    self._enter_hold_locked(state.tcp_pose)
+                    self._armed_at = state.stamp
+                    self._enter_hold_locked(state.tcp_pose,
+                                            idle_since=now + self.config.action_latency)
                     self.events.append((time.time(), "info", "armed (start_enabled)"))
             if not self._armed:
                 self._limiter.reset(state.tcp_pose)
@@ -354,23 +375,23 @@ class ServoController:
         if self._mode is Mode.CHUNK and self._traj is not None:
             t = now + self.config.action_latency
             if t >= self._traj.end_time:
-                self._enter_hold_locked(self._traj.sample(self._traj.end_time))
+                end_time = self._traj.end_time
+                self._enter_hold_locked(self._traj.sample(end_time), idle_since=end_time)
                 self._hold_end = self._end
+                # A target still behind the path's end finishes at the chunk's speed: what a
+                # late chunk missed is not chased at the limiter's full speed.
+                self._hold_caps = self._chunk_caps()
                 return self._hold.position, self._hold.quat_xyzw, zero, zero, self._end_caps()
             pa, qa = self._traj.sample_arrays(t)
             v_lin, v_ang = self._traj.velocity_at(t)
-            m = self.limits.path_speed_margin
-            # Speed cap: the chunk's segment speed plus the stated margin (so a lagging target
-            # catches up gently), never the limiter's full speed. The chunk's own fastest
-            # segment, not the joining segment from the current pose a late chunk creates.
-            seg, seg_w = self._chunk_speeds
+            # Speed cap (_chunk_caps): the chunk's own fastest segment, not the joining segment
+            # from the current pose a late chunk creates.
             p = self._limiter.pose.position
             speed = float(np.linalg.norm(v_lin))
             u = v_lin / speed if speed > 1e-9 else self._end.direction
             end = PathEnd(self._end.position, self._end.direction,
                           self._traj.remaining_length(t) + float((pa - p) @ u))
-            caps = {"max_lin": seg * (1.0 + m) + 0.005, "max_ang": seg_w * (1.0 + m) + 0.02,
-                    "end": end}
+            caps = {**self._chunk_caps(), "end": end}
             return pa, qa, v_lin, v_ang, caps
         if self._mode is Mode.TWIST and self._twist is not None:
             # From receipt, or from the stamp if that is older (a backlog of queued twists must
@@ -378,7 +399,7 @@ class ServoController:
             if now - min(self._twist_received, self._twist.stamp) > self.limits.twist_timeout:
                 # Teleop went quiet: decelerate and hold where the limiter comes to rest.
                 self._twist = None
-                self._enter_hold_locked(None)
+                self._enter_hold_locked(None, idle_since=now + self.config.action_latency)
                 self.events.append((time.time(), "info", "twist timed out: holding"))
             else:
                 p = self._limiter.pose
@@ -393,13 +414,21 @@ class ServoController:
             return pose.position, pose.quat_xyzw, zero, zero, {}
         return self._hold.position, self._hold.quat_xyzw, zero, zero, self._end_caps()
 
+    def _chunk_caps(self) -> dict:
+        """Speed caps while a chunk executes: its own fastest segment plus the stated margin
+        (so a lagging target catches up gently), never the limiter's full speed."""
+        m = self.limits.path_speed_margin
+        seg, seg_w = self._chunk_speeds
+        return {"max_lin": seg * (1.0 + m) + 0.005, "max_ang": seg_w * (1.0 + m) + 0.02}
+
     def _end_caps(self) -> dict:
-        """Holding at a chunk's end: the end plane still applies while the target settles."""
+        """Holding at a chunk's end: the end plane and the chunk's speed still apply while the
+        target settles."""
         end = self._hold_end
         if end is None or self._limiter.pose is None:
             return {}
         d = float((end.position - self._limiter.pose.position) @ end.direction)
-        return {"end": PathEnd(end.position, end.direction, d)}
+        return {**self._hold_caps, "end": PathEnd(end.position, end.direction, d)}
 
     def _check_chunk_locked(self, chunk: ActionChunk, traj: PoseTrajectory,
                             now: float) -> Verdict:
@@ -413,10 +442,13 @@ class ServoController:
             return Verdict(False, "stale", f"chunk is {age:.3f} s old "
                            f"(limit {self.limits.max_chunk_age:.3f} s)")
         t = now + self.config.action_latency
-        if chunk.stamp + chunk.times[-1] <= t:
+        if traj.end_time <= t:
             return Verdict(False, "past", "every point of the chunk is in the past")
         if self._state is None:
             return Verdict(False, "no_state", "no robot state received yet")
+        if chunk.stamp < self._armed_at:
+            return Verdict(False, "before_arming", f"chunk predicted {self._armed_at - chunk.stamp:.3f} "
+                           "s before the controller was armed (a stop or reset came between)")
         start = traj.sample(t)
         dp, dr = start.distance_to(self._state.tcp_pose)
         if dp > self.limits.max_start_distance or dr > self.limits.max_start_angle:
@@ -492,8 +524,10 @@ class ServoController:
                 text += f": {reason}"
         return text
 
-    def _enter_hold_locked(self, pose: Optional[Pose]) -> None:
+    def _enter_hold_locked(self, pose: Optional[Pose], idle_since: float) -> None:
+        self._idle_since = idle_since
         self._hold_end = None
+        self._hold_caps = {}
         self._mode = Mode.HOLD
         self._traj = None
         self._twist = None

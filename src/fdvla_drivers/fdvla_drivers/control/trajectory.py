@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import copy
 
 import numpy as np
 
@@ -97,6 +98,15 @@ class PoseTrajectory:
             if n > 1e-9:
                 return v / n
         return np.zeros(3)
+
+    def shifted(self, delay: float) -> "PoseTrajectory":
+        """The same path, every knot `delay` seconds later (no recomputation: cheap under a lock)."""
+        if delay == 0.0:
+            return self
+        other = copy.copy(self)
+        other.times = self.times + delay
+        other._times_list = other.times.tolist()
+        return other
 
     def sample(self, t: float) -> Pose:
         return Pose(*self.sample_arrays(t))

@@ -189,7 +189,7 @@ class ControllerNode(DiagnosticsMixin, Node):
         if st["contact_estimate_n"] is not None:
             values["contact_estimate_n"] = round(st["contact_estimate_n"], 1)
         for key in ("twist_scaled", "reach_limited", "chunk_replaced", "chunk_dropped",
-                    "twist_dropped", "force_retract"):
+                    "twist_dropped", "chunk_retimed", "force_retract"):
             values[key] = st["counters"].get(key, 0)
         values.update({f"rejected.{k}": v for k, v in sorted(st["rejections"].items())})
         return [conv.diagnostic_status(f"{self.get_name()}: controller", level, msg, values)]

@@ -6,3 +6,5 @@ from .observation import Observation, ObservationAssembler, ObservationConfig  #
 from .runner import Inference, PolicyRunner  # noqa: F401
 from .chunking import ChunkScheduler, SchedulerConfig  # noqa: F401
 from .stats import InferenceStats  # noqa: F401
+from .settings import PolicySettings  # noqa: F401
+from .pipeline import ChunkPipeline, Prediction  # noqa: F401

@@ -24,6 +24,8 @@ from typing import Optional
 
 import numpy as np
 
+from fdvla_msgs.types import chunk_delay
+
 from .runner import Guide
 
 GUIDANCE = ("none", "blend", "rtc")
@@ -31,15 +33,15 @@ GUIDANCE = ("none", "blend", "rtc")
 
 @dataclass
 class SchedulerConfig:
-    threshold: float = 0.6  # executed share of the current chunk that starts the next inference
-    guidance: str = "none"  # none | blend | rtc
+    threshold: float = 0.5  # executed share of the current chunk that starts the next inference
+    guidance: str = "rtc"  # none | blend | rtc
     blend_time: float = 0.3  # s of cross-fade (blend)
     #: RTC soft mask: the weight decays as exp(-k / rtc_decay_steps) after the committed prefix.
     rtc_decay_steps: float = 3.0
     #: Least-squares polynomial of this degree through each action dimension over the chunk's
     #: time (0: off): removes the step-to-step jitter of few-step flow sampling from a small
     #: model, which the controller's speed check would otherwise reject.
-    smooth_degree: int = 0
+    smooth_degree: int = 3
     #: m: the arm follows the old chunk while the measured TCP is this close to the chunk's
     #: position at the observation's time (the sim controller refuses chunks that start 5 cm away).
     follow_tolerance: float = 0.05
@@ -133,12 +135,15 @@ class ChunkScheduler:
         return (1 - a) * old + a * actions
 
     def accept(self, obs_stamp: float, actions: np.ndarray, published_at: float) -> float:
-        """Make the published chunk current; returns the idle time before it (s): how long the
-        controller had run out of chunk (held) before this one arrived."""
-        idle = 0.0
+        """Make the published chunk current, on the timeline the controller executes it
+        (fdvla_msgs.types.chunk_delay: a chunk that finds the arm holding starts from it);
+        returns the idle time before it (s): how long the arm had been without a chunk."""
+        idle, idle_since = 0.0, -np.inf  # no chunk: the arm holds since before the observation
         if self.stamp is not None:
-            idle = max(0.0, published_at - (self.stamp + self.times[-1]))
-        self.stamp = obs_stamp
+            end = self.stamp + self.times[-1]
+            idle = max(0.0, published_at - end)
+            idle_since = end if end < published_at else None
+        self.stamp = obs_stamp + chunk_delay(obs_stamp, published_at, idle_since)
         self.times = np.arange(len(actions)) * self.dt
         self.actions = np.asarray(actions, dtype=np.float64)
         return idle

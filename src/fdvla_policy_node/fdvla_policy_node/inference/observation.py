@@ -1,8 +1,8 @@
 """One observation from the latest sample of every input, or the reason there is none.
 
-Inputs arrive asynchronously (two cameras at 30 Hz, the robot state at 500 Hz, the wrench with
-it). An observation is built only from samples whose stamps agree within `sync_tolerance`, none
-older than `max_age` at assembly time; otherwise the assembler says which input is missing, stale
+Inputs arrive asynchronously (two cameras at 10-30 Hz, the robot state at 500 Hz, the wrench
+with it). An observation is built only from camera frames whose stamps agree within
+`sync_tolerance` and the newest robot state, none older than `max_age` at assembly time; otherwise the assembler says which input is missing, stale
 or out of sync, so the node can count the skip instead of predicting from old data.
 """
 
@@ -70,6 +70,11 @@ class ObservationAssembler:
             self.instruction = text.strip() or None
 
     # reader ---------------------------------------------------------------------------
+    def latest_tcp(self):
+        """The newest TCP pose (or None)."""
+        with self._lock:
+            return None if self._tcp is None else self._tcp[1]
+
     def assemble(self, now: float) -> tuple[Optional[Observation], str]:
         """(observation, "") or (None, reason) with reason like 'stale:wrist' or 'unsynced'."""
         with self._lock:
@@ -88,7 +93,10 @@ class ObservationAssembler:
         for name, t in stamps.items():
             if now - t > self.cfg.max_age:
                 return None, f"stale:{name}"
-        if max(stamps.values()) - min(stamps.values()) > self.cfg.sync_tolerance:
+        # The cameras must show one moment; the robot state (500 Hz) is simply the newest
+        # sample, read when the observation is assembled: the pose the next chunk starts from.
+        cam_stamps = [t for name, t in stamps.items() if name.startswith("camera:")]
+        if max(cam_stamps) - min(cam_stamps) > self.cfg.sync_tolerance:
             return None, "unsynced"
         cams = {c: samples[f"camera:{c}"] for c in self.cfg.cameras}
         obs = Observation(

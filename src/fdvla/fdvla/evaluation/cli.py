@@ -26,28 +26,29 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="ROS-free lock-step mode: the sim waits for each inference, which "
                         "arrives --latency s of simulated time after its observation (CPU "
                         "results mean what GPU ones do). Default: real time over DDS.")
-    e.add_argument("--latency", type=float, default=0.1, metavar="S",
-                   help="simulated inference latency in lock-step mode (default 0.1 s)")
+    e.add_argument("--latency", type=float, default=None, metavar="S",
+                   help="inference latency to test against: in lock-step the simulated latency "
+                        "of every chunk (default 0.1 s); in real time S seconds added to every "
+                        "inference of the policy node (policy.extra_latency, default 0)"),
     e.add_argument("--timeout", type=float, default=15.0, metavar="S", help="per episode")
     e.add_argument("--seed", type=int, default=0, help="first placement seed")
     e.add_argument("--guidance", choices=("none", "blend", "rtc"), default=None,
-                   help="how a new chunk joins the executing one (default: config/policy.yaml)")
+                   help="how a new chunk joins the executing one (default: rtc)")
     e.add_argument("--threshold", type=float, default=None,
                    help="executed share of a chunk that starts the next inference")
     e.add_argument("--smooth", type=int, default=None, metavar="DEGREE",
-                   help="polynomial smoothing of each chunk (0: off; default: config/policy.yaml)")
+                   help="polynomial smoothing of each chunk (0: off; default: 3)")
     e.add_argument("--noise-scale", type=float, default=None, metavar="S",
-                   help="initial flow noise scale (0: deterministic chunks; default: config/policy.yaml)")
+                   help="initial flow noise scale (0: deterministic chunks; default: 1)")
     e.add_argument("--device", default="auto")
     e.add_argument("--video", action="store_true", help="write an MP4 of the scene camera per episode")
     e.set_defaults(func=run_eval)
     return e
 
 
-def _policy_settings(args) -> dict:
-    from fdvla.graph import _policy_defaults
-
-    d = _policy_defaults()
+def _policy_overrides(args) -> dict:
+    """The policy settings this command changes (flat keys of PolicySettings)."""
+    d = {"device": args.device}
     if args.guidance:
         d["guidance"] = args.guidance
     if args.threshold is not None:
@@ -56,6 +57,8 @@ def _policy_settings(args) -> dict:
         d["smooth_degree"] = args.smooth
     if args.noise_scale is not None:
         d["noise_scale"] = args.noise_scale
+    if not args.lockstep and args.latency:
+        d["extra_latency"] = args.latency
     return d
 
 
@@ -79,21 +82,34 @@ def run_eval(args) -> int:
     except PolicyLoadError as e:
         print(f"fdvla eval: {e}", file=sys.stderr)
         return 2
-    settings = _policy_settings(args)
+    from fdvla_policy_node.inference import PolicySettings
+
+    changed = _policy_overrides(args)
+    try:
+        settings = PolicySettings.from_dict(changed)
+    except ValueError as e:
+        print(f"fdvla eval: {e}", file=sys.stderr)
+        return 2
+    latency = args.latency if args.latency is not None else (0.1 if args.lockstep else 0.0)
     sensorless = args.robot == "sim_sensorless"
     video_dir = args.out / "videos" if args.video else None
     records = []
+    figures: dict = {}  # real time: the policy node's /diagnostics figures per task
     t_start = time.time()
 
     def progress(r):
         mark = "[green]ok[/]" if r.success else f"[red]fail[/] {r.failure or r.fault}"
+        extra = ""
+        if r.safety_stops:
+            extra += f", [red]safety stops {r.safety_stops}[/]"
+        if r.chunks_rejected:
+            extra += f", refused {r.chunks_rejected}"
         console.print(f"  {r.task} #{r.episode} seed {r.seed}: {mark} "
-                      f"({r.duration:.1f} s, {r.chunks} chunks)")
+                      f"({r.duration:.1f} s, {r.chunks} chunks{extra})")
 
     try:
         if args.lockstep:
-            from fdvla_policy_node.inference import (PolicyRunner, SchedulerConfig,
-                                                     load_for_inference)
+            from fdvla_policy_node.inference import PolicyRunner, load_for_inference
             from fdvla_policy_node.inference.runner import pick_device
             from .lockstep import evaluate_lockstep
 
@@ -101,39 +117,35 @@ def run_eval(args) -> int:
             if info.needs_wrench and sensorless:
                 raise PolicyLoadError(f"policy variant {info.variant!r} needs the measured wrench "
                                       "at inference; sim_sensorless has no force/torque sensor")
-            runner = PolicyRunner(policy, info, noise_scale=float(settings.get("noise_scale", 1.0)))
-            sched = SchedulerConfig(threshold=float(settings.get("threshold", 0.6)),
-                                    guidance=settings.get("guidance", "none"),
-                                    blend_time=float(settings.get("blend_time", 0.3)),
-                                    rtc_decay_steps=float(settings.get("rtc_decay_steps", 3.0)),
-                                    smooth_degree=int(settings.get("smooth_degree", 0)),
-                                    follow_tolerance=float(settings.get("follow_tolerance", 0.05)))
+            runner = PolicyRunner(policy, info, noise_scale=settings.noise_scale)
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} lock-step episodes "
-                              f"(simulated latency {args.latency * 1e3:.0f} ms)")
+                              f"(simulated latency {latency * 1e3:.0f} ms)")
                 records += evaluate_lockstep(runner, task, args.episodes, seed=args.seed,
                                              sensorless=sensorless, timeout=args.timeout,
-                                             latency=args.latency, scheduler_config=sched,
+                                             latency=latency, scheduler_config=settings.chunking,
                                              video_dir=video_dir, progress=progress)
         else:
             from .realtime import evaluate_realtime
 
-            overrides = [f"policy.{k}={v}" for k, v in settings.items()
-                         if k in ("guidance", "threshold", "smooth_degree", "noise_scale")] + [f"policy.device={args.device}"]
+            overrides = [f"policy.{k}={v}" for k, v in changed.items()]
             for task in tasks:
-                console.print(f"[bold]{task}[/]: {args.episodes} real-time episodes over DDS")
+                console.print(f"[bold]{task}[/]: {args.episodes} real-time episodes over DDS "
+                              f"(added latency {latency * 1e3:.0f} ms)")
                 records += evaluate_realtime(str(ckpt), task, args.episodes, robot=args.robot,
                                              seed=args.seed, timeout=args.timeout,
                                              overrides=overrides, video_dir=video_dir,
-                                             progress=progress)
+                                             log_path=args.out / "logs" / f"graph_{task}.log",
+                                             progress=progress,
+                                             policy_figures=figures.setdefault(task, {}))
     except PolicyLoadError as e:
         print(f"fdvla eval: {e}", file=sys.stderr)
         return 2
     meta = {"policy": str(ckpt), "mode": "lockstep" if args.lockstep else "realtime",
             "robot": args.robot, "seed": args.seed, "timeout": args.timeout,
-            "latency": args.latency if args.lockstep else None,
-            "guidance": settings.get("guidance"), "threshold": settings.get("threshold"),
-            "wall_time": time.time() - t_start}
+            "latency": latency, "guidance": settings.chunking.guidance,
+            "threshold": settings.chunking.threshold,
+            "wall_time": time.time() - t_start, "policy_node": figures or None}
     summary = write_report(records, args.out, meta)
     for task, d in summary["tasks"].items():
         console.print(f"[bold]{task}[/]: success {d['successes']}/{d['episodes']} "

@@ -19,7 +19,9 @@ class EpisodeRecord:
     failure: str = ""
     fault: str = ""
     chunks: int = 0
-    chunks_rejected: dict = field(default_factory=dict)
+    chunks_rejected: dict = field(default_factory=dict)  # the controller's refusals, by reason
+    safety_stops: dict = field(default_factory=dict)  # the controller's safety stops, by reason
+    counters: dict = field(default_factory=dict)  # e.g. chunk_retimed, reach_limited
     boundary_jerk: float = float("nan")  # m/s^3, p95 of |jerk| of the servo target at chunk switches
     jerk: float = float("nan")  # m/s^3, p95 of |jerk| of the servo target elsewhere
     # time series for the plots (not written to the JSON summary)

@@ -5,75 +5,67 @@ observation, so a CPU result means what a GPU one does.
 Differences from the real-time mode (the real node graph over DDS): observations are rendered
 and read directly from the sim at the moment inference starts (no topic transport, no stamp
 tolerance, no camera rate), and the inference latency is the configured one, not the measured
-one. Everything from the chunk on is the same code: the controller (ServoController in the
-ServoLoop cycle), its latency compensation and chunk replacement, the chunk scheduler and its
-blend/RTC guidance, the sim task's success check.
+one. Everything from the observation on is the same code: the chunk pipeline
+(fdvla_policy_node.inference.ChunkPipeline: scheduler, RTC guidance, join, smoothing, chunk
+timing) with the policy's default settings, then the controller (ServoController in the
+ServoLoop cycle, the sim setup's settings and limits), the sim task's success check.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import numpy as np
 
-from fdvla_msgs.types import ActionChunk
-from fdvla_policy_node.action_space import action_to_pose
-from fdvla_policy_node.inference import ChunkScheduler, PolicyRunner, SchedulerConfig
+from fdvla_policy_node.inference import ChunkPipeline, PolicyRunner, Prediction, SchedulerConfig
 from fdvla_policy_node.inference.observation import Observation
 from .results import EpisodeRecord, target_jerk
-
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 CAMERA_OF = {"kinect": "scene", "wrist": "wrist"}
 
 
 class PolicyAgent:
-    """rollout.Agent: runs the policy when the scheduler asks, delivers the chunk `latency` s of
-    simulated time later."""
+    """rollout.Agent: runs the chunk pipeline when its scheduler asks, delivers the chunk
+    `latency` s of simulated time later."""
 
-    def __init__(self, runner: PolicyRunner, scheduler: ChunkScheduler, cameras: dict,
-                 instruction: str, latency: float):
-        self.runner, self.scheduler, self.cameras = runner, scheduler, cameras
+    def __init__(self, pipeline: ChunkPipeline, cameras: dict, instruction: str, latency: float):
+        self.pipeline, self.cameras = pipeline, cameras
         self.instruction = instruction
         self.latency = float(latency)
-        self.pending: Optional[ActionChunk] = None
+        self.pending: Optional[Prediction] = None
         self.release = 0.0
         self.chunks = 0
         self.switch_times: list = []
         self.predicted_t: list = []
         self.predicted: list = []
-        scheduler.latency_estimate = self.latency
+        pipeline.scheduler.latency_estimate = self.latency
 
     def act(self, state, now):
         if self.pending is not None:
             if now + 1e-9 < self.release:
                 return None
-            chunk, self.pending = self.pending, None
-            self.switch_times.append(now)
-            return chunk
-        if not self.scheduler.should_infer(now):
+            return self._deliver(state, now)
+        if not self.pipeline.should_infer(now):
             return None
         obs = Observation(stamp=now, images={k: c.render().rgb for k, c in self.cameras.items()},
                           tcp_pose=state.tcp_pose, q=state.q, instruction=self.instruction,
                           wrench=state.wrench)
-        n = self.runner.info.chunk_size
-        self.scheduler.drop_if_not_followed(now, state.tcp_pose.position)
-        inf = self.runner.infer(obs, self.scheduler.guide(now, n))
-        actions = self.scheduler.join(now, inf.actions)
-        chunk = ActionChunk(now, np.arange(n) * self.runner.info.action_dt,
-                            tuple(action_to_pose(a) for a in actions))
-        self.scheduler.accept(now, actions, now + self.latency)
+        self.pending, self.release = self.pipeline.predict(obs), now + self.latency
         self.chunks += 1
+        inf = self.pending.inference
         if inf.predicted_wrench is not None:
             self.predicted_t.append(now)
             self.predicted.append(inf.predicted_wrench.tolist())
-        if self.latency <= 0:
-            self.switch_times.append(now)
-            return chunk
-        self.pending, self.release = chunk, now + self.latency
-        return None
+        return self._deliver(state, now) if self.latency <= 0 else None
+
+    def _deliver(self, state, now: float):
+        p, self.pending = self.pending, None
+        if self.pipeline.arm_moved(p, now, state.tcp_pose.position):
+            self.pipeline.reset()  # as the node does: the arm moved while the policy thought
+            return None
+        self.pipeline.delivered(p, now)
+        self.switch_times.append(now)
+        return p.chunk
 
 
 def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: int = 0,
@@ -81,8 +73,9 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                       scheduler_config: SchedulerConfig | None = None, video_dir=None,
                       video_fps: float = 15.0, progress=None) -> list[EpisodeRecord]:
     from fdvla_drivers.camera.sim_camera import SimCamera
-    from fdvla_drivers.control.controller import ControllerConfig, ServoController
-    from fdvla_drivers.control.safety import SafetyLimits
+    from fdvla.config import load_setup
+    from fdvla.safety_config import controller_settings
+    from fdvla_drivers.control.controller import SAFETY_STOP_KEYS, ServoController
     from fdvla_drivers.robot.sim_backend import SimRobotBackend
     from fdvla_drivers.sim.rollout import run_episode
 
@@ -92,6 +85,10 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                          "sensorless sim has none")
     backend = SimRobotBackend(task, realtime=False, sensorless=sensorless)
     backend.connect()
+    # The controller settings and safety limits of the simulated setup, as the graph runs them.
+    setup = load_setup("sim_sensorless" if sensorless else "sim")
+    limits = controller_settings(setup.get("controller"), setup.get("safety"),
+                                 backend.servo_period)
     cams = {}
     for name in info.camera_names:
         h, w = info.camera_sizes.get(name, (240, 320))
@@ -104,8 +101,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
     try:
         for k in range(episodes):
             backend.reset(seed=seed + k)
-            scheduler = ChunkScheduler(scheduler_config or SchedulerConfig(), info.action_dt)
-            agent = PolicyAgent(runner, scheduler, cams, backend.task.instruction, latency)
+            agent = PolicyAgent(ChunkPipeline(runner, scheduler_config), cams,
+                                backend.task.instruction, latency)
             t_list, p_list, w_t, w_list, frames = [], [], [], [], []
             next_frame = [0.0]
 
@@ -120,7 +117,7 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                     next_frame[0] = rec.now + 1.0 / video_fps
                     frames.append(video_cam.render().rgb)
 
-            controller = ServoController(ControllerConfig(), SafetyLimits())
+            controller = ServoController(*limits)
             res = run_episode(backend, controller, agent, max_duration=timeout,
                               replan_period=0.01, on_cycle=on_cycle)
             bj, j = target_jerk(np.asarray(t_list), np.asarray(p_list), agent.switch_times[1:])
@@ -131,6 +128,9 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                 duration=float(res.duration), success_time=res.success_time,
                 progress=float(res.progress), failure=failure, fault=res.fault,
                 chunks=res.chunks_accepted, chunks_rejected=dict(res.chunks_rejected),
+                safety_stops={k: v for k, v in controller.rejections.items()
+                              if k in SAFETY_STOP_KEYS},
+                counters=dict(controller.counters),
                 boundary_jerk=bj, jerk=j,
                 wrench_t=[t - t0 for t in w_t], wrench=w_list,
                 predicted_t=[t - t0 for t in agent.predicted_t], predicted=agent.predicted))

@@ -21,7 +21,10 @@ def summarize(records: list[EpisodeRecord], meta: dict) -> dict:
         per_task[t] = {"episodes": n, "successes": ok, "success_rate": ok / n if n else 0.0,
                        "mean_success_time": float(np.mean(times)) if times else None,
                        "boundary_jerk_p95": _nanmean([r.boundary_jerk for r in rs]),
-                       "jerk_p95": _nanmean([r.jerk for r in rs])}
+                       "jerk_p95": _nanmean([r.jerk for r in rs]),
+                       # the controller's own counts: refused chunks and safety stops, by reason
+                       "chunks_rejected": _total([r.chunks_rejected for r in rs]),
+                       "safety_stops": _total([r.safety_stops for r in rs])}
     return _clean({**meta, "tasks": per_task, "episodes": [r.summary() for r in records]})
 
 
@@ -36,6 +39,14 @@ def _clean(o):
     if isinstance(o, np.integer):
         return int(o)
     return o
+
+
+def _total(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + int(v)
+    return dict(sorted(out.items()))
 
 
 def _nanmean(x):
@@ -62,6 +73,9 @@ def write_report(records: list[EpisodeRecord], out: Path, meta: dict) -> dict:
         d = summary["tasks"][t]
         ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.02,
                 f"{d['successes']}/{d['episodes']}", ha="center")
+        issues = (f"refused {sum(d['chunks_rejected'].values())}\n"
+                  f"safety stops {sum(d['safety_stops'].values())}")
+        ax.text(b.get_x() + b.get_width() / 2, 0.05, issues, ha="center", fontsize=7)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("success rate")
     ax.set_title(f"{meta.get('policy', '')} ({meta.get('mode', '')})", fontsize=9)
@@ -79,8 +93,11 @@ def write_report(records: list[EpisodeRecord], out: Path, meta: dict) -> dict:
             ax.plot(r.predicted_t, np.asarray(r.predicted)[:, 2], "o-", color="tab:orange",
                     ms=3, lw=1, label="predicted Fz (force decoder)")
         ax.set_ylabel("N")
+        counts = "".join(f"; {what} {d}" for what, d in (("refused", r.chunks_rejected),
+                                                          ("safety stops", r.safety_stops)) if d)
         ax.set_title(f"{r.task} #{r.episode} seed {r.seed}: "
-                     f"{'success' if r.success else 'fail: ' + (r.failure or r.fault)}", fontsize=8)
+                     f"{'success' if r.success else 'fail: ' + (r.failure or r.fault)}{counts}",
+                     fontsize=8)
         ax.legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("s since episode start")
     fig.tight_layout()

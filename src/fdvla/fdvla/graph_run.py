@@ -1,0 +1,140 @@
+"""A supervised node graph plus this process's own rclpy side: what `fdvla bringup` and the
+real-time `fdvla eval` both run.
+
+The graph's processes start as children under the `Supervisor` (one OS process each, as the
+launch file starts them); this process gets an rclpy context, an executor thread and the
+`StatusMonitor` (the /diagnostics table, the supervisor's process rows), and may add nodes of
+its own (the episode client). `poll()` reports processes that exited and tells the robot to hold
+when one that is not the robot's goes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable, Optional
+
+from fdvla.config import load_setup
+from fdvla.environment import apply_defaults
+from fdvla.graph import build_graph
+
+
+def check_policies(graph) -> None:
+    """A policy that cannot run on this setup is refused before any process starts (raises
+    PolicyLoadError), not discovered later as one dead process among running ones."""
+    for spec in (n for p in graph for n in p.nodes if n.kind == "policy"):
+        from fdvla_policy_node.inference.checkpoint import check_fits_setup
+
+        check_fits_setup(spec.params["checkpoint"], bool(spec.params.get("wrench_available")),
+                         str(spec.params.get("setup", "")))
+
+
+class GraphRun:
+    def __init__(self, robot: str, overrides: list[str], emit: Callable[[str, str], None],
+                 console=None):
+        apply_defaults()
+        from fdvla_drivers.sim.shared_snapshot import remove_stale_segments, segment_name
+
+        remove_stale_segments()
+        self.snapshot = segment_name(os.getpid(), f"d{os.environ.get('ROS_DOMAIN_ID', '0')}")
+        self.overrides = [*overrides, f"sim_snapshot={self.snapshot}"]
+        self.robot = robot
+        self.cfg = load_setup(robot, self.overrides)
+        self.graph = build_graph(self.cfg)
+        check_policies(self.graph)
+        self.emit = emit
+        self.console = console
+        self.supervisor = None
+        self.context = self.executor = self.monitor = None
+        self.failed = False  # the robot's process exited
+        self._stop = threading.Event()
+        self._spin: Optional[threading.Thread] = None
+
+    @property
+    def is_sim(self) -> bool:
+        return (self.cfg.get("robot") or {}).get("backend") == "sim"
+
+    def start(self) -> "GraphRun":
+        from fdvla.supervisor import Supervisor
+
+        self.supervisor = Supervisor(self.robot, self.overrides, self.graph, self.emit)
+        try:
+            self.supervisor.start()  # before this process starts any rclpy thread (fork safety)
+            import rclpy
+            from rclpy.executors import MultiThreadedExecutor
+
+            from fdvla.status import StatusMonitor
+
+            self.context = rclpy.Context()
+            rclpy.init(context=self.context,
+                       signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+            self.monitor = StatusMonitor(self.context, console=self.console)
+            self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+            self.executor.add_node(self.monitor)
+            self._spin = threading.Thread(target=self._spin_loop, name="graph-run-executor",
+                                          daemon=True)
+            self._spin.start()
+            self.report()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_node(self, node):
+        self.executor.add_node(node)
+        return node
+
+    def report(self) -> None:
+        self.monitor.set_processes([(c.name, c.pid, c.returncode is None, c.describe())
+                                    for c in self.supervisor.children])
+
+    def poll(self) -> bool:
+        """Report processes that exited; False once the robot's process is gone."""
+        dead = self.supervisor.poll()
+        if dead:
+            self.report()
+        for c in dead:
+            self.emit("supervisor", f"process {c.name} (pid {c.pid}) {c.describe()}")
+            if c.critical:
+                self.emit("supervisor", "the robot's process is gone: stopping every process")
+                self.failed = True
+            elif self.supervisor.child_alive_critical():
+                held = self.monitor.request_hold()
+                self.emit("supervisor", "robot told to hold (/controller/stop)" if held else
+                          "could not reach /controller/stop")
+        return not self.failed
+
+    def _spin_loop(self) -> None:
+        from rclpy._rclpy_pybind11 import InvalidHandle
+        from rclpy.executors import ExternalShutdownException
+
+        while not self._stop.is_set():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except InvalidHandle:
+                continue  # a node removed by another thread mid-wait; the others spin on
+            except ExternalShutdownException:
+                return
+
+    def stop(self) -> None:
+        import rclpy
+
+        from fdvla_drivers.sim.shared_snapshot import unlink
+
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        unlink(self.snapshot)
+        self._stop.set()
+        if self._spin is not None:
+            self._spin.join(timeout=2.0)
+        if self.executor is not None:
+            self.executor.shutdown(timeout_sec=1.0)
+        if self.context is not None:
+            rclpy.try_shutdown(context=self.context)
+            self.context = None
+
+    def __enter__(self) -> "GraphRun":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
