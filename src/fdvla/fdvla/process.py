@@ -46,10 +46,16 @@ def make_executor(kind: str, context=None):
 
 def process_executor(cfg: dict, spec) -> str:
     """The setup's `executors` section: `robot_driver` for the process that owns the robot,
-    `other` for the rest (defaults: events and multi)."""
+    `view` for the Foxglove live view, `other` for the rest (defaults: events, events, multi).
+
+    The live view forwards every message of the 500 Hz robot topics; under a Python executor it
+    fell behind on 2 cores and lost most of them (its callbacks only copy bytes out, so the
+    EventsExecutor's single thread suits it)."""
     section = cfg.get("executors") or {}
     if spec.robot is not None:
         return section.get("robot_driver", "events")
+    if any(n.kind == "foxglove_bridge" for n in spec.nodes):
+        return section.get("view", "events")
     return section.get("other", "multi")
 
 
