@@ -5,8 +5,8 @@ leaves the flange Jacobian's condition number unchanged, so it never approaches 
 or a singularity, even at the reach limit itself. The outside run saw such a rotation (180 deg
 over 4 s) stall at 38 deg with `reach_limited`: the guard took the roundoff-level change of the
 condition number along the motion (from the arm's tiny tilt) as an approach. Over DDS against the
-real-time sim: the arm first rises to the reach limit under teleop (where the guard brings it to
-rest), then rotates 180 deg one way and back.
+real-time sim: the arm first rises to the reach limit (where the guard brings it to rest), then
+rotates 180 deg one way and back.
 """
 
 import time
@@ -18,6 +18,7 @@ from scipy.spatial.transform import Rotation
 from fdvla_drivers.control.safety import SafetyLimits
 from fdvla_msgs import conversions as conv
 from fdvla_msgs.types import ActionChunk
+from nodes.test_sim_graph import line_chunk
 from safety.helpers import Cell, settle, tcp
 
 pytestmark = pytest.mark.slow
@@ -42,13 +43,24 @@ def test_slow_rotation_about_the_tool_axis_completes_at_the_reach_limit():
     try:
         cell.ensure_armed()
         before = settle(cell.probe, 0.3)
-        cell.stream_twist([0.0, 0.0, 0.2], 3.5, 50)  # straight up, past the reach limit
+        # Straight up at 0.1 m/s towards a point out of reach: the guard brings the target to
+        # rest near `singularity_stop`. A chunk, not a twist stream: no dead-man to time out on
+        # a loaded machine.
+        cell.chunk_pub.publish(conv.chunk_to_msg(
+            line_chunk(time.time(), before, [0.0, 0.0, 0.6], 6.0)))
+        slow = SafetyLimits().singularity_slow
+        cell.probe.wait_for(lambda: float(cell.diag().get("reach_condition", 0)) > slow + 5,
+                            60.0, "the reach limit")
         top = settle(cell.probe, 0.5)
+        for _ in range(40):  # until the arm is at rest there (bounded)
+            here = settle(cell.probe, 0.5)
+            if here.distance_to(top)[0] < 0.5e-3:
+                break
+            top = here
         d = cell.fresh_diag()
         assert d["fault"] == "", d["fault"]
         assert top.position[2] > before.position[2] + 0.3  # at the reach limit, not short of it
-        cond = float(d["reach_condition"])
-        assert cond > SafetyLimits().singularity_slow, d
+        assert float(d["reach_condition"]) > slow, d
         # 180 deg over 4 s one way, then back: whichever way the arm's tilt makes the
         # condition number's change come out, one of the two used to stall.
         start = top
