@@ -31,7 +31,8 @@ CAMERAS = {"kinect": "scene", "wrist": "wrist"}
 
 
 def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, height: int,
-               seed0: int = TRAIN_SEED0) -> None:
+               seed0: int = TRAIN_SEED0, max_duration: float = 12.0,
+               success_hold: float = 0.3) -> None:
     from tqdm import tqdm
 
     from fdvla_drivers.camera.sim_camera import SimCamera
@@ -74,7 +75,8 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
 
         try:
             result = run_episode(backend, ServoController(ControllerConfig(), SafetyLimits()),
-                                 make_expert(backend.task), max_duration=12.0, on_cycle=on_cycle)
+                                 make_expert(backend.task), max_duration=max_duration,
+                                 on_cycle=on_cycle, success_hold=success_hold)
         except BaseException:
             writer.discard()
             raise
@@ -123,6 +125,9 @@ def main(argv=None) -> None:
     d.add_argument("--fps", type=float, default=10.0)
     d.add_argument("--width", type=int, default=128)
     d.add_argument("--height", type=int, default=96)
+    d.add_argument("--max-duration", type=float, default=12.0, help="s per episode at most")
+    d.add_argument("--success-hold", type=float, default=0.3,
+                   help="s recorded after the task succeeds (button: the release and the hold)")
     t = sub.add_parser("train")
     t.add_argument("--dataset", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
@@ -139,7 +144,8 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     if a.cmd == "demos":
         a.out.mkdir(parents=True, exist_ok=True)
-        make_demos(a.task, a.episodes, a.out, a.fps, a.width, a.height)
+        make_demos(a.task, a.episodes, a.out, a.fps, a.width, a.height,
+                   max_duration=a.max_duration, success_hold=a.success_hold)
     elif a.cmd == "train":
         train(a.dataset, a.out, a.steps, a.batch_size, a.chunk_size, a.lr, a.image_size)
     else:

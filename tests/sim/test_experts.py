@@ -69,3 +69,28 @@ def test_on_cycle_sees_every_servo_cycle_with_targets_and_chunks():
     stamps = np.array([r.state.stamp for r in records])
     assert np.allclose(np.diff(stamps), 0.002)
     assert all(r.target is not None for r in records)
+
+
+def test_button_expert_releases_after_the_latch_and_holds_above_the_cap():
+    """The expert lets go once the cap has latched: it rises above the button and holds there,
+    with no contact force, until the episode ends."""
+    backend = SimRobotBackend("button", seed=4, realtime=False)
+    expert = make_expert(backend.task)
+    records = []
+    result = run_episode(backend, controller(), expert, max_duration=12.0, success_hold=3.0,
+                         on_cycle=records.append)
+    assert result.success and not result.fault and not result.chunks_rejected
+    assert result.duration == pytest.approx(result.success_time + 3.0, abs=0.01)
+    assert expert.released_at - expert.latched_at == pytest.approx(expert.release_delay, abs=0.11)
+    cap_top = backend.task.cap_top()[2]
+    last = [r for r in records if r.now >= records[-1].now - 0.5]
+    for r in last:  # the last half second: holding above the cap, not touching it
+        assert r.state.tcp_pose.position[2] > cap_top + 0.02
+        assert np.linalg.norm(r.state.wrench[:3]) < 1.0
+    z = [r.state.tcp_pose.position[2] for r in last]
+    assert max(z) - min(z) < 0.001
+    # It pressed the latched cap well within the force limit, and let go of it quickly.
+    latched = [r for r in records if r.now >= expert.latched_at]
+    assert max(np.linalg.norm(r.state.wrench[:3]) for r in latched) < 55.0
+    after = [r for r in records if r.now >= expert.released_at + 0.5]
+    assert max(np.linalg.norm(r.state.wrench[:3]) for r in after) < 5.0

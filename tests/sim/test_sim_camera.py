@@ -62,3 +62,50 @@ def test_realtime_camera_delivers_new_frames():
     finally:
         cam.stop()
         b.close()
+
+
+def _lit_ring_pixels(rgb: np.ndarray) -> np.ndarray:
+    """Mask of the button's lit status ring (bright blue; nothing else in the cell is)."""
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    return (b > 180) & (b - r > 80)
+
+
+def test_latched_button_lights_its_ring_in_both_render_paths():
+    """Seeded press: at the same pose above the button, the wrist image shows the lit status ring
+    after the latch and not before, both from the cell itself and from the shared-memory snapshot
+    the real-time camera processes render from."""
+    import os
+
+    from fdvla_drivers.sim.shared_snapshot import SharedCellView, segment_name, unlink
+    from fdvla_drivers.camera.sim_camera import SimCamera
+    from sim_servo import servo_to
+
+    name = segment_name(os.getpid(), "lamp")
+    b = SimRobotBackend("button", seed=11, realtime=False)
+    b.publish_snapshots(name)
+    view = SharedCellView(name, timeout=5)
+    cams = {"direct": SimCamera(b, "wrist", 128, 96), "shared": SimCamera(view, "wrist", 128, 96)}
+    try:
+        top = b.task.cap_top()
+        rot = b.read_state().tcp_pose.quat_xyzw
+        above = Pose(top + [0, 0, 0.03], rot)
+        servo_to(b, above, 1.0)
+        before = {k: c.render().rgb for k, c in cams.items()}
+        servo_to(b, Pose(top - [0, 0, 0.022], rot), 1.5)
+        assert b.task.success()
+        servo_to(b, above, 0.8)
+        after = {k: c.render().rgb for k, c in cams.items()}
+    finally:
+        for c in cams.values():
+            c._close_renderer()
+        view.close()
+        b.close()
+    assert not unlink(name)
+    for path in cams:
+        assert not _lit_ring_pixels(before[path]).any()
+        ring = _lit_ring_pixels(after[path])
+        assert ring.mean() > 0.03  # a ring of a few hundred pixels at 128x96
+        diff = np.abs(after[path].astype(int) - before[path].astype(int)).sum(-1)
+        assert diff[ring].mean() > 150  # the indicator region changed colour
+    np.testing.assert_array_equal(after["direct"], after["shared"])
+    np.testing.assert_array_equal(before["direct"], before["shared"])

@@ -84,6 +84,7 @@ class ScriptedExpert:
         self.task = task
         self.cfg = config or ExpertConfig()
         self.path: Optional[WaypointPath] = None
+        self.reset()
 
     def reset(self) -> None:
         self.path = None
@@ -125,9 +126,38 @@ def _nearest_equivalent_yaw(target: float, current: float, symmetry: float) -> f
 
 
 class ButtonExpert(ScriptedExpert):
+    """Approach, press until the cap latches, keep pressing `release_delay` s, then let go: rise
+    from the pressing target to `release_height` above the released cap's top and hold there for
+    good. The delay keeps the release out of what a policy sees coming before the latch (the
+    pressing it learns goes well past the latch point); the lit status ring is what tells it
+    afterwards that the press is done."""
+
     #: How far below the released cap's top the press is aimed (beyond the full travel, so the
     #: servo's stiffness pushes the cap onto its stop).
     overpress: float = 0.012
+    #: s of pressing after the latch engages before the release starts.
+    release_delay: float = 0.8
+    #: Where the tool waits after the release, above the released cap's top.
+    release_height: float = 0.03
+
+    def reset(self) -> None:
+        super().reset()
+        self.latched_at: Optional[float] = None
+        self.released_at: Optional[float] = None
+
+    def act(self, state, now):
+        if self.path is not None and self.released_at is None and self.task.success():
+            if self.latched_at is None:
+                self.latched_at = now
+            if now >= self.latched_at + self.release_delay - 1e-9:
+                self.released_at = now
+                path = WaypointPath(now, self.path.sample(now))
+                rot = path.poses[0].rotation
+                up = self.task.cap_top() + [0, 0, self.release_height]
+                path.move(Pose.from_rotation(up, rot), self.cfg.descent_speed,
+                          self.cfg.max_angular_speed)
+                self.path = path  # ends holding its last pose
+        return super().act(state, now)
 
     def plan(self, state, now):
         task: ButtonTask = self.task
@@ -139,9 +169,7 @@ class ButtonExpert(ScriptedExpert):
         self._descend(path, Pose.from_rotation(top + [0, 0, 0.006], rot))
         pressed = Pose.from_rotation(top - [0, 0, task.p.travel + self.overpress], rot)
         self._contact(path, pressed)
-        path.hold(0.3)
-        self._free(path, above)
-        return path
+        return path  # holds the press until the latch (act)
 
 
 class PlugExpert(ScriptedExpert):

@@ -1,4 +1,10 @@
-"""Press an emergency button: a spring-loaded mushroom cap that latches only when fully pressed."""
+"""Press an emergency button: a spring-loaded mushroom cap that latches only when fully pressed.
+
+Like an illuminated emergency stop, the button shows that it is latched: a lit status ring around
+the collar comes on (and the cap stays down). The ring is a mocap body that rises out of the
+housing when the latch engages, so every camera that copies qpos and mocap poses (in-process or
+from the shared-memory snapshot) sees it.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,12 @@ class ButtonParams:
     #: Force the latch holds the cap down with once engaged (beats the spring).
     latch_force: float = 45.0
     placement_half_extent: tuple = (0.06, 0.06)
+    #: Lit status ring around the collar, shown while latched (radius, colour).
+    lamp_radius: float = 0.040
+    lamp_rgba: tuple = (0.15, 0.55, 1.0, 1.0)
+
+
+_LAMP_HALF = 0.0015  # half-thickness of the status ring
 
 
 class ButtonTask(SimTask):
@@ -51,6 +63,10 @@ class ButtonTask(SimTask):
       mass="0.08"/>
 """
 
+    def assets_xml(self) -> str:
+        rgba = " ".join(f"{c:g}" for c in self.p.lamp_rgba)
+        return f'<material name="button_lamp_lit" rgba="{rgba}" emission="0.8"/>'
+
     def world_xml(self) -> str:
         p = self.p
         hx, hy, hz = p.housing_half
@@ -73,11 +89,22 @@ class ButtonTask(SimTask):
           pos="0 0 {p.stem_height + p.cap_half_height}" rgba="0.85 0.05 0.05 1" mass="0.03"/>
   </body>
 </body>
+<body name="button_lamp" mocap="true" pos="{WORK_CENTRE[0]} {WORK_CENTRE[1]} {self._lamp_z(False):.6g}">
+  <geom name="button_lamp_ring" class="decal" type="cylinder" size="{p.lamp_radius} {_LAMP_HALF}"
+        material="button_lamp_lit"/>
+</body>
 """
+
+    def _lamp_z(self, lit: bool) -> float:
+        """Centre height of the status ring: just proud of the housing top when lit, inside the
+        (opaque) housing when not."""
+        top = 2 * self.p.housing_half[2]
+        return top + (_LAMP_HALF + 0.001 if lit else -_LAMP_HALF - 0.003)
 
     def bind(self, model):
         super().bind(model)
         self._mocap = self._mocap_id("button_housing")
+        self._lamp = self._mocap_id("button_lamp")
         jid = self._id(mujoco.mjtObj.mjOBJ_JOINT, "button_joint")
         self._qadr = int(model.jnt_qposadr[jid])
         self._dof = int(model.jnt_dofadr[jid])
@@ -89,6 +116,8 @@ class ButtonTask(SimTask):
         self._xy = xy
         data.mocap_pos[self._mocap] = [xy[0], xy[1], 0.0]
         data.mocap_quat[self._mocap] = yaw_quat_wxyz(self._yaw)
+        data.mocap_pos[self._lamp] = [xy[0], xy[1], self._lamp_z(False)]
+        data.mocap_quat[self._lamp] = yaw_quat_wxyz(self._yaw)
         data.qpos[self._qadr] = 0.0
         data.qvel[self._dof] = 0.0
         data.qfrc_applied[self._dof] = 0.0
@@ -103,6 +132,7 @@ class ButtonTask(SimTask):
         self.max_depth = max(self.max_depth, d)
         if not self.latched and d >= self.p.travel - self.p.latch_margin:
             self.latched = True
+            data.mocap_pos[self._lamp, 2] = self._lamp_z(True)
         # The latch is mechanical: once engaged it holds the cap down against the spring.
         data.qfrc_applied[self._dof] = -self.p.latch_force if self.latched else 0.0
 
