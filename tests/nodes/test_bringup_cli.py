@@ -92,3 +92,33 @@ def test_sensorless_setup_publishes_no_wrench_anywhere():
     finally:
         probe.close()
         bringup.stop()
+
+
+def test_bringup_with_the_default_policy_runs_episodes_in_a_loop(tmp_path, own_domain):
+    """The README's first command in simulation: episodes run one after another (success or a
+    timeout -> report -> /sim/reset to a new placement), the tally on /diagnostics and printed;
+    the task's instruction is the default in simulation. A user's shell: no MUJOCO_GL."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    cmd = [sys.executable, "-m", "fdvla.cli", "bringup", "--robot", "sim_sensorless",
+           "--policy", "default", "--episodes", "2", "--episode-timeout", "20",
+           "--status-period", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True)
+    probe = Probe("episode_loop_probe")
+    try:
+        probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
+        out, _ = proc.communicate(timeout=540)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rows = [conv.diagnostic_values(st) for m in probe.all(topics.DIAGNOSTICS)
+                for st in m.status if st.name == "fdvla_bringup: episodes"]
+        probe.close()
+    print(out[-4000:])
+    assert proc.returncode == 0
+    assert "episode 1 (seed 1)" in out and "episode 2 (seed 2)" in out
+    import re
+
+    m = re.search(r"episodes: (\d)/2 successful", out)
+    assert m and int(m.group(1)) >= 1, out[-2000:]
+    assert rows and int(rows[-1]["episodes"]) >= 1  # the tally is on /diagnostics too

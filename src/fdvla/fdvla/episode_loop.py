@@ -86,8 +86,12 @@ class EpisodeLoop:
         t = self.tally()
         mean = (f", mean time to success {t['time_to_success_s_mean']:.1f} s"
                 if t["successes"] else "")
+        p = self.client.policy
+        infer = (f"; policy inference p50 {float(p['inference_ms_p50']):.0f} ms, observation "
+                 f"age at publish p50 {float(p['obs_age_ms_p50']):.0f} ms"
+                 if "inference_ms_p50" in p else "")
         return (f"[bold]episodes[/]: {t['successes']}/{t['episodes']} successful{mean}, "
-                f"{t['safety_stops']} safety stops, {t['refused_chunks']} refused chunks")
+                f"{t['safety_stops']} safety stops, {t['refused_chunks']} refused chunks{infer}")
 
     def statuses(self) -> list:
         """The tally as a /diagnostics row (the status monitor publishes it every second)."""

@@ -40,6 +40,15 @@ class GraphRun:
         self.overrides = [*overrides, f"sim_snapshot={self.snapshot}"]
         self.robot = robot
         self.cfg = load_setup(robot, self.overrides)
+        if self.is_sim and (self.cfg.get("policy") or {}).get("checkpoint") \
+                and not self.cfg.get("instruction"):
+            # In simulation the task says what to do; on hardware the operator must.
+            from fdvla.supervisor import quote_override
+            from fdvla_drivers.sim.tasks import make_task
+
+            task = make_task(str(self.cfg["robot"].get("task", "button")))
+            self.overrides.append(quote_override("instruction", task.instruction))
+            self.cfg = load_setup(robot, self.overrides)
         self.graph = build_graph(self.cfg)
         check_policies(self.graph)
         self.emit = emit

@@ -74,11 +74,14 @@ def main(argv=None) -> int:
     from fdvla.runtime import ProcessRuntime
 
     cfg = load_setup(args.robot, args.overrides)
-    tune_interpreter(float(cfg.get("gil_switch_interval", 2e-4)))
     graph = {p.name: p for p in build_graph(cfg)}
     if args.process not in graph:
         ap.error(f"no process {args.process!r} in the {args.robot} graph; have {sorted(graph)}")
     spec = graph[args.process]
+    if spec.robot is not None:
+        # Only where the 500 Hz servo thread lives: elsewhere (the policy's inference thread) a
+        # short switch interval just hands the interpreter back and forth between threads.
+        tune_interpreter(float(cfg.get("gil_switch_interval", 2e-4)))
     if spec.robot is not None:  # before any thread starts: threads inherit the policy
         request_realtime(args.process, log=lambda m: print(m, file=sys.stderr, flush=True))
     # Our own SIGINT/SIGTERM handling: the nodes (the controller first) stop before rclpy
