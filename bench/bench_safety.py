@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -335,14 +336,28 @@ def residuals():
         stats = c.bringup.node("controller").loop.stats
         for n in (20000, 50000):
             start = settle(c.probe, 0.3)
-            s = np.linspace(1.0 / n, 1.0, n)
-            msg = conv.chunk_to_msg(ActionChunk.from_arrays(
-                time.time(), s * 2.0, start.position + np.outer(s, [0, 0, 0.005]),
-                np.tile(start.quat_xyzw, (n, 1))))
-            t0 = time.time()
+            # From another process, as the outside run sent it: building and serializing 50k
+            # points in this interpreter would stall the servo thread by itself (the GIL).
+            code = (
+                "import time, numpy as np, rclpy\n"
+                "from trajectory_msgs.msg import MultiDOFJointTrajectory\n"
+                "from fdvla_msgs import conversions as conv, qos, topics\n"
+                "from fdvla_msgs.types import ActionChunk\n"
+                f"n, p, q = {n}, np.array({start.position.tolist()}), "
+                f"np.array({start.quat_xyzw.tolist()})\n"
+                "rclpy.init(); node = rclpy.create_node('bench_huge_chunk')\n"
+                "pub = node.create_publisher(MultiDOFJointTrajectory, topics.ACTION_CHUNK, qos.COMMAND)\n"
+                "s = np.linspace(1.0 / n, 1.0, n)\n"
+                "msg = conv.chunk_to_msg(ActionChunk.from_arrays(0.0, s * 2.0, "
+                "p + np.outer(s, [0, 0, 0.005]), np.tile(q, (n, 1))))\n"
+                "end = time.time() + 10\n"
+                "while pub.get_subscription_count() == 0 and time.time() < end: time.sleep(0.05)\n"
+                "msg.header.stamp = conv.to_ros_time(time.time())\n"
+                "print(time.time(), flush=True); pub.publish(msg); time.sleep(1.0)\n")
             stats.reset()
-            c.chunk_pub.publish(msg)
-            time.sleep(1.5)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 timeout=120)
+            t0 = float(out.stdout.split()[0]) if out.stdout.strip() else time.time() - 1.0
             ts, _ = c.poses_between(t0, t0 + 1.5)
             row(f"{n}-point chunk: servo period max error / /tcp_pose max gap",
                 f"{stats.summary()['max_err_ms']:.0f} / {np.max(np.diff(ts)) * 1e3:.0f}", "ms",

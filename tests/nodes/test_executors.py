@@ -89,6 +89,7 @@ def test_the_robot_process_runs_on_the_events_executor_by_default():
 
     class Other:
         robot = None
+        nodes = ()
 
     assert process_executor({}, Spec) == "events"
     assert process_executor({}, Other) == "multi"

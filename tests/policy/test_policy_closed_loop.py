@@ -161,6 +161,18 @@ def test_foxglove_client_subscribes_to_a_channel_and_receives_cdr_messages(loop)
     assert -1.0 < pose.pose.position.x < 1.0
 
 
+def test_policy_reads_the_robot_state_without_a_callback_per_message(loop):
+    """The 500 Hz state is read when an observation is assembled: its readers belong to a node
+    no executor spins (`policy_state`), not to the policy node whose executor shares the model's
+    interpreter (before: 1000 Python callbacks a second there)."""
+    _, probe, _, _ = loop
+    for topic in (topics.JOINT_STATES, topics.TCP_POSE):
+        readers = {i.node_name for i in probe.node.get_subscriptions_info_by_topic(topic)}
+        assert "policy_state" in readers and "policy" not in readers, (topic, readers)
+    _, values = diag(probe, ": policy")
+    assert int(values["chunks"]) >= 1  # and chunks are made from it
+
+
 def test_killed_policy_process_leaves_the_controller_holding(loop):
     _, probe, proc, _ = loop
     proc.send_signal(signal.SIGKILL)

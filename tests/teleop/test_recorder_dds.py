@@ -13,7 +13,7 @@ from rosbags.rosbag2 import Reader
 from fdvla.bringup import Bringup
 from fdvla.config import load_setup
 from fdvla_msgs import topics as T
-from fdvla_teleop.bags import find_bags, read_bag
+from fdvla_teleop.bags import BagError, find_bags, read_bag
 from fdvla_teleop.dataset_build import build_dataset
 from fdvla_teleop.nodes.recorder_node import RecorderNode
 from fdvla_teleop.session import RosSession
@@ -161,7 +161,16 @@ def test_sigkill_mid_episode_leaves_a_readable_prefix(sim, tmp_path):
         assert res.success, res.message
         partial = out / ".recording" / "episode_0000"
         wait(lambda: partial.is_dir(), 10, "the child's episode folder")
-        time.sleep(2.0)
+
+        def flushed() -> bool:  # what a kill leaves behind, however loaded the machine is
+            try:
+                bag = read_bag(partial)
+            except BagError:
+                return False
+            return (bag.count(T.JOINT_STATES) > 50 and bag.count(T.TCP_POSE) > 50
+                    and bag.count(T.camera_image_topic("kinect")) >= 10)
+
+        wait(flushed, 60, "the recorder to flush a second of messages")
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
     finally:

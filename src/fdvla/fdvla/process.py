@@ -46,7 +46,8 @@ def make_executor(kind: str, context=None):
 
 def process_executor(cfg: dict, spec) -> str:
     """The setup's `executors` section: `robot_driver` for the process that owns the robot,
-    `view` for the Foxglove live view, `other` for the rest (defaults: events, events, multi).
+    `view` for the Foxglove live view, `policy` for the policy node, `other` for the rest
+    (defaults: events, events, events, multi).
 
     The live view forwards every message of the 500 Hz robot topics; under a Python executor it
     fell behind on 2 cores and lost most of them (its callbacks only copy bytes out, so the
@@ -56,6 +57,10 @@ def process_executor(cfg: dict, spec) -> str:
         return section.get("robot_driver", "events")
     if any(n.kind == "foxglove_bridge" for n in spec.nodes):
         return section.get("view", "events")
+    if any(n.kind == "policy" for n in spec.nodes):
+        # The interpreter belongs to the inference thread: camera callbacks that only store a
+        # frame cost microseconds there, not a Python wait set rebuilt per callback.
+        return section.get("policy", "events")
     return section.get("other", "multi")
 
 

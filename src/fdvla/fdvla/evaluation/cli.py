@@ -31,6 +31,9 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                         "of every chunk (default 0.1 s); in real time S seconds added to every "
                         "inference of the policy node (policy.extra_latency, default 0)"),
     e.add_argument("--timeout", type=float, default=15.0, metavar="S", help="per episode")
+    e.add_argument("--success-hold", type=float, default=0.3, metavar="S",
+                   help="an episode ends S seconds after the task succeeded (longer: see what the "
+                        "policy does after success, e.g. release, and count its safety stops)")
     e.add_argument("--seed", type=int, default=0, help="first placement seed")
     e.add_argument("--guidance", choices=("none", "blend", "rtc"), default=None,
                    help="how a new chunk joins the executing one (default: rtc)")
@@ -124,7 +127,8 @@ def run_eval(args) -> int:
                 records += evaluate_lockstep(runner, task, args.episodes, seed=args.seed,
                                              sensorless=sensorless, timeout=args.timeout,
                                              latency=latency, scheduler_config=settings.chunking,
-                                             video_dir=video_dir, progress=progress)
+                                             video_dir=video_dir, progress=progress,
+                                             success_hold=args.success_hold)
         else:
             from .realtime import evaluate_realtime
 
@@ -136,13 +140,14 @@ def run_eval(args) -> int:
                                              seed=args.seed, timeout=args.timeout,
                                              overrides=overrides, video_dir=video_dir,
                                              log_path=args.out / "logs" / f"graph_{task}.log",
-                                             progress=progress,
+                                             progress=progress, success_hold=args.success_hold,
                                              policy_figures=figures.setdefault(task, {}))
     except PolicyLoadError as e:
         print(f"fdvla eval: {e}", file=sys.stderr)
         return 2
     meta = {"policy": str(ckpt), "mode": "lockstep" if args.lockstep else "realtime",
             "robot": args.robot, "seed": args.seed, "timeout": args.timeout,
+            "success_hold": args.success_hold,
             "latency": latency, "guidance": settings.chunking.guidance,
             "threshold": settings.chunking.threshold,
             "wall_time": time.time() - t_start, "policy_node": figures or None}

@@ -71,7 +71,8 @@ class PolicyAgent:
 def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: int = 0,
                       sensorless: bool = False, timeout: float = 15.0, latency: float = 0.1,
                       scheduler_config: SchedulerConfig | None = None, video_dir=None,
-                      video_fps: float = 15.0, progress=None) -> list[EpisodeRecord]:
+                      video_fps: float = 15.0, progress=None,
+                      success_hold: float = 0.3) -> list[EpisodeRecord]:
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla.config import load_setup
     from fdvla.safety_config import controller_settings
@@ -119,7 +120,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
 
             controller = ServoController(*limits)
             res = run_episode(backend, controller, agent, max_duration=timeout,
-                              replan_period=0.01, on_cycle=on_cycle)
+                              replan_period=0.01, on_cycle=on_cycle,
+                              success_hold=success_hold)
             bj, j = target_jerk(np.asarray(t_list), np.asarray(p_list), agent.switch_times[1:])
             t0 = t_list[0] if t_list else 0.0
             failure = "" if res.success else _failure(backend.task)
