@@ -99,7 +99,7 @@ def main(argv=None) -> int:
             if a.expert:
                 agent = make_expert(backend.task)
             else:
-                agent = PolicyAgent(ChunkPipeline(runner, s.chunking), cams,
+                agent = PolicyAgent(ChunkPipeline(runner, settings.chunking), cams,
                                     backend.task.instruction, a.latency)
             samples = []
             latch = [None]
