@@ -77,16 +77,9 @@ class Bringup:
         return self
 
     def _spin(self) -> None:
-        from rclpy._rclpy_pybind11 import InvalidHandle
-        from rclpy.executors import ExternalShutdownException
+        from fdvla_drivers.nodes.common import spin_until
 
-        while not self._stop.is_set():
-            try:
-                self.executor.spin_once(timeout_sec=0.1)
-            except InvalidHandle:
-                continue  # a node removed by another thread mid-wait; the others spin on
-            except ExternalShutdownException:
-                return
+        spin_until(self.executor, self._stop)
 
     def stop(self) -> None:
         """Controller first (it stops the robot), then nodes, cameras, backends, rclpy."""

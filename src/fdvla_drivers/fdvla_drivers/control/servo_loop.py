@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Callable, Optional
@@ -11,6 +12,16 @@ import numpy as np
 from fdvla_drivers.control.controller import ServoController
 from fdvla_drivers.robot.base import RobotBackend
 from fdvla_msgs.types import Pose, RobotState
+
+
+#: SCHED_FIFO priority each servo thread of this process takes when it starts (0: none). Set by
+#: the process that owns the robot once it knows it may (fdvla.environment.request_realtime).
+_REALTIME_PRIORITY = 0
+
+
+def set_realtime_priority(priority: int) -> None:
+    global _REALTIME_PRIORITY
+    _REALTIME_PRIORITY = int(priority)
 
 
 class PeriodStats:
@@ -118,6 +129,11 @@ class ServoLoop:
         self._thread.start()
 
     def _run(self) -> None:
+        if _REALTIME_PRIORITY > 0:
+            try:  # Linux: pid 0 is the calling thread; the other threads keep normal priority
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(_REALTIME_PRIORITY))
+            except OSError:
+                pass  # the process said at start-up why it runs without
         while self._running.is_set():
             self.run_cycle()
 

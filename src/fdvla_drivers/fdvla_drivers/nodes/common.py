@@ -166,3 +166,19 @@ class DiagnosticsMixin:
 
     def diagnostic_statuses(self) -> list[DiagnosticStatus]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def spin_until(executor, stop: threading.Event, period: float = 0.1) -> None:
+    """Spin `executor` until `stop` is set or its context shuts down. A node removed by another
+    thread while the executor built its wait set (InvalidHandle) is skipped: ending the loop
+    there would silently stop every other node on the executor."""
+    from rclpy._rclpy_pybind11 import InvalidHandle
+    from rclpy.executors import ExternalShutdownException
+
+    while not stop.is_set():
+        try:
+            executor.spin_once(timeout_sec=period)
+        except InvalidHandle:
+            continue
+        except ExternalShutdownException:
+            return
