@@ -25,6 +25,9 @@ PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   echo "[install] creating .venv"
   "$PY" -m venv .venv
+  # A distribution's python (Debian's 3.11: pip 23.0) falls back to the legacy `setup.py
+  # develop` for editable installs, which today's setuptools refuses for our ament setup.cfg.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel
 fi
 reqs=(requirements/ros.txt requirements/core.txt requirements/model.txt requirements/hardware.txt)
 ((want_test)) && reqs+=(requirements/test.txt)
@@ -41,9 +44,12 @@ echo "[install] pip: ${reqs[*]} (a few minutes the first time)"
   | grep -v "is ignored: it is neither a file nor a directory" || true
 .venv/bin/python -m pip install -q --disable-pip-version-check "${args[@]}" >/dev/null  # fail loudly
 # Our packages, editable, without dependencies (pins above are the single source of truth).
-.venv/bin/python -m pip install -q --no-deps --no-build-isolation \
-  --config-settings editable_mode=compat \
-  -e src/fdvla_msgs -e src/fdvla_drivers -e src/fdvla_policy_node -e src/fdvla_teleop -e src/fdvla 2>&1 \
-  | grep -v "is ignored: it is neither a file nor a directory" || true
+editable=(-e src/fdvla_msgs -e src/fdvla_drivers -e src/fdvla_policy_node -e src/fdvla_teleop -e src/fdvla)
+if ! .venv/bin/python -m pip install -q --no-deps --no-build-isolation \
+    --config-settings editable_mode=compat "${editable[@]}" > .venv/.fdvla-editable.log 2>&1; then
+  grep -v "is ignored: it is neither a file nor a directory" .venv/.fdvla-editable.log >&2
+  echo "[install] failed: this repository's packages did not install (above)" >&2
+  exit 1
+fi
 echo "$sig" > "$stamp"
 echo "[install] done: $ROOT/.venv"
