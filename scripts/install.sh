@@ -27,7 +27,8 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
   # A distribution's python (Debian's 3.11: pip 23.0) falls back to the legacy `setup.py
   # develop` for editable installs, which today's setuptools refuses for our ament setup.cfg.
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
 fi
 reqs=(requirements/ros.txt requirements/core.txt requirements/model.txt requirements/hardware.txt)
 ((want_test)) && reqs+=(requirements/test.txt)
