@@ -46,7 +46,6 @@ def test_one_source_of_policy_defaults_and_bad_keys_refused_before_start():
     import pytest
 
     from fdvla.config import ConfigError
-    from fdvla.evaluation import lockstep  # noqa: F401 - it uses PolicySettings().chunking
     from fdvla_policy_node.inference import SchedulerConfig
     from fdvla_policy_node.policy_node import PolicyNodeConfig
 

@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         # Only where the 500 Hz servo thread lives: elsewhere (the policy's inference thread) a
         # short switch interval just hands the interpreter back and forth between threads.
         tune_interpreter(float(cfg.get("gil_switch_interval", 2e-4)))
-    if spec.robot is not None:  # before any thread starts: threads inherit the policy
+        # mlockall now; the servo thread takes its SCHED_FIFO priority itself when it starts.
         request_realtime(args.process, log=lambda m: print(m, file=sys.stderr, flush=True))
     # Our own SIGINT/SIGTERM handling: the nodes (the controller first) stop before rclpy
     # does, so no thread publishes on a context that is already gone.
