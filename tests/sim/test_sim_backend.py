@@ -61,6 +61,20 @@ def test_pressing_into_the_board_gives_tens_of_newtons_upwards(wipe):
     assert not state.protective_stop
 
 
+@pytest.mark.parametrize("depth", [0.005, 0.009])
+def test_contact_estimate_reads_the_true_force_in_a_press(wipe, depth):
+    """The sensorless estimate (joint servo torque through J^-T) against the cell's true force:
+    a stop on it must act near max_force, not 5-8 % past it as the Cartesian-error estimate did."""
+    surface = wipe.task.surface_z
+    centre = wipe.task.object_poses()["board_surface"].position
+    q = wipe.read_state().tcp_pose.quat_xyzw
+    assert wipe.contact_estimate() < 2.0  # at rest in free space
+    servo_to(wipe, Pose([centre[0] + 0.05, centre[1], surface - depth], q), 1.0)
+    true = float(np.linalg.norm(wipe.cell.external_force()))
+    assert true > 15.0
+    assert wipe.contact_estimate() == pytest.approx(true, rel=0.02)
+
+
 def test_sensorless_backend_reports_no_wrench():
     b = SimRobotBackend("button", realtime=False, sensorless=True)
     assert b.has_wrench is False

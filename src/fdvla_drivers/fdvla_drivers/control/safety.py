@@ -193,7 +193,7 @@ class SafetyLimits:
             return "contact estimate is not finite"
         if estimate > self.max_force:
             return (f"estimated contact force {estimate:.1f} N above limit "
-                    f"{self.max_force:.1f} N (sensorless estimate from servo tracking error)")
+                    f"{self.max_force:.1f} N (sensorless estimate)")
         return None
 
     def contact_speed_cap(self, force: float) -> float:

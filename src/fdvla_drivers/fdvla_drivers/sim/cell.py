@@ -143,6 +143,13 @@ class SimCell:
         self._kq = J.T @ self._kx @ J + self._k_floor
         self._dq = J.T @ self._dx @ J
 
+    def servo_torque(self) -> np.ndarray:
+        """The joint servo's torque without the dynamics compensation: what the joints exert
+        against whatever stops the tool (what a real arm's joint currents tell)."""
+        d = self.data
+        return (self._kq @ (self.q_des - d.qpos[self._qadr])
+                + self._dq @ (self.qd_des - d.qvel[self._dadr]))
+
     def step(self, n: int = 1) -> None:
         m, d = self.model, self.data
         for _ in range(n):
