@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fdvla.environment import apply_defaults  # noqa: E402
+from fdvla_drivers.environment import apply_defaults  # noqa: E402
 
 apply_defaults()
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))

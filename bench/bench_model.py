@@ -32,9 +32,9 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy  # noqa: E402
-from fdvla_policy_node.model.configuration_fdvla import tiny_vlm_config  # noqa: E402
-from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE  # noqa: E402
+from fdvla_model.model import FDVLAConfig, FDVLAPolicy  # noqa: E402
+from fdvla_model.model.configuration_fdvla import tiny_vlm_config  # noqa: E402
+from fdvla_model.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE  # noqa: E402
 
 CAMERAS = ["kinect", "wrist"]
 STATE_DIM, ACTION_DIM = 15, 9

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from fdvla.environment import apply_defaults  # noqa: E402
+from fdvla_drivers.environment import apply_defaults  # noqa: E402
 
 apply_defaults()  # before rclpy or mujoco load
 
@@ -143,9 +143,9 @@ def bench_full_gpu(iterations: int) -> list:
         console.print("[yellow]--full: no CUDA device here; skipped[/]")
         return []
     from fdvla_policy_node.inference import PolicyRunner
-    from fdvla_policy_node.inference.checkpoint import PolicyInfo
+    from fdvla_policy_node.inference.loading import PolicyInfo
     from fdvla_policy_node.inference.runner import dummy_observation
-    from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy
+    from fdvla_model.model import FDVLAConfig, FDVLAPolicy
 
     cfg = FDVLAConfig.full(state_dim=15, action_dim=9, camera_names=["kinect", "wrist"],
                            tokenizer_source="builtin", tokenizer_max_length=48)

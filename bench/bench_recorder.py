@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fdvla.environment import apply_defaults
+from fdvla_drivers.environment import apply_defaults
 
 apply_defaults()
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
@@ -119,7 +119,7 @@ def main() -> int:
     from rich.table import Table
 
     from fdvla_teleop.bags import read_bag
-    from fdvla_teleop.session import RosSession
+    from fdvla_drivers.nodes.session import RosSession
 
     console = Console()
     work = Path(args.out or tempfile.mkdtemp(prefix="bench_recorder_"))

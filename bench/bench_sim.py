@@ -25,7 +25,7 @@ from fdvla_drivers.camera.sim_camera import SimCamera  # noqa: E402
 from fdvla_drivers.control.controller import ServoController  # noqa: E402
 from fdvla_drivers.robot.sim_backend import SimRobotBackend  # noqa: E402
 from fdvla_drivers.sim.experts import make_expert  # noqa: E402
-from fdvla_drivers.sim.rollout import run_episode  # noqa: E402
+from fdvla_drivers.control.rollout import run_episode  # noqa: E402
 
 
 def lockstep_expert(task: str, episodes: int) -> tuple[float, float, int]:

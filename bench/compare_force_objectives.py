@@ -33,10 +33,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from fdvla_policy_node.dataset import EpisodeDataset, write_synthetic_dataset
-from fdvla_policy_node.model.configuration_fdvla import FORCE_OBJECTIVES
-from fdvla_policy_node.train import TrainConfig, train
-from fdvla_policy_node.training_metrics import split_episodes
+from fdvla_model.dataset import EpisodeDataset, write_synthetic_dataset
+from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
+from fdvla_model.train import TrainConfig, train
+from fdvla_model.train.metrics import split_episodes
 
 
 def linear_probe_r2(root: Path, holdout: int = 1, ridge: float = 1.0) -> float:

@@ -45,7 +45,7 @@ echo "[install] pip: ${reqs[*]} (a few minutes the first time)"
   | grep -v "is ignored: it is neither a file nor a directory" || true
 .venv/bin/python -m pip install -q --disable-pip-version-check "${args[@]}" >/dev/null  # fail loudly
 # Our packages, editable, without dependencies (pins above are the single source of truth).
-editable=(-e src/fdvla_msgs -e src/fdvla_drivers -e src/fdvla_policy_node -e src/fdvla_teleop -e src/fdvla)
+editable=(-e src/fdvla_msgs -e src/fdvla_drivers -e src/fdvla_model -e src/fdvla_policy_node -e src/fdvla_teleop -e src/fdvla)
 if ! .venv/bin/python -m pip install -q --no-deps --no-build-isolation \
     --config-settings editable_mode=compat "${editable[@]}" > .venv/.fdvla-editable.log 2>&1; then
   grep -v "is ignored: it is neither a file nor a directory" .venv/.fdvla-editable.log >&2

@@ -4,13 +4,13 @@
     python scripts/make_default_policy.py train --dataset /tmp/demos --out /tmp/train --steps 3000
     python scripts/make_default_policy.py ship --train /tmp/train --dataset /tmp/demos
 
-`demos` runs the ROS-free rollout (fdvla_drivers.sim.rollout.run_episode, lock-step) with the
+`demos` runs the ROS-free rollout (fdvla_drivers.control.rollout.run_episode, lock-step) with the
 task's scripted expert and records, at the dataset's fps, both sim cameras (scene as `kinect`,
 wrist as `wrist`), the state, the controller's servo target as the action and the wrench, into
-the episode format (fdvla_policy_node.dataset). Seeds 1000.. are training placements; `fdvla
+the episode format (fdvla_model.dataset). Seeds 1000.. are training placements; `fdvla
 eval` uses seeds from 0 (held out).
 
-`ship` copies the final policy into fdvla_policy_node/checkpoints/default/ with the dataset's
+`ship` copies the final policy into fdvla_model/checkpoints/default/ with the dataset's
 meta.json (the policy node reads the action period from its fps).
 """
 
@@ -40,9 +40,9 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     from fdvla_drivers.control.safety import SafetyLimits
     from fdvla_drivers.robot.sim_backend import SimRobotBackend
     from fdvla_drivers.sim.experts import make_expert
-    from fdvla_drivers.sim.rollout import run_episode
-    from fdvla_policy_node.action_space import action_vector, state_vector
-    from fdvla_policy_node.dataset import EpisodeWriter, create_dataset
+    from fdvla_drivers.control.rollout import run_episode
+    from fdvla_model.action_space import action_vector, state_vector
+    from fdvla_model.dataset import EpisodeWriter, create_dataset
 
     if not (out / "meta.json").exists():
         create_dataset(out, fps=fps, cameras={k: (height, width) for k in CAMERAS})
@@ -140,7 +140,7 @@ def main(argv=None) -> None:
     s.add_argument("--train", type=Path, required=True)
     s.add_argument("--dataset", type=Path, required=True)
     s.add_argument("--dest", type=Path, default=Path(__file__).resolve().parents[1]
-                   / "src/fdvla_policy_node/fdvla_policy_node/checkpoints/default")
+                   / "src/fdvla_model/fdvla_model/checkpoints/default")
     a = p.parse_args(argv)
     if a.cmd == "demos":
         a.out.mkdir(parents=True, exist_ok=True)

@@ -65,12 +65,12 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     from fdvla.config import load_setup
-    from fdvla.safety_config import controller_settings
+    from fdvla.config import controller_settings
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla_drivers.control.controller import SAFETY_STOP_KEYS, ServoController
     from fdvla_drivers.robot.sim_backend import SimRobotBackend
     from fdvla_drivers.sim.experts import make_expert
-    from fdvla_drivers.sim.rollout import run_episode
+    from fdvla_drivers.control.rollout import run_episode
 
     backend = SimRobotBackend(a.task, realtime=False)
     backend.connect()

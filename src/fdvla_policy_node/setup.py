@@ -8,8 +8,6 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "tests"]),
-    # The shipped default policy (`--policy default`): safetensors + JSON + tokenizer.
-    package_data={package_name: ["checkpoints/default/*", "checkpoints/default/tokenizer/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -20,7 +18,7 @@ setup(
     zip_safe=True,
     maintainer="FD-VLA developers",
     maintainer_email="fdvla@example.org",
-    description="The FD-VLA model (SmolVLA with the Force Distillation Module): architecture, weight loading, training and inference.",
+    description="The FD-VLA policy node: checkpoint loading, observation assembly, inference and chunk streaming over ROS 2; the live view.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation, Slerp
 
-from fdvla_drivers.control import quat
+from fdvla_drivers import quat
 
 
 @pytest.fixture

@@ -69,8 +69,8 @@ def test_sim_demos_records_one_bag_per_episode_with_the_checkers_verdict(demos):
 
 
 def test_dataset_rows_follow_the_alignment_rule(demos, dataset):
-    from fdvla_policy_node.action_space import action_vector
-    from fdvla_policy_node.dataset import episode_dirs, load_episode_arrays, load_meta
+    from fdvla_model.action_space import action_vector
+    from fdvla_model.dataset import episode_dirs, load_episode_arrays, load_meta
     from fdvla_msgs.types import Pose
 
     root, _ = demos
@@ -120,7 +120,7 @@ def test_a_bag_without_wrench_gives_nan_rows(demos, tmp_path):
     sensorless.messages.pop("/wrench", None)
     ep = episode_arrays(sensorless, fps=10)
     assert ep["wrench"] is None  # the writer turns None rows into NaN rows
-    from fdvla_policy_node.dataset import EpisodeWriter, create_dataset, load_episode_arrays
+    from fdvla_model.dataset import EpisodeWriter, create_dataset, load_episode_arrays
 
     create_dataset(tmp_path, 10, {c: a.shape[1:3] for c, a in ep["images"].items()})
     with EpisodeWriter(tmp_path, "x") as w:
@@ -158,7 +158,7 @@ def test_lerobot_export_files(dataset, tmp_path):
     import av
     import pyarrow.parquet as pq
 
-    from fdvla_policy_node.dataset import episode_dirs, load_episode_arrays
+    from fdvla_model.dataset import episode_dirs, load_episode_arrays
 
     data, _ = dataset
     out = tmp_path / "lerobot"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy
+from fdvla_model.model import FDVLAConfig, FDVLAPolicy
 
 
 def _make_batch(config: FDVLAConfig, batch_size: int = 2, seed: int = 0, image_hw=(48, 64)) -> dict:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fdvla_policy_node.model.attention_mask import (
+from fdvla_model.model.attention_mask import (
     action_attention_mask,
     directional_attention_mask,
     prefix_attention_mask,

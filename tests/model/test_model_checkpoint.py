@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fdvla_policy_node.model import CheckpointMismatchError, FDVLAConfig, FDVLAPolicy, NormalizationStats
+from fdvla_model.model import CheckpointMismatchError, FDVLAConfig, FDVLAPolicy, NormalizationStats
 
 
 def _stats(config):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fdvla_policy_node.model import VARIANTS, FDVLAConfig, FDVLAPolicy
-from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
+from fdvla_model.model import VARIANTS, FDVLAConfig, FDVLAPolicy
+from fdvla_model.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_every_variant_builds_from_both_presets():
 
 
 def test_one_variant_registry_with_the_raw_force_alias():
-    from fdvla_policy_node import train
-    from fdvla_policy_node.model import configuration_fdvla as registry
+    from fdvla_model import train
+    from fdvla_model.model import configuration_fdvla as registry
 
     config = FDVLAConfig.tiny(variant="raw_force")
     assert config.variant == "no_fdm" and config.needs_wrench_at_inference

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
-from fdvla_policy_node.model.modeling_fdvla import (
+from fdvla_model.model.modeling_fdvla import (
     flow_matching_loss,
     flow_target,
     noisy_actions,
@@ -89,7 +89,7 @@ def test_gradients_reach_trainable_modules_not_the_frozen_vlm(make_policy, make_
 
 @pytest.mark.parametrize("variant", ["fdvla", "force_token", "no_fdm"])
 def test_training_a_force_variant_without_wrench_is_a_clear_error(variant, make_policy, make_batch):
-    from fdvla_policy_node.model import MissingWrenchError
+    from fdvla_model.model import MissingWrenchError
 
     policy = make_policy(variant)
     batch = make_batch(policy.config)
@@ -133,7 +133,7 @@ def test_samples_without_a_sensor_train_actions_only(make_policy, make_batch, fi
 
 @pytest.mark.parametrize("variant", ["force_token", "no_fdm"])
 def test_sensor_variants_reject_unmeasured_wrench(variant, make_policy, make_batch):
-    from fdvla_policy_node.model import MissingWrenchError
+    from fdvla_model.model import MissingWrenchError
 
     policy = make_policy(variant)
     batch = make_batch(policy.config)

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from fdvla_policy_node.model.configuration_fdvla import FORCE_OBJECTIVES
-from fdvla_policy_node.model.force_distillation import ForceDistillationModule, distillation_loss
+from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
+from fdvla_model.model.force_distillation import ForceDistillationModule, distillation_loss
 
 
 def _reference_fdm(fdm: ForceDistillationModule, vision, state, query=None):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fdvla_policy_node.model.force_teacher import _pooled_r2, fit_force_teacher, force_learning_metrics
+from fdvla_model.model.force_teacher import _pooled_r2, fit_force_teacher, force_learning_metrics
 
 
 def test_pooled_r2_is_the_explained_share_of_variance():

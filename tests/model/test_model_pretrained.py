@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
 
-from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy
-from fdvla_policy_node.model.configuration_fdvla import tiny_vlm_config
-from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
+from fdvla_model.model import FDVLAConfig, FDVLAPolicy
+from fdvla_model.model.configuration_fdvla import tiny_vlm_config
+from fdvla_model.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
 
 TINY_OVERRIDES = dict(
     image_size=64, tokenizer_max_length=16, num_vlm_layers=4, fdm_num_heads=4,

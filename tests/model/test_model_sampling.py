@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fdvla_policy_node.model import MissingWrenchError, NormalizationStats
-from fdvla_policy_node.model.modeling_fdvla import resize_with_pad
+from fdvla_model.model import MissingWrenchError, NormalizationStats
+from fdvla_model.model.modeling_fdvla import resize_with_pad
 
 
 def test_fdvla_samples_without_a_wrench_and_ignores_one(make_policy, make_batch, fixed_noise):
@@ -195,8 +195,8 @@ def _joint_velocity(policy, captured, x_t, t):
     over all tokens under one (P + A) x (P + A) mask (prefix rows never see actions, actions see
     valid prefix tokens and earlier actions); cross layers feed the expert the VLM layer's keys/values
     of this same pass."""
-    from fdvla_policy_node.model.modeling_fdvla import sinusoidal_time_embedding
-    from fdvla_policy_node.model.vlm_with_expert import apply_rope
+    from fdvla_model.model.modeling_fdvla import sinusoidal_time_embedding
+    from fdvla_model.model.vlm_with_expert import apply_rope
 
     model, cfg = policy.model, policy.config
     embedder = model.vlm_with_expert

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from fdvla_msgs.types import Pose
-from fdvla_policy_node.action_space import action_vector
-from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy, NormalizationStats
+from fdvla_model.action_space import action_vector
+from fdvla_model.model import FDVLAConfig, FDVLAPolicy, NormalizationStats
 
 
 def make_checkpoint(directory: Path, target: Pose, variant: str = "fdvla", chunk_size: int = 10,

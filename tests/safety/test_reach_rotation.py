@@ -90,7 +90,7 @@ def _at_reach_limit(tcp_offset, conds):
     """Joint angles (tool down) raised straight up from the task start until the flange
     Jacobian's condition number passes each of `conds`."""
     from fdvla_drivers.control.reach import condition
-    from fdvla_drivers.sim import ur5e_kinematics as kin
+    from fdvla_drivers import ur5e_kinematics as kin
     from fdvla_drivers.sim.tasks.base import StartRegion
 
     start = StartRegion().sample(np.random.default_rng(0))
@@ -110,7 +110,7 @@ def _at_reach_limit(tcp_offset, conds):
 @pytest.mark.parametrize("tcp_offset", [0.0, 0.15])
 def test_guard_never_slows_a_turn_about_the_tool_axis_but_slows_approach(tcp_offset):
     from fdvla_drivers.control.reach import condition, reach_scale
-    from fdvla_drivers.sim import ur5e_kinematics as kin
+    from fdvla_drivers import ur5e_kinematics as kin
 
     slow, stop = SafetyLimits().singularity_slow, SafetyLimits().singularity_stop
     rng = np.random.default_rng(1)
@@ -139,7 +139,7 @@ def test_guard_judges_a_turn_about_the_tcp_by_where_it_moves_the_flange():
     """Tilting the tool about a TCP 15 cm below the flange swings the flange out of reach one
     way (slowed) and back into it the other (free)."""
     from fdvla_drivers.control.reach import reach_scale
-    from fdvla_drivers.sim import ur5e_kinematics as kin
+    from fdvla_drivers import ur5e_kinematics as kin
 
     slow, stop = SafetyLimits().singularity_slow, SafetyLimits().singularity_stop
     (q,) = _at_reach_limit(0.15, [20.0])

@@ -8,7 +8,7 @@ from fdvla_drivers.control.controller import ControllerConfig, ServoController
 from fdvla_drivers.control.safety import SafetyLimits
 from fdvla_drivers.robot.sim_backend import SimRobotBackend
 from fdvla_drivers.sim.experts import WipeExpert, make_expert
-from fdvla_drivers.sim.rollout import run_episode
+from fdvla_drivers.control.rollout import run_episode
 
 EPISODES = 20
 

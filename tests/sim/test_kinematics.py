@@ -4,7 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from fdvla_drivers.sim import ur5e_kinematics as kin
+from fdvla_drivers import ur5e_kinematics as kin
 from fdvla_drivers.sim import ur5e_model as mdl
 from fdvla_drivers.sim.cell import SimCell
 from fdvla_drivers.sim.tasks import make_task

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fdvla.study.force import force_trace
-from fdvla_policy_node.dataset import write_synthetic_dataset
+from fdvla_model.dataset import write_synthetic_dataset
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from fdvla_msgs import topics as T
 from fdvla_teleop.bags import BagError, find_bags, read_bag
 from fdvla_teleop.dataset_build import build_dataset
 from fdvla_teleop.nodes.recorder_node import RecorderNode
-from fdvla_teleop.session import RosSession
+from fdvla_drivers.nodes.session import RosSession
 from fdvla_teleop.topics import contract_topics
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from fdvla_teleop.bags import read_bag
 from fdvla_teleop.nodes.recorder_node import RecorderNode
 from fdvla_teleop.nodes.spacemouse_node import SpaceMouseNode
 from fdvla_teleop.nodes.teleop_node import TeleopNode
-from fdvla_teleop.session import RosSession
+from fdvla_drivers.nodes.session import RosSession
 from fdvla_teleop.spacemouse import make_spacemouse
 from fdvla_teleop.topics import contract_topics
 from teleop.spacenavd_server import SpacenavdServer

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from fdvla_msgs.types import Pose
-from fdvla_policy_node.action_space import (
+from fdvla_model.action_space import (
     ACTION_DIM,
     STATE_DIM,
     action_to_pose,

@@ -2,7 +2,7 @@
 
 import torch
 
-from fdvla_policy_node.train.augment import random_shift, shift_cameras
+from fdvla_model.train.augment import random_shift, shift_cameras
 
 
 def test_each_sample_is_the_image_moved_by_at_most_pad_pixels():

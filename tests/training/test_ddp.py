@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from fdvla_policy_node.dataset import write_synthetic_dataset
+from fdvla_model.dataset import write_synthetic_dataset
 
 
 def _free_port():
@@ -22,7 +22,7 @@ def _rank_main(rank, world_size, port, dataset, out, result_dir):
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    from fdvla_policy_node.train import TrainConfig, train
+    from fdvla_model.train import TrainConfig, train
 
     cfg = TrainConfig(dataset=dataset, out=out, steps=3, batch_size=2, lr=1e-3, warmup_steps=1, chunk_size=2,
                       save_every=3, device="cpu", progress=False)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fdvla_policy_node.action_space import ACTION_DIM, STATE_DIM, split_state_vector, vector_to_pose
-from fdvla_policy_node.dataset import (
+from fdvla_model.action_space import ACTION_DIM, STATE_DIM, split_state_vector, vector_to_pose
+from fdvla_model.dataset import (
     DatasetError,
     EpisodeDataset,
     EpisodeWriter,

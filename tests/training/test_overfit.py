@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from fdvla_policy_node.dataset import EpisodeDataset, write_synthetic_dataset
-from fdvla_policy_node.model import FDVLAPolicy
-from fdvla_policy_node.model.modeling_fdvla import sample_flow_time
-from fdvla_policy_node.train import TrainConfig, train
+from fdvla_model.dataset import EpisodeDataset, write_synthetic_dataset
+from fdvla_model.model import FDVLAPolicy
+from fdvla_model.model.modeling_fdvla import sample_flow_time
+from fdvla_model.train import TrainConfig, train
 
 CHUNK = 4
 

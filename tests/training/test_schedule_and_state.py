@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fdvla_policy_node.schedule import WarmupCosineSchedule
-from fdvla_policy_node.train import ResumableSampler
-from fdvla_policy_node.training_state import (
+from fdvla_model.train.schedule import WarmupCosineSchedule
+from fdvla_model.train import ResumableSampler
+from fdvla_model.train.state import (
     load_training_state,
     restore_rng_state,
     save_rng_state,

@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fdvla_policy_node.dataset import create_dataset, EpisodeWriter, write_synthetic_dataset
-from fdvla_policy_node.model import FDVLAConfig, FDVLAPolicy
-from fdvla_policy_node.train import (
+from fdvla_model.dataset import create_dataset, EpisodeWriter, write_synthetic_dataset
+from fdvla_model.model import FDVLAConfig, FDVLAPolicy
+from fdvla_model.train import (
     TrainConfig,
     build_arg_parser,
     latest_checkpoint,
@@ -171,7 +171,7 @@ def test_bad_datasets_give_clear_errors(dataset, tmp_path, capsys):
 
 
 def _fdvla_only(key):
-    from fdvla_policy_node.model.pretrained import FDVLA_ONLY_PREFIXES
+    from fdvla_model.model.pretrained import FDVLA_ONLY_PREFIXES
 
     return key.startswith(FDVLA_ONLY_PREFIXES)
 
@@ -203,8 +203,8 @@ def _tiny_smolvlm_folder(path):
     """A SmolVLM folder (config, weights, tokenizer) of the full preset's layer count, at toy width."""
     from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
 
-    from fdvla_policy_node.model.configuration_fdvla import tiny_vlm_config
-    from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
+    from fdvla_model.model.configuration_fdvla import tiny_vlm_config
+    from fdvla_model.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE, build_byte_tokenizer
 
     values = tiny_vlm_config(BYTE_TOKENIZER_VOCAB_SIZE)
     values["text_config"].update(num_hidden_layers=16, hidden_size=120, head_dim=20, num_attention_heads=6,
@@ -305,7 +305,7 @@ def test_unknown_force_objective_is_a_clear_error(dataset, tmp_path, capsys):
 
 
 def test_held_out_episodes_only_when_there_are_enough():
-    from fdvla_policy_node.training_metrics import split_episodes
+    from fdvla_model.train.metrics import split_episodes
 
     assert split_episodes([0, 1, 2], 1) == ([0, 1, 2], [])
     assert split_episodes([3, 0, 1, 2], 1) == ([0, 1, 2], [3])

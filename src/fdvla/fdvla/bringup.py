@@ -15,7 +15,7 @@ import time
 from typing import Optional
 
 from fdvla.config import ConfigError, load_setup
-from fdvla.environment import apply_defaults, freeze_startup_heap, tune_interpreter
+from fdvla_drivers.environment import apply_defaults, freeze_startup_heap, tune_interpreter
 from fdvla.graph import build_graph
 
 _instances = itertools.count()

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fdvla.config import ROBOT_SETUPS
-from fdvla.environment import apply_defaults
+from fdvla_drivers.environment import apply_defaults
 
 TASKS = ("button", "plug", "wipe")
 
@@ -14,7 +14,7 @@ TASKS = ("button", "plug", "wipe")
 def _bringup(args) -> int:
     from fdvla.bringup import run_bringup
     from fdvla.config import ConfigError
-    from fdvla_policy_node.inference.checkpoint import PolicyLoadError
+    from fdvla_policy_node.inference.loading import PolicyLoadError
 
     overrides = list(args.overrides)
     if args.policy:
@@ -71,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the /diagnostics table every S seconds (0: never)")
     b.set_defaults(func=_bringup)
 
-    from fdvla_teleop.cli import add_subcommands as _teleop_subcommands
+    from fdvla.data_cli import add_subcommands as _data_subcommands
 
-    _teleop_subcommands(sub, robot_help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a "
+    _data_subcommands(sub, robot_help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a "
                                         "YAML path (default: sim)")
     from fdvla.evaluation.cli import add_eval_parser
 
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         # The trainer owns its options (fdvla train --help lists them).
-        from fdvla_policy_node.train import main as train_main
+        from fdvla_model.train import main as train_main
 
         return train_main(argv[1:]) or 0
     if argv[:1] == ["study"]:

@@ -11,11 +11,10 @@ when one that is not the robot's goes.
 from __future__ import annotations
 
 import os
-import threading
-from typing import Callable, Optional
+from typing import Callable
 
 from fdvla.config import load_setup
-from fdvla.environment import apply_defaults
+from fdvla_drivers.environment import apply_defaults
 from fdvla.graph import build_graph
 
 
@@ -23,7 +22,7 @@ def check_policies(graph) -> None:
     """A policy that cannot run on this setup is refused before any process starts (raises
     PolicyLoadError), not discovered later as one dead process among running ones."""
     for spec in (n for p in graph for n in p.nodes if n.kind == "policy"):
-        from fdvla_policy_node.inference.checkpoint import check_fits_setup
+        from fdvla_policy_node.inference.loading import check_fits_setup
 
         check_fits_setup(spec.params["checkpoint"], bool(spec.params.get("wrench_available")),
                          str(spec.params.get("setup", "")))
@@ -31,7 +30,10 @@ def check_policies(graph) -> None:
 
 class GraphRun:
     def __init__(self, robot: str, overrides: list[str], emit: Callable[[str, str], None],
-                 console=None):
+                 console=None, own: tuple = ()):
+        """`own`: names of graph processes that this process runs itself or leaves out (`fdvla
+        record` runs the teleop process beside its keyboard; sim-demos its own recorder); the
+        supervisor starts the others."""
         apply_defaults()
         from fdvla_drivers.sim.shared_snapshot import remove_stale_segments, segment_name
 
@@ -50,14 +52,13 @@ class GraphRun:
             self.overrides.append(quote_override("instruction", task.instruction))
             self.cfg = load_setup(robot, self.overrides)
         self.graph = build_graph(self.cfg)
+        self.own = [p for p in self.graph if p.name in own]
         check_policies(self.graph)
         self.emit = emit
         self.console = console
         self.supervisor = None
-        self.context = self.executor = self.monitor = None
+        self.session = self.context = self.monitor = None
         self.failed = False  # the robot's process exited
-        self._stop = threading.Event()
-        self._spin: Optional[threading.Thread] = None
 
     @property
     def is_sim(self) -> bool:
@@ -66,23 +67,16 @@ class GraphRun:
     def start(self) -> "GraphRun":
         from fdvla.supervisor import Supervisor
 
-        self.supervisor = Supervisor(self.robot, self.overrides, self.graph, self.emit)
+        self.supervisor = Supervisor(self.robot, self.overrides,
+                                     [p for p in self.graph if p not in self.own], self.emit)
         try:
             self.supervisor.start()  # before this process starts any rclpy thread (fork safety)
-            import rclpy
-            from rclpy.executors import MultiThreadedExecutor
-
             from fdvla.status import StatusMonitor
+            from fdvla_drivers.nodes.session import RosSession
 
-            self.context = rclpy.Context()
-            rclpy.init(context=self.context,
-                       signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-            self.monitor = StatusMonitor(self.context, console=self.console)
-            self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-            self.executor.add_node(self.monitor)
-            self._spin = threading.Thread(target=self._spin_loop, name="graph-run-executor",
-                                          daemon=True)
-            self._spin.start()
+            self.session = RosSession("fdvla_graph_run", threads=2, signals=False)
+            self.context = self.session.context
+            self.monitor = self.session.add(StatusMonitor(self.context, console=self.console))
             self.report()
         except BaseException:
             self.stop()
@@ -90,8 +84,7 @@ class GraphRun:
         return self
 
     def add_node(self, node):
-        self.executor.add_node(node)
-        return node
+        return self.session.add(node)
 
     def report(self) -> None:
         self.monitor.set_processes([(c.name, c.pid, c.returncode is None, c.describe())
@@ -113,27 +106,20 @@ class GraphRun:
                           "could not reach /controller/stop")
         return not self.failed
 
-    def _spin_loop(self) -> None:
-        from fdvla_drivers.nodes.common import spin_until
-
-        spin_until(self.executor, self._stop)
+    def check(self) -> None:
+        """Raise when the robot's process is gone (for loops that wait on the graph)."""
+        if not self.poll():
+            raise RuntimeError("the robot's process exited (see its log)")
 
     def stop(self) -> None:
-        import rclpy
-
         from fdvla_drivers.sim.shared_snapshot import unlink
 
         if self.supervisor is not None:
             self.supervisor.stop()
         unlink(self.snapshot)
-        self._stop.set()
-        if self._spin is not None:
-            self._spin.join(timeout=2.0)
-        if self.executor is not None:
-            self.executor.shutdown(timeout_sec=1.0)
-        if self.context is not None:
-            rclpy.try_shutdown(context=self.context)
-            self.context = None
+        if self.session is not None:
+            self.session.close()
+            self.session = self.context = None
 
     def __enter__(self) -> "GraphRun":
         return self.start()

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from fdvla.environment import (apply_defaults, freeze_startup_heap, request_realtime,
+from fdvla_drivers.environment import (apply_defaults, freeze_startup_heap, request_realtime,
                                tune_interpreter)
 
 

@@ -10,7 +10,7 @@ from std_msgs.msg import String
 
 from fdvla.graph import NodeSpec, ProcessSpec
 from fdvla_drivers.camera import make_camera_backend
-from fdvla.safety_config import controller_node, controller_settings
+from fdvla.config import ConfigError, controller_settings
 from fdvla_drivers.robot import make_robot_backend
 from fdvla_msgs import qos, topics
 
@@ -143,3 +143,14 @@ class ProcessRuntime:
                 self.robot.close()
             finally:
                 self.robot = None
+
+
+def controller_node(cls, robot, config, limits, **kw):
+    """Build the controller node; a second controller on the domain is a one-line error."""
+    from fdvla_drivers.nodes.common import DomainConflictError
+
+    try:
+        return cls(robot, config, limits, **kw)
+    except DomainConflictError as e:
+        raise ConfigError(str(e)) from None
+

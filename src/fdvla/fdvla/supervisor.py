@@ -53,6 +53,30 @@ def _child_setup(parent_pid: int) -> Callable[[], None]:
     return setup
 
 
+class LogFile:
+    """An `emit` for the Supervisor that writes the children's merged lines to one file
+    (commands that own the terminal: record's status line, eval's and sim-demos' progress)."""
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = open(path, "w")
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, line: str) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(f"[{name}] {line}\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
 @dataclass
 class Child:
     spec: ProcessSpec

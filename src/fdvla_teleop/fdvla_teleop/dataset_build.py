@@ -103,7 +103,7 @@ def bag_cameras(bag: BagMessages) -> list[str]:
 def episode_arrays(bag: BagMessages, fps: float) -> dict:
     """The resampled episode of one bag: timestamps, state, action, wrench (None rows when
     sensorless), images {camera: (T,H,W,3)}, plus rates/gaps/notes. Raises BagError."""
-    from fdvla_policy_node.action_space import action_vector, state_vector
+    from fdvla_model.action_space import action_vector, state_vector
 
     tcp = _decode(bag, T.TCP_POSE, _pose)
     joints = _decode(bag, T.JOINT_STATES, _joints)
@@ -170,7 +170,7 @@ def build_dataset(paths, out, fps: float = 10.0, include_failed: bool = False,
                   log=print) -> list[EpisodeReport]:
     from tqdm import tqdm
 
-    from fdvla_policy_node.dataset import EpisodeWriter, create_dataset, load_meta
+    from fdvla_model.dataset import EpisodeWriter, create_dataset, load_meta
 
     bags = find_bags(paths)
     if not bags:

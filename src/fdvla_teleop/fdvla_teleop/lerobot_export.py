@@ -68,7 +68,7 @@ def export_lerobot(dataset, out, robot_type: str = "ur5e", progress: bool = True
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
-    from fdvla_policy_node.dataset import episode_dirs, load_episode_arrays, load_meta
+    from fdvla_model.dataset import episode_dirs, load_episode_arrays, load_meta
 
     dataset, out = Path(dataset), Path(out)
     meta = load_meta(dataset)

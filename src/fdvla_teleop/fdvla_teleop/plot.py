@@ -45,7 +45,7 @@ def _from_bag(path: Path) -> dict:
 def _from_episode(path: Path) -> dict:
     import json
 
-    from fdvla_policy_node.dataset import load_episode_arrays
+    from fdvla_model.dataset import load_episode_arrays
 
     arr = load_episode_arrays(path)
     info = json.loads((path / "episode.json").read_text())

@@ -68,7 +68,7 @@ def _policy_overrides(args) -> dict:
 def run_eval(args) -> int:
     from rich.console import Console
 
-    from fdvla_policy_node.inference.checkpoint import PolicyLoadError, resolve_checkpoint
+    from fdvla_policy_node.inference.loading import PolicyLoadError, resolve_checkpoint
     from .report import write_report
 
     console = Console(stderr=True, emoji=False)

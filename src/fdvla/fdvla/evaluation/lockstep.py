@@ -75,10 +75,10 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                       success_hold: float = 0.3) -> list[EpisodeRecord]:
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla.config import load_setup
-    from fdvla.safety_config import controller_settings
+    from fdvla.config import controller_settings
     from fdvla_drivers.control.controller import SAFETY_STOP_KEYS, ServoController
     from fdvla_drivers.robot.sim_backend import SimRobotBackend
-    from fdvla_drivers.sim.rollout import run_episode
+    from fdvla_drivers.control.rollout import run_episode
 
     info = runner.info
     if info.needs_wrench and sensorless:

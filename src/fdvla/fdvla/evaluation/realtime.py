@@ -75,7 +75,7 @@ def evaluate_realtime(policy: str, task: str, episodes: int, *, robot: str = "si
                       log_path: Optional[Path] = None,
                       policy_figures: Optional[dict] = None) -> list[EpisodeRecord]:
     from fdvla.graph_run import GraphRun
-    from fdvla.supervisor import quote_override
+    from fdvla.supervisor import LogFile, quote_override
     from fdvla_drivers.nodes.episode_client import SimEpisodeClient
     from fdvla_drivers.sim.tasks import make_task
 
@@ -83,16 +83,8 @@ def evaluate_realtime(policy: str, task: str, episodes: int, *, robot: str = "si
     # are 1..N, seeds seed+1..seed+N (the sim episode contract: seed = robot.seed + k).
     sets = [f"robot.task={task}", f"robot.seed={seed}", f"policy.checkpoint={policy}",
             quote_override("instruction", make_task(task).instruction), *(overrides or [])]
-    log = None
-    if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "w")
-
-    def emit(name: str, line: str) -> None:  # the graph's logs go to a file, not the console
-        if log is not None:
-            log.write(f"[{name}] {line}\n")
-            log.flush()
-
+    log = LogFile(log_path) if log_path is not None else None
+    emit = log if log is not None else (lambda name, line: None)
     run = GraphRun(robot, sets, emit)
     records = []
     try:

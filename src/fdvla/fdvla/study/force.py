@@ -14,8 +14,8 @@ def force_trace(policy_dir: Path, dataset_root: Path, batch_size: int = 16) -> d
     "input"}; None for a variant without a force token (no_force)."""
     from torch.utils.data import DataLoader, Subset, default_collate
 
-    from fdvla_policy_node.dataset import EpisodeDataset
-    from fdvla_policy_node.model import FDVLAPolicy
+    from fdvla_model.dataset import EpisodeDataset
+    from fdvla_model.model import FDVLAPolicy
 
     policy = FDVLAPolicy.load(policy_dir).eval()
     if not policy.config.has_force_token:

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from fdvla_drivers.control import quat
+from fdvla_drivers import quat
 from fdvla_msgs.types import ActionChunk, Pose, RobotState, Twist, chunk_delay
 from fdvla_drivers.control.checks import ACCEPTED, Verdict, check_chunk_shape
 from fdvla_drivers.control.reach import reach_scale

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fdvla_drivers.sim import ur5e_kinematics as kin
+from fdvla_drivers import ur5e_kinematics as kin
 
 #: How far ahead (s) the commanded velocity is projected to see whether it approaches.
 LOOKAHEAD = 0.05

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from fdvla_drivers.control import quat
+from fdvla_drivers import quat
 from fdvla_msgs.types import Pose
 
 

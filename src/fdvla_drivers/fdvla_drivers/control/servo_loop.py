@@ -15,7 +15,7 @@ from fdvla_msgs.types import Pose, RobotState
 
 
 #: SCHED_FIFO priority each servo thread of this process takes when it starts (0: none). Set by
-#: the process that owns the robot once it knows it may (fdvla.environment.request_realtime).
+#: the process that owns the robot once it knows it may (fdvla_drivers.environment.request_realtime).
 _REALTIME_PRIORITY = 0
 
 

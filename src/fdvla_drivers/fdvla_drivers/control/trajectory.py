@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 
-from fdvla_drivers.control import quat
+from fdvla_drivers import quat
 from fdvla_msgs.types import ActionChunk, Pose
 
 

@@ -132,12 +132,14 @@ class SimEpisodeClient(Node):
     def run_episode(self, timeout: float, success_hold: float = 0.3,
                     stop: Optional[threading.Event] = None,
                     done: Optional[Callable[[dict], bool]] = None,
-                    on_started: Optional[Callable[[dict], None]] = None) -> EpisodeOutcome:
-        """Reset, then watch the episode until its success has held `success_hold` s, `done(state)`
-        is true, `stop` is set or `timeout` s have passed."""
+                    on_started: Optional[Callable[[dict], None]] = None,
+                    reset: bool = True) -> EpisodeOutcome:
+        """Reset (or, `reset=False`, take the episode running now), then watch the episode until
+        its success has held `success_hold` s, `done(state)` is true, `stop` is set or `timeout`
+        s have passed."""
         if self._baseline is None:  # what the controller counted before the first episode
             self._baseline = self.controller_counts(time.monotonic())
-        info = self.reset()
+        info = self.reset() if reset else self.task_state()
         ep = int(info["episode"])
         t0 = time.monotonic()
         end = t0 + 5.0

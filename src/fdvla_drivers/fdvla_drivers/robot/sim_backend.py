@@ -26,7 +26,7 @@ import numpy as np
 
 from fdvla_msgs.types import Pose, RobotState
 from fdvla_drivers.robot.base import RobotBackend, RobotBackendError
-from fdvla_drivers.sim import ur5e_kinematics as kin
+from fdvla_drivers import ur5e_kinematics as kin
 from fdvla_drivers.sim.cell import CellParams, SimCell, SimSnapshot
 from fdvla_drivers.sim.tasks import SimTask, make_task
 

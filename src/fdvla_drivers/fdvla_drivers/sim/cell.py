@@ -15,7 +15,7 @@ import mujoco
 import numpy as np
 
 from fdvla_msgs.types import Pose
-from fdvla_drivers.sim import ur5e_kinematics as kin
+from fdvla_drivers import ur5e_kinematics as kin
 from fdvla_drivers.sim import ur5e_model as mdl
 from fdvla_drivers.sim.tasks import SimTask
 

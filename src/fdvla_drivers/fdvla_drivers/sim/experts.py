@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from fdvla_msgs.types import ActionChunk, Pose, RobotState
-from fdvla_drivers.control import quat
+from fdvla_drivers import quat
 from fdvla_drivers.sim.tasks import ButtonTask, PlugTask, SimTask, WipeTask, tool_down
 
 

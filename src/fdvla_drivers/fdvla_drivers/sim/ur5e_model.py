@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fdvla_drivers.sim import ur5e_kinematics as kin
+from fdvla_drivers import ur5e_kinematics as kin
 
 ARM_BODIES = tuple(f"ur5e_link{i}" for i in range(1, 7))
 ARM_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint",

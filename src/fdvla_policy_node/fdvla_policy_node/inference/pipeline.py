@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fdvla_msgs.types import ActionChunk
-from fdvla_policy_node.action_space import action_to_pose
+from fdvla_model.action_space import action_to_pose
 from .chunking import ChunkScheduler, SchedulerConfig
 from .observation import Observation
 from .runner import Inference, PolicyRunner

@@ -17,8 +17,8 @@ from typing import Optional
 import numpy as np
 
 from fdvla_msgs.types import ActionChunk
-from fdvla_policy_node.action_space import action_to_pose, state_vector
-from .checkpoint import PolicyInfo
+from fdvla_model.action_space import action_to_pose, state_vector
+from .loading import PolicyInfo
 from .observation import Observation
 
 

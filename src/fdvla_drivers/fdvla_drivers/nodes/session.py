@@ -1,48 +1,41 @@
-"""A small rclpy session for this package's commands: own context, executor thread, helpers to
-wait for topics and call services over DDS."""
+"""This process's own rclpy side, apart from any other: a context, an executor thread and helpers
+to wait for topics and call services over DDS. The application's graph runner and commands, the
+tests and the benches all use it."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Callable
 
-from fdvla.environment import apply_defaults
+from fdvla_drivers.environment import apply_defaults
 
 
 class RosSession:
-    def __init__(self, name: str = "fdvla_teleop_session", threads: int = 4):
+    def __init__(self, name: str = "fdvla_session", threads: int = 4, signals: bool = True):
+        """`signals=False`: rclpy installs no signal handler (the caller owns Ctrl-C)."""
         apply_defaults()
         import rclpy
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.node import Node
 
+        from fdvla_drivers.nodes.common import spin_until
+
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        if signals:
+            rclpy.init(context=self.context)
+        else:
+            rclpy.init(context=self.context,
+                       signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         self.node = Node(name, context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
         self.executor.add_node(self.node)
         self.nodes = [self.node]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, name="session-executor", daemon=True)
+        self._thread = threading.Thread(target=spin_until, args=(self.executor, self._stop),
+                                        kwargs={"period": 0.05}, name=f"{name}-executor",
+                                        daemon=True)
         self._thread.start()
-
-    def _spin(self):
-        from rclpy._rclpy_pybind11 import InvalidHandle
-
-        while not self._stop.is_set():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except InvalidHandle:
-                # An entity destroyed by another thread while this one built its wait set: the
-                # next wait set no longer holds it. Ending the thread would silently stop every
-                # node of the session.
-                continue
-            except Exception:
-                if self._stop.is_set():
-                    return
-                raise
 
     def add(self, node):
         self.nodes.append(node)
@@ -88,14 +81,4 @@ class RosSession:
             except Exception:
                 pass
         self.executor.shutdown(timeout_sec=2.0)
-        try:
-            rclpy.shutdown(context=self.context)
-        except Exception:
-            pass
-
-
-def parse_json(text: str) -> dict:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {}
+        rclpy.try_shutdown(context=self.context)

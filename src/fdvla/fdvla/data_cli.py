@@ -1,5 +1,6 @@
-"""The `fdvla` subcommands of this package: record, sim-demos, dataset build|export-lerobot,
-plot. `fdvla.cli` adds them with `add_subcommands`; user errors print one line, exit code 2."""
+"""The demonstration and dataset subcommands of `fdvla`: record, sim-demos, dataset
+build|export-lerobot, plot. `fdvla.cli` adds them with `add_subcommands`; user errors print one
+line, exit code 2."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _user_errors():
     errs = (ConfigError, BagError, BagWriteError, SpaceMouseError, FileExistsError,
             FileNotFoundError, ValueError, TimeoutError)
     try:
-        from fdvla_policy_node.dataset import DatasetError
+        from fdvla_model.dataset import DatasetError
 
         errs += (DatasetError,)
     except Exception:
@@ -32,18 +33,18 @@ def _user_errors():
 
 
 def _record(args) -> int:
-    from fdvla_teleop.record import run_record
+    from fdvla.record import run_record
 
     try:
         return run_record(robot=args.robot, task=args.task, instruction=args.instruction,
                           out=args.out, device=args.device, overrides=args.overrides,
                           operator=args.operator, duration=args.duration)
-    except _user_errors() as e:
+    except (*_user_errors(), RuntimeError) as e:
         return _fail("record", e)
 
 
 def _sim_demos(args) -> int:
-    from fdvla_teleop.sim_demos import run_sim_demos
+    from fdvla.sim_demos import run_sim_demos
 
     try:
         s = run_sim_demos(args.task, args.episodes, args.out, seed=args.seed, robot=args.robot,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from fdvla_policy_node.action_space import ACTION_NAMES, STATE_NAMES, WRENCH_NAMES
+from fdvla_model.action_space import ACTION_NAMES, STATE_NAMES, WRENCH_NAMES
 
 FORMAT_NAME = "fdvla-episodes"
 FORMAT_VERSION = 1

@@ -1,7 +1,7 @@
 """Find and load a policy checkpoint for inference, refusing anything unsafe or mismatched.
 
 A checkpoint is the folder `FDVLAPolicy.save` writes (config.json + model.safetensors +
-tokenizer/). `default` names the small checkpoint shipped in this package. An optional
+tokenizer/). `default` names the small checkpoint shipped with the model package. An optional
 `dataset_meta.json` beside it (the training dataset's meta.json) gives the action period
 (1 / fps) and the camera resolution the policy was trained on.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+from fdvla_model import DEFAULT_CHECKPOINT
+
 DATASET_META_FILE = "dataset_meta.json"
 #: Without dataset_meta.json: the dataset format's default fps.
 DEFAULT_ACTION_DT = 0.1
@@ -81,7 +82,7 @@ def load_for_inference(spec: str | Path, device: Optional[str] = None):
     import torch
     from safetensors import SafetensorError
 
-    from fdvla_policy_node.model import FDVLAPolicy
+    from fdvla_model.model import FDVLAPolicy
 
     path = resolve_checkpoint(spec)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -101,7 +102,7 @@ def load_for_inference(spec: str | Path, device: Optional[str] = None):
 def check_fits_setup(spec: str | Path, wrench_available: bool, setup: str = "") -> Path:
     """Before any process starts: the checkpoint exists, and a variant that needs the measured
     wrench is not deployed where there is none. Reads config.json only (no weights)."""
-    from fdvla_policy_node.model.configuration_fdvla import VARIANT_SPECS, resolve_variant
+    from fdvla_model.model.configuration_fdvla import VARIANT_SPECS, resolve_variant
 
     path = resolve_checkpoint(spec)
     try:

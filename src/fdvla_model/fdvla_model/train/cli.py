@@ -1,4 +1,4 @@
-"""The command line of `fdvla train` (and `python -m fdvla_policy_node.train`)."""
+"""The command line of `fdvla train` (and `python -m fdvla_model.train`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from fdvla_policy_node.dataset import DatasetError
-from fdvla_policy_node.model.configuration_fdvla import FORCE_OBJECTIVES, VARIANT_SPECS
+from fdvla_model.dataset import DatasetError
+from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES, VARIANT_SPECS
 
 from .config import VARIANTS, TrainConfig
 from .loop import train
@@ -19,7 +19,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fdvla train",
         description="Train an FD-VLA policy on an episode dataset (docs/dataset.md). "
-                    "Multi-GPU: torchrun --nproc_per_node=N -m fdvla_policy_node.train ...",
+                    "Multi-GPU: torchrun --nproc_per_node=N -m fdvla_model.train ...",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", required=True, help="dataset folder (with meta.json)")
     p.add_argument("--out", required=True, help="output folder: checkpoints, losses, final policy")

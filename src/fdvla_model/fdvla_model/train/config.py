@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from fdvla_policy_node.model.configuration_fdvla import (
+from fdvla_model.model.configuration_fdvla import (
     VARIANT_CHOICES,
     VARIANTS_NEEDING_WRENCH_AT_INFERENCE,
     resolve_variant,

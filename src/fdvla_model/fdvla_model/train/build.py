@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fdvla_policy_node.dataset import DatasetError, EpisodeDataset, load_episode_arrays
-from fdvla_policy_node.model.configuration_fdvla import DISTILLING_VARIANTS
-from fdvla_policy_node.schedule import WarmupCosineSchedule
+from fdvla_model.dataset import DatasetError, EpisodeDataset, load_episode_arrays
+from fdvla_model.model.configuration_fdvla import DISTILLING_VARIANTS
+from fdvla_model.train.schedule import WarmupCosineSchedule
 
 from .config import WRENCH_INPUT_VARIANTS, TrainConfig
 
@@ -35,7 +35,7 @@ def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
 
 def build_model_config(cfg: TrainConfig, dataset: EpisodeDataset):
     """The tiny preset's configuration with cameras and vector sizes taken from the dataset."""
-    from fdvla_policy_node.model import FDVLAConfig
+    from fdvla_model.model import FDVLAConfig
 
     if cfg.preset != "tiny":
         raise ValueError("build_model_config builds the tiny preset; the full one comes with its VLM")
@@ -49,8 +49,8 @@ def tiny_image_overrides(image_size: int) -> dict:
     """The tiny preset at another input size. Its 8 px patches stay, so the vision encoder sees
     more patches (finer localisation) rather than coarser ones; the size must split into whole
     patch pairs (the connector's pixel shuffle merges 2x2 patches)."""
-    from fdvla_policy_node.model.configuration_fdvla import tiny_vlm_config
-    from fdvla_policy_node.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE
+    from fdvla_model.model.configuration_fdvla import tiny_vlm_config
+    from fdvla_model.model.tokenizer import BYTE_TOKENIZER_VOCAB_SIZE
 
     vlm = tiny_vlm_config(BYTE_TOKENIZER_VOCAB_SIZE)
     step = vlm["vision_config"]["patch_size"] * vlm["scale_factor"]
@@ -65,8 +65,8 @@ def tiny_image_overrides(image_size: int) -> dict:
 def build_policy(cfg: TrainConfig, dataset: EpisodeDataset):
     """A fresh policy for the dataset. The full preset loads the pretrained SmolVLM2 (or --vlm)
     and, with --init-smolvla, SmolVLA's trained weights on top."""
-    from fdvla_policy_node.model import FDVLAPolicy
-    from fdvla_policy_node.model.configuration_fdvla import SMOLVLM2_500M_ID
+    from fdvla_model.model import FDVLAPolicy
+    from fdvla_model.model.configuration_fdvla import SMOLVLM2_500M_ID
 
     if cfg.image_size is not None and cfg.preset != "tiny":
         raise ValueError("--image-size applies to the tiny preset (the full one is SmolVLM2's 512 px)")
@@ -138,7 +138,7 @@ def build_optimizer(policy, cfg: TrainConfig):
 
 def fit_teacher_on_dataset(policy, dataset: EpisodeDataset, episodes: list, cfg: TrainConfig) -> dict:
     """Fit the frozen force teacher (wrench autoencoder) on the training episodes' wrenches."""
-    from fdvla_policy_node.model.force_teacher import fit_force_teacher
+    from fdvla_model.model.force_teacher import fit_force_teacher
 
     wanted = set(episodes)
     wrenches = np.concatenate([load_episode_arrays(e.path)["wrench"] for e in dataset.episodes

@@ -14,10 +14,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from fdvla_policy_node.dataset import EpisodeDataset, compute_normalization_stats
-from fdvla_policy_node.model.configuration_fdvla import FORCE_OBJECTIVES
-from fdvla_policy_node.training_metrics import evaluator_for, plot_losses, split_episodes
-from fdvla_policy_node.training_state import load_training_state, restore_rng_state
+from fdvla_model.dataset import EpisodeDataset, compute_normalization_stats
+from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
+from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
+from fdvla_model.train.state import load_training_state, restore_rng_state
 
 from .augment import shift_cameras
 from .batches import ResumableSampler, _to_device
@@ -52,7 +52,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    from fdvla_policy_node.model import FDVLAPolicy
+    from fdvla_model.model import FDVLAPolicy
 
     if cfg.variant not in VARIANTS:
         raise ValueError(f"unknown variant {cfg.variant!r}; choose from {VARIANTS}")

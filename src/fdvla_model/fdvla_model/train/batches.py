@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from fdvla_policy_node.dataset import images_to_float
+from fdvla_model.dataset import images_to_float
 
 
 class ResumableSampler(torch.utils.data.Sampler):

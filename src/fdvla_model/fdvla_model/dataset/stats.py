@@ -75,7 +75,7 @@ def compute_normalization_stats(root, episodes: Optional[Iterable[int]] = None):
     excite) gets std 1: it is only centred, instead of having float noise blown up by 1/eps.
     Without any measured wrench the wrench statistics are left out (None).
     """
-    from fdvla_policy_node.model.normalize import NormalizationStats
+    from fdvla_model.model.normalize import NormalizationStats
 
     m = compute_dataset_moments(root, episodes)
 

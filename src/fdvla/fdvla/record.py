@@ -1,6 +1,6 @@
 """`fdvla record`: teleoperate and record demonstrations, one bag per episode.
 
-The setup's robot-side processes run as children (`python -m fdvla.process`), the graph's
+The setup's robot-side processes run as children under the supervisor (`GraphRun`), the graph's
 `teleop` process (SpaceMouse, teleop, recorder nodes) runs here, next to a terminal status line
 and the keyboard: space start/stop (stop keeps the episode, marked success), f stop marked
 failed, x discard, i/k j/l u/o jog the tool along x/y/z (through the same teleop mapping as the
@@ -53,53 +53,49 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
                overrides: list, operator: str = "", duration: float | None = None) -> int:
     from geometry_msgs.msg import Twist, WrenchStamped
 
-    from fdvla.config import load_setup
-    from fdvla.graph import build_graph
+    from fdvla.graph_run import GraphRun
     from fdvla.runtime import ProcessRuntime
+    from fdvla.supervisor import LogFile, quote_override
     from fdvla_msgs import qos, topics
-    from fdvla_teleop.children import GraphChildren
     from fdvla_teleop.recorder import BagWriteError, RecorderRefusal
-    from fdvla_teleop.session import RosSession
     from fdvla_teleop.teleop import MODES
 
     sets = list(overrides)
     if task:
         sets.append(f"robot.task={task}")
-    sets += [f"instruction={instruction}", "teleop.enabled=true", f"recorder.out={out}"]
+    sets += [quote_override("instruction", instruction), "teleop.enabled=true",
+             quote_override("recorder.out", str(out))]
     if device:
         sets.append(f"teleop.device={device}")
     if operator:
-        sets.append(f"recorder.facts.operator={operator}")
-    cfg = load_setup(robot, sets)
-    graph = build_graph(cfg)
-    teleop_spec = next(p for p in graph if p.name == "teleop")
-    children = GraphChildren(robot, [p.name for p in graph if p.name != "teleop"], sets,
-                             log_dir=Path(out) / "logs").start()
-    session = RosSession("record")
+        sets.append(quote_override("recorder.facts.operator", operator))
+    log = LogFile(Path(out) / "logs" / "graph.log")
+    run = GraphRun(robot, sets, log, own=("teleop",)).start()
+    cfg = run.cfg
     runtime = None
     say = lambda text: print("\r\033[K" + text, flush=True)  # noqa: E731
     try:
-        runtime = ProcessRuntime(teleop_spec, session.context).start()
+        runtime = ProcessRuntime(run.own[0], run.context).start()
         for n in runtime.nodes:
-            session.add(n)
+            run.add_node(n)
         rec_node = next(n for n in runtime.nodes if hasattr(n, "recorder"))
         sm = next((n for n in runtime.nodes if hasattr(n, "device")), None)
         teleop = next((n for n in runtime.nodes if hasattr(n, "mapper")), None)
         if sm is not None and sm.error:
             say(f"SpaceMouse: {sm.error} -- keyboard only")
         force = {"n": float("nan")}
-        session.node.create_subscription(
+        run.session.node.create_subscription(
             WrenchStamped, topics.WRENCH,
             lambda m: force.__setitem__("n", float(np.linalg.norm(
                 [m.wrench.force.x, m.wrench.force.y, m.wrench.force.z]))), qos.SENSOR_SUB)
-        jog_pub = session.node.create_publisher(Twist, topics.SPACENAV_TWIST, qos.SENSOR_PUB)
+        jog_pub = run.session.node.create_publisher(Twist, topics.SPACENAV_TWIST, qos.SENSOR_PUB)
         jog = {"axes": np.zeros(6), "until": 0.0}
         say(f"fdvla record: {cfg['name']} -> {out}. space start/stop, f failed, x discard, "
             "i/k j/l u/o jog, m mode, q quit")
         t_end = None if duration is None else time.monotonic() + duration
         with Keyboard() as kb:
             while t_end is None or time.monotonic() < t_end:
-                children.check()
+                run.check()
                 for key in kb.keys(0.05):
                     try:
                         if key == "q":
@@ -141,8 +137,8 @@ def run_record(robot: str, task: str | None, instruction: str, out: str, device:
         pass
     finally:
         print()
-        session.close()  # stops spinning, then destroys every node: an open episode is
+        run.stop()  # the robot holds first, then every node goes: an open episode is
         if runtime is not None:  # finished as not successful
             runtime.shutdown()
-        children.stop()
+        log.close()
     return 0

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from fdvla_policy_node.training_state import save_rng_state, save_training_state
+from fdvla_model.train.state import save_rng_state, save_training_state
 
 from .config import TrainConfig
 from .distributed import DistInfo, _barrier

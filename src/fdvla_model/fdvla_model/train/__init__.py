@@ -3,7 +3,7 @@
 AdamW over the trainable parameters only (the frozen VLM gets neither gradients nor optimizer
 state), linear warmup + cosine decay, gradient clipping, bf16 autocast on CUDA, a tqdm progress
 bar, periodic checkpoints that resume bit-for-bit on CPU, a JSONL loss log and a loss-curve PNG.
-With more than one process (`torchrun --nproc_per_node=N -m fdvla_policy_node.train ...`) it runs
+With more than one process (`torchrun --nproc_per_node=N -m fdvla_model.train ...`) it runs
 DistributedDataParallel, one GPU per process.
 
 Output folder:

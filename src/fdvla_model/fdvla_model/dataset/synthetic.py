@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fdvla_policy_node.action_space import poses_to_vectors
+from fdvla_model.action_space import poses_to_vectors
 
 from .meta import DEFAULT_CAMERAS, DatasetMeta, create_dataset
 from .writer import EpisodeWriter
