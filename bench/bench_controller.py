@@ -43,6 +43,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from trajectory_msgs.msg import MultiDOFJointTrajectory  # noqa: E402
 
 from fdvla.config import load_setup  # noqa: E402
+from fdvla_drivers.robot import has_wrench  # noqa: E402
 from fdvla_msgs import conversions as conv  # noqa: E402
 from fdvla_msgs import qos, topics  # noqa: E402
 from fdvla_msgs.types import ActionChunk  # noqa: E402
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
                 topics.TCP_POSE: (PoseStamped, cfg["robot"]["state_rate"]),
                 topics.CONTROLLER_TARGET_POSE: (PoseStamped,
                                                 cfg["controller"]["target_pose_rate"])}
-    if not cfg["robot"].get("sensorless") and cfg["robot"].get("has_wrench", True):
+    if has_wrench(cfg["robot"]):
         expected[topics.WRENCH] = (WrenchStamped, cfg["robot"]["state_rate"])
     for cam, cc in (cfg.get("cameras") or {}).items():
         expected[topics.camera_image_topic(cam)] = (Image, cc["fps"])

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
 import sys
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from fdvla_drivers.environment import apply_defaults
+
+apply_defaults()  # before rclpy or mujoco load
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+from fdvla_drivers.environment import apply_defaults  # noqa: E402
+
+apply_defaults()  # before rclpy or mujoco load
 
 from fdvla.bringup import Bringup  # noqa: E402
 from fdvla.config import ConfigError, load_setup  # noqa: E402

@@ -15,8 +15,9 @@ import os
 import threading
 import time
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+from fdvla_drivers.environment import apply_defaults
+
+apply_defaults()  # before rclpy or mujoco load
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -26,6 +27,7 @@ from fdvla_drivers.control.controller import ServoController  # noqa: E402
 from fdvla_drivers.robot.sim_backend import SimRobotBackend  # noqa: E402
 from fdvla_drivers.sim.experts import make_expert  # noqa: E402
 from fdvla_drivers.control.rollout import run_episode  # noqa: E402
+from fdvla_drivers.sim.tasks import TASK_NAMES  # noqa: E402
 
 
 def lockstep_expert(task: str, episodes: int) -> tuple[float, float, int]:
@@ -98,7 +100,7 @@ def realtime_with_cameras(task: str, seconds: float, fps: float, width: int, hei
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--task", default="wipe", choices=["button", "plug", "wipe"])
+    ap.add_argument("--task", default="wipe", choices=TASK_NAMES)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--episodes", type=int, default=3)
     ap.add_argument("--fps", type=float, default=30.0)

@@ -16,6 +16,8 @@ from launch_ros.actions import Node
 
 from fdvla.config import load_setup, share_dir
 from fdvla.graph import build_graph
+from fdvla_drivers.sim.shared_snapshot import segment_name
+from fdvla_drivers.sim.tasks import TASK_NAMES
 
 
 def _graph_actions(context):
@@ -31,8 +33,7 @@ def _graph_actions(context):
     if record:
         overrides.append(f"recorder.out={record}")
     # The simulated cell's shared-memory state: one name per launch, the same in every process.
-    domain = os.environ.get("ROS_DOMAIN_ID", "0")
-    overrides.append(f"sim_snapshot=fdvla_sim_{os.getpid()}_d{domain}")
+    overrides.append(f"sim_snapshot={segment_name(os.getpid())}")
     overrides += _policy_overrides(context)
     cfg = load_setup(robot, overrides)
     actions = []
@@ -69,7 +70,7 @@ def generate_launch_description():
                               description="robot setup: sim, sim_sensorless, ur5e, "
                                           "ur5e_sensorless, or a YAML path"),
         DeclareLaunchArgument("task", default_value="",
-                              description="simulated task: button, plug or wipe"),
+                              description=f"simulated task: {', '.join(TASK_NAMES)}"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
         DeclareLaunchArgument("teleop", default_value="false",
                               description="add the SpaceMouse and teleop nodes"),

@@ -23,8 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+from fdvla_drivers.environment import apply_defaults
+
+apply_defaults()  # before rclpy or mujoco load
 
 TRAIN_SEED0 = 1000
 CAMERAS = {"kinect": "scene", "wrist": "wrist"}

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+from fdvla_drivers.environment import apply_defaults
+
+apply_defaults()  # before rclpy or mujoco load
 
 
 def release_metrics(task, samples: list, success_time_abs: float | None, result) -> dict:

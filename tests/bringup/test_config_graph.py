@@ -20,8 +20,8 @@ def test_every_setup_builds_a_graph_with_valid_settings(robot):
 
 
 def test_sensorless_setups_inherit_and_drop_the_sensor():
-    assert load_setup("sim_sensorless")["robot"]["sensorless"] is True
-    assert load_setup("sim")["robot"]["sensorless"] is False
+    assert load_setup("sim_sensorless")["robot"]["has_wrench"] is False
+    assert load_setup("sim")["robot"]["has_wrench"] is True
     ur = load_setup("ur5e_sensorless")
     assert ur["robot"]["has_wrench"] is False
     assert ur["robot"]["host"] == load_setup("ur5e")["robot"]["host"]

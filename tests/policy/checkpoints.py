@@ -34,7 +34,8 @@ def make_checkpoint(directory: Path, target: Pose, variant: str = "fdvla", chunk
 def sim_start_pose(task: str = "button", seed: int = 0, sensorless: bool = False) -> Pose:
     from fdvla_drivers.robot.sim_backend import SimRobotBackend
 
-    return SimRobotBackend(task, seed=seed, realtime=False, sensorless=sensorless).read_state().tcp_pose
+    return SimRobotBackend(task, seed=seed, realtime=False,
+                           has_wrench=not sensorless).read_state().tcp_pose
 
 
 def below(pose: Pose, dz: float) -> Pose:

@@ -76,7 +76,7 @@ def test_contact_estimate_reads_the_true_force_in_a_press(wipe, depth):
 
 
 def test_sensorless_backend_reports_no_wrench():
-    b = SimRobotBackend("button", realtime=False, sensorless=True)
+    b = SimRobotBackend("button", realtime=False, has_wrench=False)
     assert b.has_wrench is False
     assert b.read_state().wrench is None
 

@@ -49,6 +49,37 @@ def imports_of(name: str, path: Path, known: dict) -> set[str]:
     return {m for m in (_resolve(t, known) for t in targets) if m and m != name}
 
 
+#: Exception names whose handler makes a `try: import x` an optional import.
+_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(t is None or (isinstance(t, ast.Name) and t.id in _IMPORT_ERRORS) for t in types)
+
+
+def top_level_imports(path: Path) -> dict[str, bool]:
+    """{top-level name: guarded} of the absolute imports of a file, at any depth. Guarded: every
+    import of that name sits in the body of a `try` whose handler catches ImportError (the code
+    runs without it and says what to install)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(map(_catches_import_error, node.handlers)):
+            guarded.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    out: dict[str, bool] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module]
+        else:
+            continue
+        for top in {n.split(".")[0] for n in names}:
+            out[top] = out.get(top, True) and id(node) in guarded
+    return out
+
+
 def graph(src: Path) -> dict[str, set[str]]:
     known = modules(src)
     return {name: imports_of(name, path, known) for name, path in known.items()}

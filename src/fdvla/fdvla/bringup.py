@@ -16,6 +16,7 @@ from typing import Optional
 
 from fdvla.config import ConfigError, load_setup
 from fdvla_drivers.environment import apply_defaults, freeze_startup_heap, tune_interpreter
+from fdvla_drivers.sim.shared_snapshot import segment_name
 from fdvla.graph import build_graph
 
 _instances = itertools.count()
@@ -28,7 +29,7 @@ class Bringup:
         apply_defaults()
         cfg = dict(cfg)
         # The simulated cell's cameras read its state from shared memory, even in one process.
-        cfg.setdefault("sim_snapshot", f"fdvla_sim_{os.getpid()}_b{next(_instances)}")
+        cfg.setdefault("sim_snapshot", segment_name(os.getpid(), f"b{next(_instances)}"))
         self.cfg = cfg
         self.graph = build_graph(cfg)
         self.num_threads = num_threads

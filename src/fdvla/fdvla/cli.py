@@ -7,8 +7,7 @@ import sys
 
 from fdvla.config import ROBOT_SETUPS
 from fdvla_drivers.environment import apply_defaults
-
-TASKS = ("button", "plug", "wipe")
+from fdvla_drivers.sim.tasks import TASK_NAMES
 
 
 def _bringup(args) -> int:
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--robot", default="sim",
                    help=f"robot setup: one of {', '.join(ROBOT_SETUPS)} or a YAML path "
                         "(default: sim)")
-    b.add_argument("--task", choices=TASKS, help="simulated task (sim setups only)")
+    b.add_argument("--task", choices=TASK_NAMES, help="simulated task (sim setups only)")
     b.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: run until Ctrl-C)")
     b.add_argument("--instruction", help="task instruction to latch on /fdvla/instruction")

@@ -102,7 +102,16 @@ def _load_with_extends(path: Path, seen: tuple) -> dict:
 # ---------------------------------------------------------------- the controller and safety sections
 # Validated at load with one-line errors: every limit and period a finite number inside what a
 # UR5e can physically do, unknown keys are errors, and the servo period is always the robot
-# backend's (a different `controller.servo_period` would scale every speed).
+# backend's (a different one would scale every speed), so it is not a setting.
+
+#: Keys that were settings once, with what a user's YAML should say now: an old file fails with
+#: this line instead of being silently half-read.
+RETIRED_KEYS = {
+    ("robot", "sensorless"): "replaced by robot.has_wrench (sensorless: true is has_wrench: false)",
+    ("controller", "servo_period"): "no longer a setting: the servo period is always the robot "
+                                    "backend's (ur_rtde: 1/robot.frequency); remove the key",
+}
+
 
 def backend_servo_period(robot: dict) -> float | None:
     """The servo period the setup's robot backend runs at, from its settings."""
@@ -127,23 +136,17 @@ def _controller_dict(controller: dict | None) -> dict:
     return d
 
 
-def controller_settings(controller: dict | None, safety: dict | None, servo_period: float):
-    """(ControllerConfig, SafetyLimits) for a backend that servos at `servo_period`."""
+def controller_settings(controller: dict | None, safety: dict | None,
+                        servo_period: float | None):
+    """(ControllerConfig, SafetyLimits) for a backend that servos at `servo_period` (None: an
+    unknown backend, whose own error comes later; the values are checked alone)."""
     from fdvla_drivers.control import ControllerConfig, SafetyLimits
     from fdvla_drivers.control.safety import LimitError
 
     d = dict(controller or {})
     d.pop("target_pose_rate", None)
-    given = d.pop("servo_period", None)
     try:
-        if given is not None:
-            ControllerConfig.from_dict({"servo_period": given})  # finite, positive
-            if abs(float(given) - servo_period) > 1e-9:
-                raise LimitError(
-                    f"controller.servo_period: {given:g} s differs from the robot backend's "
-                    f"{servo_period:g} s; the servo period is always the backend's (remove the "
-                    "key or set it to that value)")
-        config = ControllerConfig.from_dict({**d, "servo_period": servo_period})
+        config = ControllerConfig.from_dict(d, servo_period=servo_period)
         limits = SafetyLimits.from_dict(safety)
     except (LimitError, TypeError) as e:
         raise ConfigError(str(e).splitlines()[0]) from None
@@ -151,13 +154,17 @@ def controller_settings(controller: dict | None, safety: dict | None, servo_peri
 
 
 def validate_setup(cfg: dict) -> None:
-    """Check the controller and safety sections of a merged setup (ConfigError naming the key)."""
+    """Check a merged setup: retired keys, `robot.has_wrench`, the controller and safety
+    sections (ConfigError naming the key)."""
+    for (section, key), why in RETIRED_KEYS.items():
+        if isinstance(cfg.get(section), dict) and key in cfg[section]:
+            raise ConfigError(f"{section}.{key}: {why}")
     for section in ("controller", "safety"):
         if cfg.get(section) is not None and not isinstance(cfg.get(section), dict):
             raise ConfigError(f"{section}: must be a mapping, got {cfg.get(section)!r}")
     robot = cfg.get("robot") or {}
+    if isinstance(robot, dict) and "has_wrench" in robot \
+            and not isinstance(robot["has_wrench"], bool):
+        raise ConfigError(f"robot.has_wrench: {robot['has_wrench']!r} is not true or false")
     period = backend_servo_period(robot) if isinstance(robot, dict) else None
-    controller = _controller_dict(cfg.get("controller"))
-    if period is None:  # unknown backend: its own error comes later; check the values alone
-        period = controller.get("servo_period") or 0.002
-    controller_settings(controller, cfg.get("safety"), period)
+    controller_settings(_controller_dict(cfg.get("controller")), cfg.get("safety"), period)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-TASKS = ("button", "plug", "wipe")
+from fdvla_drivers.sim.tasks import TASK_NAMES
 
 
 def _fail(cmd: str, e: Exception) -> int:
@@ -104,7 +104,7 @@ def add_subcommands(sub, robot_help: str) -> None:
                                    "f stop as failed, x discard, i/k j/l u/o move the tool "
                                    "(x/y/z), m teleop mode, q quit.")
     r.add_argument("--robot", default="sim", help=robot_help)
-    r.add_argument("--task", choices=TASKS, help="simulated task (sim setups only)")
+    r.add_argument("--task", choices=TASK_NAMES, help="simulated task (sim setups only)")
     r.add_argument("--instruction", required=True, help="what the demonstrations do")
     r.add_argument("--out", required=True, help="folder for the episode bags")
     r.add_argument("--device", default=None, choices=("hid", "spacenavd", "none"),
@@ -117,7 +117,7 @@ def add_subcommands(sub, robot_help: str) -> None:
 
     d = sub.add_parser("sim-demos", help="scripted-expert demonstrations through the graph "
                                          "and the recorder (one bag per episode)")
-    d.add_argument("--task", required=True, choices=TASKS)
+    d.add_argument("--task", required=True, choices=TASK_NAMES)
     d.add_argument("--episodes", type=int, required=True)
     d.add_argument("--out", required=True, help="folder for the episode bags")
     d.add_argument("--seed", type=int, default=0, help="episode k uses seed S + k")

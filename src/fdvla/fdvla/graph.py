@@ -32,13 +32,12 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
     if "backend" not in robot:
         raise ValueError("robot setup has no robot.backend")
     state_rate = float(robot.pop("state_rate", 500.0))
-    controller = dict(cfg.get("controller") or {})
-    target_pose_rate = float(controller.pop("target_pose_rate", 50.0))
+    # The controller's settings keep the YAML's section names: its ROS parameters then read
+    # as the keys of the setup (`safety.max_force`, `controller.target_pose_rate`).
     driver_nodes = [
         NodeSpec("robot_state", "robot_state", {"rate_hz": state_rate}),
-        NodeSpec("controller", "controller", {"config": controller,
-                                              "limits": dict(cfg.get("safety") or {}),
-                                              "target_pose_rate": target_pose_rate}),
+        NodeSpec("controller", "controller", {"controller": dict(cfg.get("controller") or {}),
+                                              "safety": dict(cfg.get("safety") or {})}),
     ]
     camera_nodes = []
     for cam_name, cam_cfg in (cfg.get("cameras") or {}).items():
@@ -74,9 +73,9 @@ def _teleop_processes(cfg: dict) -> list:
 def sim_snapshot_name(cfg: dict) -> str:
     """Shared-memory name of the simulated cell's state: `sim_snapshot` as the runner set it
     (unique per bringup), else one per ROS domain."""
-    import os
+    from fdvla_drivers.sim.shared_snapshot import segment_name
 
-    return str(cfg.get("sim_snapshot") or f"fdvla_sim_d{os.environ.get('ROS_DOMAIN_ID', '0')}")
+    return str(cfg.get("sim_snapshot") or segment_name())
 
 
 def _sim_processes(cfg, robot, driver_nodes, camera_nodes, extra) -> list[ProcessSpec]:
@@ -114,8 +113,9 @@ def _policy_processes(cfg: dict) -> list:
 
 
 def _wrench_available(cfg: dict) -> bool:
-    robot = cfg.get("robot") or {}
-    return not (robot.get("sensorless") or robot.get("has_wrench") is False)
+    from fdvla_drivers.robot import has_wrench
+
+    return has_wrench(cfg.get("robot") or {})
 
 
 def _view_processes(cfg: dict) -> list:

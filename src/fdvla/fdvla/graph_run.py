@@ -38,7 +38,7 @@ class GraphRun:
         from fdvla_drivers.sim.shared_snapshot import remove_stale_segments, segment_name
 
         remove_stale_segments()
-        self.snapshot = segment_name(os.getpid(), f"d{os.environ.get('ROS_DOMAIN_ID', '0')}")
+        self.snapshot = segment_name(os.getpid())
         self.overrides = [*overrides, f"sim_snapshot={self.snapshot}"]
         self.robot = robot
         self.cfg = load_setup(robot, self.overrides)

@@ -48,6 +48,7 @@ class ProcessRuntime:
                     self.robot.zero_ft_sensor()
             for node_spec in self.spec.nodes:
                 self.nodes.append(self._make_node(node_spec))
+                self._declare_settings(self.nodes[-1], node_spec)
             # Threads start only once every node exists (camera and GL start-up would otherwise
             # starve a running servo loop), and the servo loop starts last.
             for node in sorted(self.nodes, key=lambda n: 1 if hasattr(n, "controller") else 0):
@@ -70,7 +71,10 @@ class ProcessRuntime:
 
             p = dict(spec.params)
             robot = self._need_robot(spec)
-            config, limits = controller_settings(p.pop("config", None), p.pop("limits", None),
+            section = dict(p.pop("controller", None) or {})
+            if "target_pose_rate" in section:
+                p["target_pose_rate"] = float(section.pop("target_pose_rate"))
+            config, limits = controller_settings(section, p.pop("safety", None),
                                                  robot.servo_period)
             return controller_node(ControllerNode, robot, config, limits, node_name=spec.name,
                                    **p, **kw)
@@ -113,6 +117,21 @@ class ProcessRuntime:
         if spec.kind == "instruction":
             return InstructionNode(spec.params["text"], node_name=spec.name, **kw)
         raise ValueError(f"unknown node kind {spec.kind!r}")
+
+    def _declare_settings(self, node: Node, spec: NodeSpec) -> None:
+        """The node's settings as read-only ROS parameters (`ros2 param list /controller`), for
+        every node of the graph and only here: the NodeSpec's params, the values the node was
+        built from. The robot state node, the robot driver, also shows the backend's settings
+        (`robot.*`), as the UR driver shows its launch arguments."""
+        from fdvla_drivers.nodes.common import SettingOverrideError, declare_settings
+
+        settings = dict(spec.params)
+        if spec.kind == "robot_state" and self.spec.robot is not None:
+            settings["robot"] = dict(self.spec.robot)
+        try:
+            declare_settings(node, settings)
+        except SettingOverrideError as e:
+            raise ConfigError(str(e)) from None
 
     def _need_robot(self, spec: NodeSpec):
         if self.robot is None:

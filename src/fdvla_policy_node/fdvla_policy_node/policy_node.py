@@ -21,8 +21,9 @@ from trajectory_msgs.msg import MultiDOFJointTrajectory
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
 from fdvla_policy_node.inference import (ChunkPipeline, InferenceStats, ObservationAssembler,
-                                         ObservationConfig, PolicyLoadError, PolicyRunner,
-                                         PolicySettings, load_for_inference)
+                                         ObservationConfig, PolicyRunner, PolicySettings,
+                                         load_for_inference)
+from fdvla_policy_node.inference.loading import refuse_without_wrench
 from fdvla_policy_node.inference.runner import dummy_observation, pick_device
 
 
@@ -40,11 +41,7 @@ class PolicyNode(Node):
         if device == "cpu" and config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
         self.policy, self.info = load_for_inference(config.checkpoint, device)
-        if self.info.needs_wrench and not config.wrench_available:
-            raise PolicyLoadError(
-                f"policy variant {self.info.variant!r} needs the measured wrench at inference, but "
-                f"setup {config.setup or '(this one)'} has no force/torque sensor (no {topics.WRENCH}); "
-                "use an 'fdvla' checkpoint, which needs no wrench")
+        refuse_without_wrench(self.info.variant, config.wrench_available, config.setup)
         self.runner = PolicyRunner(self.policy, self.info, seed=config.seed,
                                    noise_scale=config.noise_scale)
         self.assembler = ObservationAssembler(ObservationConfig(

@@ -23,7 +23,7 @@ def teleop_node_specs(cfg: dict) -> list[tuple[str, str, dict]]:
                         {"backend": device, "rate_hz": float(teleop.get("rate_hz", 50.0)),
                          "backend_kwargs": dict(teleop.get(device) or {})
                          if isinstance(teleop.get(device), dict) else {}}))
-        out.append(("teleop", "teleop", {"config": dict(teleop.get("mapping") or {}),
+        out.append(("teleop", "teleop", {"mapping": dict(teleop.get("mapping") or {}),
                                          "safety": dict(cfg.get("safety") or {})}))
     if recorder.get("out"):
         robot = cfg.get("robot") or {}

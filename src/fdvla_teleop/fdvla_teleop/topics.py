@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import importlib
 
+from fdvla_drivers.robot import has_wrench
 from fdvla_msgs import topics as T
 
 
 def contract_topics(cfg: dict) -> list[tuple[str, str]]:
     robot = cfg.get("robot") or {}
-    sensorless = bool(robot.get("sensorless")) or robot.get("has_wrench") is False
     out = [(T.JOINT_STATES, "sensor_msgs/msg/JointState"),
            (T.TCP_POSE, "geometry_msgs/msg/PoseStamped")]
-    if not sensorless:
+    if has_wrench(robot):
         out.append((T.WRENCH, "geometry_msgs/msg/WrenchStamped"))
     for cam in (cfg.get("cameras") or {}):
         out += [(T.camera_image_topic(cam), "sensor_msgs/msg/Image"),

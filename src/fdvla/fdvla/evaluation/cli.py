@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-TASKS = ("button", "plug", "wipe")
+from fdvla_drivers.sim.tasks import TASK_NAMES
 
 
 def add_eval_parser(sub) -> argparse.ArgumentParser:
@@ -18,7 +18,8 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                     "(success per task) and wrench.png (measured vs predicted wrench per episode).")
     e.add_argument("--policy", required=True, metavar="CKPT|default")
     e.add_argument("--task", default="button",
-                   help=f"task, or several comma-separated, of {', '.join(TASKS)} (default: button)")
+                   help=f"task, or several comma-separated, of {', '.join(TASK_NAMES)} "
+                        "(default: button)")
     e.add_argument("--episodes", type=int, default=10, help="episodes per task")
     e.add_argument("--robot", default="sim", choices=("sim", "sim_sensorless"))
     e.add_argument("--out", required=True, type=Path, help="output folder")
@@ -73,9 +74,10 @@ def run_eval(args) -> int:
 
     console = Console(stderr=True, emoji=False)
     tasks = [t.strip() for t in args.task.split(",") if t.strip()]
-    bad = [t for t in tasks if t not in TASKS]
+    bad = [t for t in tasks if t not in TASK_NAMES]
     if bad or not tasks:
-        print(f"fdvla eval: unknown task {bad or args.task!r}; choose from {TASKS}", file=sys.stderr)
+        print(f"fdvla eval: unknown task {bad or args.task!r}; choose from {TASK_NAMES}",
+              file=sys.stderr)
         return 2
     if args.episodes < 1:
         print("fdvla eval: --episodes must be at least 1", file=sys.stderr)
@@ -94,7 +96,10 @@ def run_eval(args) -> int:
         print(f"fdvla eval: {e}", file=sys.stderr)
         return 2
     latency = args.latency if args.latency is not None else (0.1 if args.lockstep else 0.0)
-    sensorless = args.robot == "sim_sensorless"
+    from fdvla.config import load_setup
+    from fdvla_drivers.robot import has_wrench
+
+    sensorless = not has_wrench(load_setup(args.robot)["robot"])
     video_dir = args.out / "videos" if args.video else None
     records = []
     figures: dict = {}  # real time: the policy node's /diagnostics figures per task
@@ -113,13 +118,12 @@ def run_eval(args) -> int:
     try:
         if args.lockstep:
             from fdvla_policy_node.inference import PolicyRunner, load_for_inference
+            from fdvla_policy_node.inference.loading import refuse_without_wrench
             from fdvla_policy_node.inference.runner import pick_device
             from .lockstep import evaluate_lockstep
 
             policy, info = load_for_inference(ckpt, pick_device(args.device))
-            if info.needs_wrench and sensorless:
-                raise PolicyLoadError(f"policy variant {info.variant!r} needs the measured wrench "
-                                      "at inference; sim_sensorless has no force/torque sensor")
+            refuse_without_wrench(info.variant, not sensorless, args.robot)
             runner = PolicyRunner(policy, info, noise_scale=settings.noise_scale)
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} lock-step episodes "

@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from fdvla_policy_node.inference import ChunkPipeline, PolicyRunner, Prediction, SchedulerConfig
+from fdvla_policy_node.inference.loading import refuse_without_wrench
 from fdvla_policy_node.inference.observation import Observation
 from .results import EpisodeRecord, target_jerk
 
@@ -81,13 +82,12 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
     from fdvla_drivers.control.rollout import run_episode
 
     info = runner.info
-    if info.needs_wrench and sensorless:
-        raise ValueError(f"policy variant {info.variant!r} needs the measured wrench; the "
-                         "sensorless sim has none")
-    backend = SimRobotBackend(task, realtime=False, sensorless=sensorless)
+    setup_name = "sim_sensorless" if sensorless else "sim"
+    refuse_without_wrench(info.variant, not sensorless, setup_name)
+    backend = SimRobotBackend(task, realtime=False, has_wrench=not sensorless)
     backend.connect()
     # The controller settings and safety limits of the simulated setup, as the graph runs them.
-    setup = load_setup("sim_sensorless" if sensorless else "sim")
+    setup = load_setup(setup_name)
     limits = controller_settings(setup.get("controller"), setup.get("safety"),
                                  backend.servo_period)
     cams = {}

@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 from fdvla.study.protocol import EVAL_ROBOT, SCALES, StudyScale, get_scale
 from fdvla.study.report import CellResult, read_losses, write_report
 from fdvla.study.stages import Stage, StageError, StageRunner
+from fdvla_drivers.sim.tasks import TASK_NAMES
 
 #: Runs one `fdvla` command line (argv without the program name); raises on failure.
 CommandRunner = Callable[[list], None]
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="small", choices=sorted(SCALES),
                    help="toy: seconds, a smoke run; small: about an hour on a CPU; "
                         "paper: the paper's protocol, for a GPU")
-    p.add_argument("--tasks", nargs="+", choices=("button", "plug", "wipe"), default=None)
+    p.add_argument("--tasks", nargs="+", choices=TASK_NAMES, default=None)
     p.add_argument("--variants", nargs="+",
                    choices=("fdvla", "force_token", "no_fdm", "no_force"), default=None)
     p.add_argument("--demos", type=int, default=None, help="override the scale's demos per task")

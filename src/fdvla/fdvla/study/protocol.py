@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-TASKS = ("button", "plug", "wipe")
+from fdvla_drivers.sim.tasks import TASK_NAMES
+
 VARIANTS = ("fdvla", "force_token", "no_fdm", "no_force")
 
 #: What the paper calls each task and variant (for the report's tables and figure).
@@ -46,7 +47,7 @@ class StudyScale:
     lockstep: bool  # evaluation advances simulated time only while no inference is pending
     chunk_size: int = 50  # actions per chunk (SmolVLA's 50; at the dataset's fps)
     lr: float = 1e-4  # peak learning rate (fdvla train --lr)
-    tasks: tuple = TASKS
+    tasks: tuple = TASK_NAMES
     variants: tuple = VARIANTS
     seed: int = 0  # demos use seeds seed.., training uses seed
     #: Evaluation placements come from seeds far away from the demonstrations': held out.

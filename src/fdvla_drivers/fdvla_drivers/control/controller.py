@@ -49,8 +49,13 @@ class ControllerConfig:
             raise LimitError(f"{prefix}start_enabled: {self.start_enabled!r} is not true/false")
 
     @classmethod
-    def from_dict(cls, d: dict | None, prefix: str = "controller.") -> "ControllerConfig":
-        return strict_from_dict(cls, d, "controller option", prefix)
+    def from_dict(cls, d: dict | None, prefix: str = "controller.",
+                  servo_period: float | None = None) -> "ControllerConfig":
+        """The settings in `d`. The servo period is not one of them: it is the robot backend's
+        (another would scale every speed), passed here by whoever holds the backend."""
+        period = cls.servo_period if servo_period is None else servo_period
+        return strict_from_dict(cls, d, "controller option", prefix,
+                                derived={"servo_period": period})
 
 
 #: Rejection keys that are safety stops (faults that disarm the controller), not refused commands.

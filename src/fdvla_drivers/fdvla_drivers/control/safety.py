@@ -36,17 +36,20 @@ def check_fields(obj, ranges: dict, prefix: str) -> None:
         setattr(obj, name, _check_number(f"{prefix}{name}", value, lo, hi, lo_open))
 
 
-def strict_from_dict(cls, d: dict | None, what: str, prefix: str = ""):
+def strict_from_dict(cls, d: dict | None, what: str, prefix: str = "",
+                     derived: dict | None = None):
     """Build dataclass `cls` from a config mapping, refusing keys it does not know (typos in a
-    safety config must not be silently ignored) and values outside their ranges."""
+    safety config must not be silently ignored) and values outside their ranges. `derived`:
+    fields the code fills in, which are not settings (refused in `d` like unknown keys)."""
     d = dict(d or {})
-    unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+    derived = dict(derived or {})
+    known = sorted(set(cls.__dataclass_fields__) - set(derived))
+    unknown = sorted(set(d) - set(known))
     if unknown:
         keys = ", ".join(prefix + k for k in unknown)
-        raise LimitError(f"{keys}: unknown {what}; known: "
-                         f"{', '.join(sorted(cls.__dataclass_fields__))}")
+        raise LimitError(f"{keys}: unknown {what}; known: {', '.join(known)}")
     try:
-        obj = cls(**d)
+        obj = cls(**d, **derived)
     except LimitError as e:  # raised by __post_init__, which does not know the section
         raise LimitError(prefix + str(e)) from None
     if hasattr(obj, "validate"):

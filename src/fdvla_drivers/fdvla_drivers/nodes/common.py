@@ -1,14 +1,21 @@
-"""What every node of the stack shares: rate meters, paced threads, /diagnostics publishing."""
+"""What every node of the stack shares: rate meters, paced threads, /diagnostics publishing,
+settings as ROS parameters."""
 
 from __future__ import annotations
 
 import collections
+import json
+import numbers
+import re
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from fdvla_msgs import qos, topics
 from fdvla_msgs.conversions import header
@@ -182,3 +189,89 @@ def spin_until(executor, stop: threading.Event, period: float = 0.1) -> None:
             continue
         except ExternalShutdownException:
             return
+
+
+# ---------------------------------------------------------------- settings as ROS parameters
+
+SETTING_DESCRIPTION = (
+    "From the robot setup YAML, as the node was started with. Read-only: a setting takes "
+    "effect only at start, so change it in the YAML or with --set KEY=VALUE and restart. "
+    "Lists of mappings and mixed lists are JSON text; a null setting is declared unset.")
+
+
+class SettingOverrideError(ValueError):
+    """A ROS parameter override (`--ros-args -p`, a params file) names one of a node's settings
+    with another value: the node would run with the YAML's value while showing the override."""
+
+
+def _key(key) -> str:
+    # rclpy checks only that a name is non-empty, but `-p name:=value`, params files and other
+    # clients take '.' as nesting and only letters, digits and '_' inside a level: any other
+    # character of a key (a '.' too, which would fake a level) becomes '_'.
+    return re.sub(r"[^A-Za-z0-9_]", "_", str(key)) or "_"
+
+
+def _parameter_value(value) -> tuple[bool, Any]:
+    """(declarable, value as a ROS parameter type) of one non-mapping setting."""
+    if value is None or isinstance(value, (bool, str)):
+        return True, value
+    if isinstance(value, numbers.Integral):
+        return True, int(value)
+    if isinstance(value, numbers.Real):
+        return True, float(value)
+    if isinstance(value, (list, tuple)) and value:
+        if all(isinstance(v, bool) for v in value) or all(isinstance(v, str) for v in value):
+            return True, list(value)
+        if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+            # A YAML list like [0.8, 0, 1] mixes ints and floats; ROS arrays hold one type.
+            ints = all(isinstance(v, numbers.Integral) for v in value)
+            return True, [int(v) if ints else float(v) for v in value]
+    try:  # an empty list (no element type), nested or mixed lists
+        return True, json.dumps(value)
+    except (TypeError, ValueError):  # an object (a backend, a device): not a setting
+        return False, None
+
+
+def ros_parameters(settings: dict, prefix: str = "") -> dict[str, Any]:
+    """A node's settings as ROS parameters {name: value}: nested mappings flattened with '.'
+    (ROS's own nesting), bool/int/float/str and one-type lists as themselves, None kept (it is
+    declared unset), other lists as JSON text; values that are objects are left out.
+    Raises ValueError when two keys come out as one name."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, value in settings.items():
+        name = prefix + _key(key)
+        if isinstance(value, dict) and value:
+            flat = ros_parameters(value, name + ".")
+        elif isinstance(value, dict):
+            flat = {name: "{}"}
+        else:
+            ok, v = _parameter_value(value)
+            flat = {name: v} if ok else {}
+        for n, v in flat.items():
+            if n in out:
+                raise ValueError(f"settings {origin[n]!r} and {prefix}{key!s} are both ROS "
+                                 f"parameter {n!r}")
+            out[n], origin[n] = v, f"{prefix}{key!s}"
+    return out
+
+
+def declare_settings(node: Node, settings: dict) -> None:
+    """Declare `settings` (what the node was built from) as read-only ROS parameters of `node`,
+    so `ros2 param list/get` shows them. An override of one of them from the ROS command line
+    is refused (SettingOverrideError) rather than shown while not applied."""
+    for name, value in ros_parameters(settings).items():
+        descriptor = ParameterDescriptor(read_only=True, dynamic_typing=value is None,
+                                         description=SETTING_DESCRIPTION)
+        try:
+            got = node.declare_parameter(name, value, descriptor)
+        except ParameterException as e:  # an override of another type
+            raise SettingOverrideError(_override_message(node, name, str(e))) from None
+        if got.get_parameter_value() != Parameter(name, value=value).get_parameter_value():
+            raise SettingOverrideError(_override_message(node, name, repr(got.value)))
+
+
+def _override_message(node: Node, name: str, what: str) -> str:
+    return (f"node {node.get_name()!r}: ROS parameter override of {name!r} ({what}) is not "
+            f"applied: its settings come from the setup YAML; change it there or with "
+            f"--set KEY=VALUE")

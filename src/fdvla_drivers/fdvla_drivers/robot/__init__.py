@@ -2,7 +2,14 @@
 
 from fdvla_drivers.robot.base import RobotBackend, RobotBackendError, RobotUnreachableError
 
-__all__ = ["RobotBackend", "RobotBackendError", "RobotUnreachableError", "make_robot_backend"]
+__all__ = ["RobotBackend", "RobotBackendError", "RobotUnreachableError", "has_wrench",
+           "make_robot_backend"]
+
+
+def has_wrench(settings: dict) -> bool:
+    """Whether a setup's robot measures a wrench: its `robot.has_wrench` (read here only, so the
+    graph, the recorder and the backend agree), by default the backends' own default."""
+    return bool(settings.get("has_wrench", RobotBackend.has_wrench))
 
 
 def make_robot_backend(kind: str, **kwargs) -> RobotBackend:

@@ -59,13 +59,13 @@ class SimRobotBackend(RobotBackend):
     servo_period = 0.002
 
     def __init__(self, task: str | SimTask = "button", seed: int = 0, realtime: bool = True,
-                 sensorless: bool = False, tcp_offset: float | None = None,
+                 has_wrench: bool = RobotBackend.has_wrench, tcp_offset: float | None = None,
                  params: CellParams | None = None, fault_limits: SimFaultLimits | None = None,
                  max_lag: float = 0.1):
         self._task = make_task(task) if isinstance(task, str) else task
         self.seed = seed
         self.realtime = realtime
-        self.has_wrench = not sensorless
+        self.has_wrench = bool(has_wrench)
         self.fault_limits = fault_limits or SimFaultLimits()
         self.max_lag = max_lag
         self.cell = SimCell(self._task, tcp_offset, params)

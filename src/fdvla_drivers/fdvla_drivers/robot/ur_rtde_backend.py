@@ -114,7 +114,7 @@ class URRtdeBackend(RobotBackend):
         frequency: float = 500.0,
         tcp_offset: Union[Pose, Sequence[float], None] = None,
         payload: Optional[Tuple[float, Sequence[float]]] = None,
-        has_wrench: bool = True,
+        has_wrench: bool = RobotBackend.has_wrench,
         servo_lookahead: float = 0.1,
         servo_gain: float = 300.0,
         max_servo_speed: float = 0.25,

@@ -20,14 +20,17 @@ then the MJCF text (utf-8). `magic` is written last at creation: a reader waits 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fdvla_drivers.sim.cell import SimSnapshot
+if TYPE_CHECKING:
+    from fdvla_drivers.sim.cell import SimSnapshot
 
 _MAGIC = 0x4644564C41534E50  # "FDVLASNP"
 _HEADER_WORDS = 8
@@ -177,6 +180,10 @@ class SnapshotReader:
         return int(self._header[0])
 
     def read(self) -> tuple[float, SimSnapshot]:
+        # Imported here: the cell loads MuJoCo, which the segment's names and bytes do not need
+        # (the graph names segments in processes that never simulate, the launch file's).
+        from fdvla_drivers.sim.cell import SimSnapshot
+
         b = self.read_block()
         nq, nm = self.nq, self.nmocap
         m0 = 2 + nq
@@ -215,10 +222,18 @@ class SharedCellView:
 
 
 # ------------------------------------------------------------------------------ names
-def segment_name(owner_pid: int, tag: str = "") -> str:
-    """A name unique to one bringup: the owning (supervisor) process id and a tag (domain)."""
-    tag = re.sub(r"[^A-Za-z0-9]", "", str(tag))
-    return f"fdvla_sim_{int(owner_pid)}_{tag or 'x'}"
+def segment_name(owner_pid: int | None = None, tag: str | None = None) -> str:
+    """The shared-memory name of a simulated cell's state (every runner builds it here).
+
+    With the owning process id (supervisor, launch, test harness): unique to one bringup, and
+    removed by `remove_stale_segments` once that process is gone; `tag` tells apart several of
+    one owner and defaults to the ROS domain. Without an owner: one name per ROS domain, which
+    processes started on their own agree on without being told.
+    """
+    if tag is None:
+        tag = f"d{os.environ.get('ROS_DOMAIN_ID', '0')}"
+    tag = re.sub(r"[^A-Za-z0-9]", "", str(tag)) or "x"
+    return f"fdvla_sim_{tag}" if owner_pid is None else f"fdvla_sim_{int(owner_pid)}_{tag}"
 
 
 def unlink(name: str) -> bool:

@@ -8,7 +8,7 @@ Inputs and outputs are in raw units; MEAN_STD normalisation happens inside.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,13 @@ def sample_flow_time(batch_size: int, alpha: float, beta: float, device=None) ->
     return (distribution.sample((batch_size,)) * 0.999 + 0.001).to(device)
 
 
-def noisy_actions(actions: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """x_t = t * noise + (1 - t) * actions (t = 1 is pure noise, t = 0 the data)."""
-    t = t[:, None, None]
+def noisy_actions(actions: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """x_t = t * noise + (1 - t) * actions (t = 1 is pure noise, t = 0 the data).
+
+    t: (B,) per sample, or one float for the whole batch (the sampler's time).
+    """
+    if isinstance(t, torch.Tensor):
+        t = t[:, None, None]
     return t * noise + (1 - t) * actions
 
 
@@ -64,6 +68,13 @@ def flow_matching_loss(velocity: torch.Tensor, target: torch.Tensor, valid: torc
     squared = (velocity - target).pow(2) * weights
     count = weights.sum() * velocity.shape[-1]
     return squared.sum() / count.clamp(min=1)
+
+
+#: A hook on the sampler: (x_t, noise, t) -> the x_t to integrate on from. Called before each Euler
+#: step and once more at t = 0 after the last, in normalised units padded to max_action_dim, with
+#: the initial noise; lets inference steer the chunk (e.g. real-time chunking's inpainting of the
+#: steps already committed) without a second copy of the sampling loop.
+SamplingGuidance = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 def sinusoidal_time_embedding(t: torch.Tensor, dim: int, min_period: float, max_period: float) -> torch.Tensor:
@@ -425,37 +436,47 @@ class FDVLAPolicy(nn.Module):
         noise: torch.Tensor | None = None,
         use_cache: bool = True,
         return_aux: bool = False,
+        guidance: SamplingGuidance | None = None,
     ):
         """Denoise an action chunk with ``num_steps`` Euler steps from t = 1 to t = 0.
 
         The prefix is encoded once and its keys/values reused by every step (``use_cache=False``
         re-encodes it each step: same result, for tests and benchmarks). ``noise`` is
         (B, chunk, action_dim) or (B, chunk, max_action_dim), in normalised units; narrower noise is
-        zero-padded. Returns (B, chunk, action_dim) in raw units, or with ``return_aux`` the pair
-        (actions, {"force_token": (B, D) or None, "predicted_wrench": (B, 6) raw units or None}).
+        zero-padded. ``guidance`` (see SamplingGuidance) may rewrite x_t before every step and at
+        the end. Returns (B, chunk, action_dim) in raw units, or with ``return_aux`` the pair
+        (actions, force_outputs(prefix)).
         """
         config = self.config
         prefix, _, _ = self._encode(batch, training=False)
         batch_size = prefix.hidden.shape[0]
         shape = (batch_size, config.chunk_size, config.max_action_dim)
         if noise is None:
-            x_t = torch.randn(shape, device=self.device)
+            x_1 = torch.randn(shape, device=self.device)
         else:
-            x_t = pad_last_dim(torch.as_tensor(noise).to(self.device, torch.float32), config.max_action_dim)
-            if tuple(x_t.shape) != shape:
+            x_1 = pad_last_dim(torch.as_tensor(noise).to(self.device, torch.float32), config.max_action_dim)
+            if tuple(x_1.shape) != shape:
                 raise ValueError(f"noise must be (B, {config.chunk_size}, action_dim), got {tuple(noise.shape)}")
+        x_t = x_1
         dt = -1.0 / config.num_steps
         for step in range(config.num_steps):
             if not use_cache and step > 0:
                 prefix, _, _ = self._encode(batch, training=False)
-            t = torch.full((batch_size,), 1.0 + step * dt, device=self.device)
-            x_t = x_t + dt * self.model.velocity(prefix.kv, x_t, t)
+            t = 1.0 + step * dt
+            if guidance is not None:
+                x_t = guidance(x_t, x_1, t)
+            t_batch = torch.full((batch_size,), t, device=self.device)
+            x_t = x_t + dt * self.model.velocity(prefix.kv, x_t, t_batch)
+        if guidance is not None:
+            x_t = guidance(x_t, x_1, 0.0)
         actions = self.normalizer.unnormalize("action", x_t[..., : config.action_dim])
         if not return_aux:
             return actions
-        return actions, self._force_outputs(prefix)
+        return actions, self.force_outputs(prefix)
 
-    def _force_outputs(self, prefix: PrefixOutput) -> dict[str, torch.Tensor | None]:
+    def force_outputs(self, prefix: PrefixOutput) -> dict[str, torch.Tensor | None]:
+        """{"force_token": (B, D), "predicted_wrench": (B, 6) raw units} of an encoded prefix; both
+        None for a variant without a force token."""
         if prefix.force_token is None:
             return {"force_token": None, "predicted_wrench": None}
         decoded = self.model.force_decoder(prefix.force_token).float()
@@ -470,7 +491,7 @@ class FDVLAPolicy(nn.Module):
         if not self.config.has_force_token:
             raise ValueError("variant 'no_force' has no force token")
         prefix, _, _ = self._encode(batch, training=False)
-        return self._force_outputs(prefix)
+        return self.force_outputs(prefix)
 
     # --- persistence and pretrained weights --------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from fdvla_model import DEFAULT_CHECKPOINT
+from fdvla_msgs import topics
 
 DATASET_META_FILE = "dataset_meta.json"
 #: Without dataset_meta.json: the dataset format's default fps.
@@ -99,19 +100,28 @@ def load_for_inference(spec: str | Path, device: Optional[str] = None):
     return policy, read_info(path, policy.config)
 
 
+def refuse_without_wrench(variant: str, wrench_available: bool, setup: str = "") -> None:
+    """The one rule for deploying a checkpoint on a setup: a variant that reads the measured wrench
+    at inference (force_token, no_fdm) is refused where there is no force/torque sensor, with a
+    one-line PolicyLoadError; without it the policy would wait for a /wrench that never comes."""
+    from fdvla_model.model.configuration_fdvla import VARIANT_SPECS
+
+    if VARIANT_SPECS[variant].needs_wrench_at_inference and not wrench_available:
+        raise PolicyLoadError(
+            f"policy variant {variant!r} needs the measured wrench at inference, but setup "
+            f"{setup or '(this one)'} has no force/torque sensor (no {topics.WRENCH}); use an "
+            "'fdvla' checkpoint, which needs no wrench")
+
+
 def check_fits_setup(spec: str | Path, wrench_available: bool, setup: str = "") -> Path:
-    """Before any process starts: the checkpoint exists, and a variant that needs the measured
-    wrench is not deployed where there is none. Reads config.json only (no weights)."""
-    from fdvla_model.model.configuration_fdvla import VARIANT_SPECS, resolve_variant
+    """Before any process starts: the checkpoint exists, and fits the setup (refuse_without_wrench).
+    Reads config.json only (no weights)."""
+    from fdvla_model.model.configuration_fdvla import resolve_variant
 
     path = resolve_checkpoint(spec)
     try:
         variant = resolve_variant(json.loads((path / "config.json").read_text())["config"]["variant"])
     except (ValueError, KeyError, TypeError) as e:
         raise PolicyLoadError(f"{path / 'config.json'}: not an FD-VLA policy config ({e})") from None
-    if VARIANT_SPECS[variant].needs_wrench_at_inference and not wrench_available:
-        raise PolicyLoadError(
-            f"policy variant {variant!r} needs the measured wrench at inference, but setup "
-            f"{setup or '(this one)'} has no force/torque sensor (no /wrench); use an 'fdvla' "
-            "checkpoint, which needs no wrench")
+    refuse_without_wrench(variant, wrench_available, setup)
     return path

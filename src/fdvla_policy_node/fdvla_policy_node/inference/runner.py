@@ -2,10 +2,10 @@
 guidance of the new chunk by the part of the previous one that executes meanwhile.
 
 Guidance (``Guide``) follows real-time chunking (RTC, arXiv 2506.07339) by inpainting: at every
-Euler step of the flow, the action steps that are already committed (they execute while this
-inference runs) are replaced by their forward-noised value x_t = t * noise + (1 - t) * a_old, with
-weight 1 for the committed prefix and a decaying weight over the rest of the overlap (RTC's soft
-mask), so the new chunk continues the old one instead of jumping at the switch.
+Euler step of the model's sampler, the action steps that are already committed (they execute while
+this inference runs) are replaced by their forward-noised value x_t = t * noise + (1 - t) * a_old,
+with weight 1 for the committed prefix and a decaying weight over the rest of the overlap (RTC's
+soft mask), so the new chunk continues the old one instead of jumping at the switch.
 """
 
 from __future__ import annotations
@@ -29,6 +29,22 @@ class Guide:
 
     actions: np.ndarray
     weights: np.ndarray
+
+    def sampling_guidance(self, policy):
+        """The inpainting as the hook the policy's sampler calls at every step (SamplingGuidance)."""
+        import torch
+
+        from fdvla_model.model.modeling_fdvla import noisy_actions, pad_last_dim
+
+        device, width = policy.device, policy.config.max_action_dim
+        old = torch.as_tensor(self.actions, dtype=torch.float32, device=device)[None]
+        known = pad_last_dim(policy.normalizer.normalize("action", old), width)
+        w = torch.as_tensor(self.weights, dtype=torch.float32, device=device)[None, :, None]
+
+        def inpaint(x_t, noise, t: float):
+            return w * noisy_actions(known, noise, t) + (1 - w) * x_t
+
+        return inpaint
 
 
 @dataclass
@@ -99,10 +115,9 @@ class PolicyRunner:
         noise = noise * self.noise_scale
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.autocast):
-            if guide is None:
-                actions, aux = self.policy.sample_actions(batch, noise=noise, return_aux=True)
-            else:
-                actions, aux = self._sample_guided(batch, noise, guide)
+            guidance = None if guide is None else guide.sampling_guidance(self.policy)
+            actions, aux = self.policy.sample_actions(batch, noise=noise, return_aux=True,
+                                                      guidance=guidance)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         actions = actions[0].float().cpu().numpy()
@@ -115,32 +130,6 @@ class PolicyRunner:
                          None if token is None else token[0].float().cpu().numpy(),
                          None if wrench is None else wrench[0].float().cpu().numpy(),
                          started, time.time())
-
-    def _sample_guided(self, batch: dict, noise, guide: Guide):
-        import torch
-
-        policy, cfg = self.policy, self.policy.config
-        dev = self.device
-        prefix = policy.encode_prefix(batch)
-        pad = cfg.max_action_dim - cfg.action_dim
-        x0 = torch.nn.functional.pad(noise.to(dev), (0, pad))
-        known = policy.normalizer.normalize(
-            "action", torch.as_tensor(guide.actions, dtype=torch.float32, device=dev)[None])
-        known = torch.nn.functional.pad(known, (0, pad))
-        w = torch.as_tensor(guide.weights, dtype=torch.float32, device=dev)[None, :, None]
-        x = x0
-        dt = -1.0 / cfg.num_steps
-        for step in range(cfg.num_steps):
-            t = 1.0 + step * dt
-            x = w * (t * x0 + (1 - t) * known) + (1 - w) * x
-            x = x + dt * policy.model.velocity(prefix.kv, x, torch.full((1,), t, device=dev))
-        x = w * known + (1 - w) * x
-        actions = policy.normalizer.unnormalize("action", x[..., : cfg.action_dim])
-        try:
-            aux = policy._force_outputs(prefix)
-        except AttributeError:  # a model without the helper: recompute from the batch
-            aux = policy.predict_force(batch) if cfg.has_force_token else {}
-        return actions, aux
 
     def warmup(self, example: Observation, iterations: int = 3) -> float:
         """Run a few inferences (allocator, kernels, caches); returns the last latency (s)."""

@@ -25,11 +25,12 @@ RELEASE_ZEROS = 0.3
 
 
 class TeleopNode(DiagnosticsMixin, Node):
-    def __init__(self, config: TeleopConfig | dict | None = None, safety: dict | None = None,
+    def __init__(self, mapping: TeleopConfig | dict | None = None, safety: dict | None = None,
                  node_name: str = "teleop", **node_kwargs):
         super().__init__(node_name, **node_kwargs)
-        if not isinstance(config, TeleopConfig):
-            config = TeleopConfig.from_dict(config, safety)
+        # `mapping` is the setup's teleop.mapping section (its ROS parameters read mapping.*).
+        config = mapping if isinstance(mapping, TeleopConfig) \
+            else TeleopConfig.from_dict(mapping, safety)
         self.config = config
         self.mapper = TeleopMapper(config)
         self.edges = ButtonEdges(config)

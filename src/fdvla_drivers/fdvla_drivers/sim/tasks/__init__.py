@@ -1,18 +1,38 @@
-"""The paper's three contact-rich tasks in the simulated cell."""
+"""The paper's three contact-rich tasks in the simulated cell.
 
-from fdvla_drivers.sim.tasks.base import SimTask, StartRegion, tool_down
-from fdvla_drivers.sim.tasks.button import ButtonTask
-from fdvla_drivers.sim.tasks.plug import PlugTask
-from fdvla_drivers.sim.tasks.wipe import WipeTask
+The registry is the one list of tasks: command-line choices, the study and the benches read
+TASK_NAMES. It names each task's module instead of importing it, so the names are known without
+loading MuJoCo, which must wait until `fdvla_drivers.environment.apply_defaults()` has chosen its
+GL backend (MuJoCo reads MUJOCO_GL once, on import).
+"""
 
-TASKS = {"button": ButtonTask, "plug": PlugTask, "wipe": WipeTask}
+from __future__ import annotations
 
-__all__ = ["SimTask", "StartRegion", "tool_down", "ButtonTask", "PlugTask", "WipeTask", "TASKS",
-           "make_task"]
+import importlib
+
+#: task name -> (module of this package, class)
+_REGISTRY = {
+    "button": ("button", "ButtonTask"),
+    "plug": ("plug", "PlugTask"),
+    "wipe": ("wipe", "WipeTask"),
+}
+TASK_NAMES = tuple(_REGISTRY)
+
+#: what the package offers -> the module that defines it (imported on first use)
+_EXPORTS = {"SimTask": "base", "StartRegion": "base", "tool_down": "base",
+            **{cls: module for module, cls in _REGISTRY.values()}}
+
+__all__ = [*_EXPORTS, "TASK_NAMES", "make_task"]
 
 
-def make_task(name: str, **kwargs) -> SimTask:
-    try:
-        return TASKS[name](**kwargs)
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)}") from None
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def make_task(name: str, **kwargs):
+    """A new SimTask of the named task."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown task {name!r}; expected one of {sorted(_REGISTRY)}")
+    return __getattr__(_REGISTRY[name][1])(**kwargs)
