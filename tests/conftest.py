@@ -1,15 +1,19 @@
-"""Test-session environment: DDS on loopback only, a ROS domain of this run's own, offscreen GL."""
+"""Test-session environment: DDS on loopback only, a ROS domain of this run's own, offscreen GL.
+
+Layout: tests/unit/<package>/ test one package's code directly (no DDS, no graph);
+tests/integration/<area>/ run the graph over real DDS, its processes and the CLI; tests/helpers/
+is what they share (`from helpers.probe import Probe`)."""
 
 import os
 import random
 
-# Before anything imports rclpy or mujoco.
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Before anything imports rclpy or mujoco: the stack's own defaults (DDS on loopback, offscreen
+# GL, no model hub), from the one place that sets them.
+from fdvla_drivers.environment import apply_defaults  # noqa: E402
+
+apply_defaults()
 # Robot processes started by tests run at normal priority (a SCHED_FIFO servo process would
-# starve the tests' own subscribers on a loaded machine); tests/processes checks the request.
+# starve the tests' own subscribers on a loaded machine); tests/integration/processes checks the request.
 os.environ.setdefault("FDVLA_RT_PRIORITY", "0")
 if "ROS_DOMAIN_ID" not in os.environ:
     # Parallel test runs on one machine must not hear each other.

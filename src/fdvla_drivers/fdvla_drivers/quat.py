@@ -2,7 +2,7 @@
 
 scipy's Rotation is the reference everywhere else; building Rotation/Slerp objects costs tens of
 microseconds each, which the servo cycle cannot afford several times per 2 ms. These agree with
-scipy (tests/control/test_quat.py).
+scipy (tests/unit/fdvla_drivers/test_quat.py).
 """
 
 from __future__ import annotations

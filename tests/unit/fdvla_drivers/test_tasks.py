@@ -1,0 +1,114 @@
+"""Task physics and success checks, driven through the backend's servo like a robot would."""
+
+import numpy as np
+import pytest
+
+from fdvla_msgs.types import Pose
+from fdvla_drivers.robot.sim_backend import SimRobotBackend
+from fdvla_drivers.sim.tasks import make_task, tool_down
+from fdvla_drivers.sim.tasks.base import contact_normal_force
+from helpers.sim_servo import servo_to
+
+
+
+def test_unknown_task_is_rejected():
+    with pytest.raises(ValueError):
+        make_task("juggle")
+
+
+def test_button_latches_only_when_fully_pressed():
+    b = SimRobotBackend("button", seed=7, realtime=False)
+    task = b.task
+    top = task.cap_top()
+    rot = b.read_state().tcp_pose.quat_xyzw
+    servo_to(b, Pose(top + [0, 0, 0.02], rot), 1.0)
+    # Half-way: the spring pushes back, nothing latches.
+    servo_to(b, Pose(top - [0, 0, 0.008], rot), 1.0)
+    partial = task.depth(b.cell.data)
+    assert 0.002 < partial < task.p.travel - task.p.latch_margin
+    assert not task.success()
+    servo_to(b, Pose(top + [0, 0, 0.02], rot), 0.8)
+    assert task.depth(b.cell.data) < 0.0005  # the spring returned the cap
+    # All the way: latched, and it stays down after the tool leaves.
+    servo_to(b, Pose(top - [0, 0, 0.022], rot), 1.5)
+    assert task.success()
+    servo_to(b, Pose(top + [0, 0, 0.03], rot), 0.8)
+    assert task.success()
+    assert task.depth(b.cell.data) > task.p.travel - task.p.latch_margin
+
+
+def test_plug_enters_only_when_aligned():
+    b = SimRobotBackend("plug", seed=3, realtime=False)
+    task = b.task
+    top = task.hole_top()
+    yaw = task.object_poses()["socket_hole_top"].rotation.as_euler("xyz")[2]
+    rot = tool_down(yaw).as_quat()
+    depth = task.p.hole_depth
+    # 3 mm off the hole's axis the 20 mm prong lands on the socket's rim (1 mm clearance).
+    off = top + [0.003, 0.0, 0.0]
+    servo_to(b, Pose(off + [0, 0, 0.02], rot), 1.0)
+    servo_to(b, Pose(off - [0, 0, depth], rot), 1.5)
+    assert not task.success()
+    assert b.read_state().tcp_pose.position[2] > top[2] - 0.002
+    # On the axis it goes all the way in.
+    servo_to(b, Pose(top + [0, 0, 0.02], rot), 1.0)
+    servo_to(b, Pose(top - [0, 0, depth + 0.004], rot), 1.5)
+    assert task.success()
+    assert task.progress() > 0.9
+
+
+def test_wipe_marks_vanish_only_under_force():
+    b = SimRobotBackend("wipe", seed=2, realtime=False)
+    task = b.task
+    mark = task.marks_world()[0]
+    yaw = task.object_poses()["board_surface"].rotation.as_euler("xyz")[2]
+    rot = tool_down(yaw).as_quat()
+    z = task.surface_z
+    servo_to(b, Pose([mark[0], mark[1], z + 0.02], rot), 1.0)
+    servo_to(b, Pose([mark[0], mark[1], z + 0.0005], rot), 1.0)  # touching, barely
+    assert not task.erased[0]
+    servo_to(b, Pose([mark[0], mark[1], z - 0.005], rot), 1.0)  # pressing ~20 N
+    assert task.erased[0]
+    # Erased marks leave the cameras' view.
+    assert b.cell.data.mocap_pos[task._mark_mocap[0], 2] < 0
+
+
+def test_wrench_reads_a_known_external_force_at_the_tcp():
+    """Push on a point of the tool; the reading is that force and its moment about the TCP,
+    in base axes (UR's getActualTCPForce convention)."""
+    b = SimRobotBackend("plug", seed=0, realtime=False)
+    cell = b.cell
+    tool = cell.model.body("tool").id
+    offset_in_tool = np.array([0.01, -0.02, 0.03])
+    force = np.array([4.0, -3.0, 10.0])
+
+    def push():
+        # The servo is compliant, so the tool moves a little: re-aim at the same tool point.
+        R = cell.data.xmat[tool].reshape(3, 3)
+        point = b.read_state().tcp_pose.position + R @ offset_in_tool
+        cell.data.xfrc_applied[tool, :3] = force
+        cell.data.xfrc_applied[tool, 3:] = np.cross(point - cell.data.xipos[tool], force)
+        return point
+
+    for _ in range(20):
+        point = push()
+        b.step(0.1)
+    point = push()
+    b.step(0.002)
+    state = b.read_state()
+    assert np.allclose(state.wrench[:3], force, atol=0.05)
+    expected_torque = np.cross(point - state.tcp_pose.position, force)
+    assert np.allclose(state.wrench[3:], expected_torque, atol=0.01)
+
+
+def test_wrench_matches_contact_forces_when_pressing():
+    b = SimRobotBackend("wipe", seed=6, realtime=False)
+    task = b.task
+    centre = task.object_poses()["board_surface"].position
+    rot = b.read_state().tcp_pose.quat_xyzw
+    servo_to(b, Pose([centre[0], centre[1], task.surface_z + 0.01], rot), 1.0)
+    servo_to(b, Pose([centre[0], centre[1], task.surface_z - 0.008], rot), 1.0)
+    contact = contact_normal_force(b.model, b.cell.data, task._pad, task._board)
+    w = b.read_state().wrench
+    assert contact > 20.0
+    assert w[2] == pytest.approx(contact, rel=0.05)
