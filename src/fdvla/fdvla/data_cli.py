@@ -4,7 +4,6 @@ line, exit code 2."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from fdvla_drivers.sim.tasks import TASK_NAMES

@@ -5,23 +5,20 @@ is evaluated against a minimal stand-in of that API, which records the actions i
 processes it would start are then started for real (`fdvla_process`) and watched over DDS.
 """
 
-import importlib.util
 import shutil
 import signal
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 
-from fdvla.config import load_setup, share_dir
+from fdvla.config import load_setup
 from fdvla.graph import build_graph
 from fdvla_msgs import topics
-
-from helpers.launch_file import LAUNCH_FILE, evaluate_launch  # noqa: E402
+from helpers.launch_file import evaluate_launch
 
 
 @pytest.mark.parametrize("robot", ["sim", "sim_sensorless", "ur5e", "ur5e_sensorless"])

@@ -4,7 +4,6 @@ Each test has its own bringup (different setups); the true contact force is read
 simulated cell itself (what a force gauge on the table would show), never by the controller.
 """
 
-import threading
 import time
 
 import numpy as np
@@ -14,7 +13,7 @@ from std_srvs.srv import SetBool, Trigger
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import topics
 from helpers.sim_graph import line_chunk
-from helpers.cell import Cell, settle, tcp
+from helpers.cell import Cell, ForceGauge, settle, tcp
 
 pytestmark = pytest.mark.slow
 
