@@ -83,6 +83,12 @@ def run_sim_demos(task: str, episodes: int, out, seed: int = 0, robot: str = "si
             raise RuntimeError(f"{n_sims} simulations publish {topics.SIM_TASK_STATE} on "
                                f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', 0)}; stop the "
                                "others or pick another ROS_DOMAIN_ID")
+        if client.task_state().get("physics", "nominal") != "nominal":
+            # The expert node plans from /sim/task_state and the TCP alone; the "force"
+            # physics needs the wrench-reading scripts, which only the lock-step rollout runs.
+            raise ValueError("sim-demos runs the nominal task physics only; make demos of the "
+                             "\"force\" physics in lock-step (fdvla_drivers.control.rollout with "
+                             "make_expert)")
         summary.startup_time = time.monotonic() - t0
         bar = tqdm(total=episodes, desc=f"sim-demos {task}", unit="ep", disable=not progress)
         for k in range(episodes):

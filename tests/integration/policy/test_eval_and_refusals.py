@@ -49,6 +49,28 @@ def test_fdvla_eval_lockstep_writes_results_json_and_plots(ckpt, tmp_path):
     assert all(e["success"] is False for e in eps)  # an untrained net does not press the button
     for png in ("success.png", "wrench.png"):
         assert (out / png).stat().st_size > 5000
+    assert res["physics"] == "nominal" and all(e["hidden"] == {} for e in eps)
+
+
+def test_eval_on_the_force_physics_reports_hidden_parameters_and_force_quality(ckpt, tmp_path):
+    """Issue 18: `--physics force` evaluates the same tasks with hidden physical parameters; each
+    episode says what they were and how the contact force went against the task's band."""
+    out = tmp_path / "eval_force"
+    rc = fdvla_main(["eval", "--policy", str(ckpt), "--task", "button,wipe", "--episodes", "2",
+                     "--timeout", "1.0", "--lockstep", "--physics", "force", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["physics"] == "force"
+    eps = res["episodes"]
+    assert len(eps) == 4 and all(e["hidden"] for e in eps)
+    for task in ("button", "wipe"):
+        hidden = [e["hidden"] for e in eps if e["task"] == task]
+        assert hidden[0] != hidden[1]  # the hidden parameters vary with the placement seed
+    for e in eps:
+        q = e["force_quality"]
+        lo, hi = q["force_band"]
+        assert 0 < lo < hi and {"peak_force", "mean_contact_force", "in_band_share",
+                                "contact_lost"} <= set(q)
 
 
 def test_eval_refuses_unknown_task_and_missing_checkpoint(tmp_path, capsys):
@@ -145,6 +167,8 @@ def test_fdvla_eval_realtime_at_added_latency_starts_chunks_from_the_arm(tmp_pat
     assert [e["seed"] for e in eps] == [101, 102]
     assert all(e["chunks"] >= 1 for e in eps)  # the policy node published chunks in the loop
     assert all("start_far" not in e["chunks_rejected"] for e in eps), eps
+    # The force figures come over /sim/task_state (the press on the cap is in contact)
+    assert all(e["force_quality"]["peak_force"] >= 0 for e in eps) and res["physics"] == "nominal"
     assert sum(e["success"] for e in eps) >= 1, [e["failure"] for e in eps]
     for png in ("success.png", "wrench.png"):
         assert (out / png).stat().st_size > 5000

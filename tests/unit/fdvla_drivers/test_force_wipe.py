@@ -51,21 +51,33 @@ def test_nominal_physics_has_no_hidden_parameters_and_no_mount():
         b.model.joint("board_mount")
 
 
-def press_on_first_mark(b, force):
-    """Put the pad on mark 0 and aim for `force` newtons, from the hidden parameters (the test
-    may read them). Returns the contact force the pad settles at."""
-    task = b.task
+def depth_for(task, force):
+    """The depth below the nominal surface that presses with `force` newtons, from the hidden
+    parameters (the test may read them): the servo in series with the board's spring."""
     hidden = task.hidden_params()
     k = hidden["mount_stiffness"]
     series = SERVO_STIFFNESS * k / (SERVO_STIFFNESS + k)
-    depth = force / series - hidden["height_offset"]
-    mark = task.marks_world()[0]
+    return force / series - hidden["height_offset"]
+
+
+def pad_rotation(task):
     yaw = task.object_poses()["board_surface"].rotation.as_euler("xyz")[2]
-    rot = tool_down(yaw).as_quat()
+    return yaw, tool_down(yaw).as_quat()
+
+
+def contact(b):
+    return contact_normal_force(b.model, b.cell.data, b.task._pad, b.task._board)
+
+
+def press_on_first_mark(b, force):
+    """Put the pad on mark 0 and aim for `force` newtons; the contact force it settles at."""
+    task = b.task
+    mark = task.marks_world()[0]
+    _, rot = pad_rotation(task)
     z = task.surface_z
     servo_to(b, Pose([mark[0], mark[1], z + 0.02], rot), 1.0)
-    servo_to(b, Pose([mark[0], mark[1], z - depth], rot), 1.0)
-    return contact_normal_force(b.model, b.cell.data, task._pad, task._board)
+    servo_to(b, Pose([mark[0], mark[1], z - depth_for(task, force)], rot), 1.0)
+    return contact(b)
 
 
 def test_in_band_pressure_erases():
@@ -87,16 +99,36 @@ def test_too_light_erases_nothing():
 
 
 def test_too_hard_smears_for_good():
+    """Pressing past the band on a clean part of the board, then sliding onto a mark, smears it
+    (pressing down onto a mark would pass through the band and erase it on the way)."""
     b = force_backend(11)
     task = b.task
-    f = press_on_first_mark(b, 26.0)
-    assert f > 20.0
+    yaw, rot = pad_rotation(task)
+    mark = task.marks_world()[0]
+    # A spot next to mark 0 with no mark under the pad (5 mm margin), in the pad's axes.
+    R = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
+    hx, hy, _ = task.p.pad_half
+    spots = [mark[:2] + R @ v for v in ([hx + 0.03, 0], [-hx - 0.03, 0], [0, hy + 0.03],
+                                        [0, -hy - 0.03])]
+    local = [np.abs((task.marks_world()[:, :2] - c) @ R) for c in spots]
+    clean = next(c for c, xy in zip(spots, local)
+                 if not ((xy[:, 0] < hx + 0.005) & (xy[:, 1] < hy + 0.005)).any())
+    z = task.surface_z
+    depth = depth_for(task, 26.0)
+    servo_to(b, Pose([*clean, z + 0.02], rot), 1.0)
+    servo_to(b, Pose([*clean, z - depth], rot), 1.0)
+    assert contact(b) > 20.0
+    assert not task.erased.any() and not task.smeared.any()  # no mark under the pad yet
+    servo_to(b, Pose([mark[0], mark[1], z - depth], rot), 1.0)
+    assert contact(b) > 20.0
     assert task.smeared[0] and not task.erased[0]
     assert task.failure_cause().startswith("smeared: pressed ")
     # Easing off into the band does not bring the smeared mark back.
-    press_on_first_mark(b, 12.0)
+    servo_to(b, Pose([mark[0], mark[1], z - depth_for(task, 12.0)], rot), 1.0)
+    assert 9.0 < contact(b) < 15.0
     assert not task.erased[0]
     assert not task.success()
+    assert task.failure_cause().startswith("smeared: pressed ")
 
 
 def run_script(physics, seed, reads_wrench, max_duration=14.0):

@@ -22,7 +22,6 @@ from fdvla_policy_node.inference.loading import refuse_without_wrench
 from fdvla_policy_node.inference.observation import Observation
 from .results import EpisodeRecord, target_jerk
 
-CAMERA_OF = {"kinect": "scene", "wrist": "wrist"}
 
 
 class PolicyAgent:
@@ -73,7 +72,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                       sensorless: bool = False, timeout: float = 15.0, latency: float = 0.1,
                       scheduler_config: SchedulerConfig | None = None, video_dir=None,
                       video_fps: float = 15.0, progress=None,
-                      success_hold: float = 0.3) -> list[EpisodeRecord]:
+                      success_hold: float = 0.3,
+                      physics: str = "nominal") -> list[EpisodeRecord]:
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla.config import load_setup
     from fdvla.config import controller_settings
@@ -84,7 +84,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
     info = runner.info
     setup_name = "sim_sensorless" if sensorless else "sim"
     refuse_without_wrench(info.variant, not sensorless, setup_name)
-    backend = SimRobotBackend(task, realtime=False, has_wrench=not sensorless)
+    backend = SimRobotBackend(task, realtime=False, has_wrench=not sensorless,
+                              task_physics=physics)
     backend.connect()
     # The controller settings and safety limits of the simulated setup, as the graph runs them.
     setup = load_setup(setup_name)
@@ -93,7 +94,9 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
     cams = {}
     for name in info.camera_names:
         h, w = info.camera_sizes.get(name, (240, 320))
-        cams[name] = SimCamera(backend, CAMERA_OF.get(name, name), width=w, height=h)
+        # The setup says which of the cell's cameras plays each role (kinect -> scene).
+        role = (setup.get("cameras") or {}).get(name) or {}
+        cams[name] = SimCamera(backend, role.get("camera", name), width=w, height=h)
         cams[name].start()
     video_cam = SimCamera(backend, "scene", width=320, height=240) if video_dir else None
     if video_cam:
@@ -133,6 +136,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                 safety_stops={k: v for k, v in controller.rejections.items()
                               if k in SAFETY_STOP_KEYS},
                 counters=dict(controller.counters),
+                hidden=backend.task.hidden_params(),
+                force_quality=backend.task.quality.summary(backend.task.force_band()),
                 boundary_jerk=bj, jerk=j,
                 wrench_t=[t - t0 for t in w_t], wrench=w_list,
                 predicted_t=[t - t0 for t in agent.predicted_t], predicted=agent.predicted))

@@ -116,6 +116,8 @@ def evaluate_realtime(policy: str, task: str, episodes: int, *, robot: str = "si
                 success_time=o.success_time, progress=o.progress, failure=o.failure,
                 fault=o.fault, chunks=chunks, chunks_rejected=o.rejected,
                 safety_stops=o.safety_stops, counters=o.counters,
+                hidden=dict(o.state.get("hidden") or {}),
+                force_quality=dict(o.state.get("force_quality") or {}),
                 wrench_t=[t - stamp0 for t, _ in wrench], wrench=[w for _, w in wrench],
                 predicted_t=[t - stamp0 for t, _ in pred], predicted=[w for _, w in pred]))
             if video_dir is not None and frames:

@@ -24,7 +24,10 @@ def summarize(records: list[EpisodeRecord], meta: dict) -> dict:
                        "jerk_p95": _nanmean([r.jerk for r in rs]),
                        # the controller's own counts: refused chunks and safety stops, by reason
                        "chunks_rejected": _total([r.chunks_rejected for r in rs]),
-                       "safety_stops": _total([r.safety_stops for r in rs])}
+                       "safety_stops": _total([r.safety_stops for r in rs]),
+                       # the contact force against the task's band (physics "force")
+                       "peak_force_mean": _nanmean([_q(r, "peak_force") for r in rs]),
+                       "in_band_share_mean": _nanmean([_q(r, "in_band_share") for r in rs])}
     return _clean({**meta, "tasks": per_task, "episodes": [r.summary() for r in records]})
 
 
@@ -47,6 +50,11 @@ def _total(dicts) -> dict:
         for k, v in d.items():
             out[k] = out.get(k, 0) + int(v)
     return dict(sorted(out.items()))
+
+
+def _q(r: EpisodeRecord, key: str) -> float:
+    v = (r.force_quality or {}).get(key)
+    return float("nan") if v is None else float(v)
 
 
 def _nanmean(x):
@@ -92,6 +100,10 @@ def write_report(records: list[EpisodeRecord], out: Path, meta: dict) -> dict:
         if r.predicted:
             ax.plot(r.predicted_t, np.asarray(r.predicted)[:, 2], "o-", color="tab:orange",
                     ms=3, lw=1, label="predicted Fz (force decoder)")
+        band = (r.force_quality or {}).get("force_band")
+        if band:  # the contact force the task asks for this episode (physics "force")
+            ax.axhspan(band[0], band[1], color="tab:green", alpha=0.15,
+                       label=f"force band {band[0]:.0f}-{band[1]:.0f} N")
         ax.set_ylabel("N")
         counts = "".join(f"; {what} {d}" for what, d in (("refused", r.chunks_rejected),
                                                           ("safety stops", r.safety_stops)) if d)

@@ -22,6 +22,10 @@ class EpisodeRecord:
     chunks_rejected: dict = field(default_factory=dict)  # the controller's refusals, by reason
     safety_stops: dict = field(default_factory=dict)  # the controller's safety stops, by reason
     counters: dict = field(default_factory=dict)  # e.g. chunk_retimed, reach_limited
+    #: The task's hidden physical parameters (physics "force"; empty otherwise) and the
+    #: episode's contact force: peak, mean in contact, share inside the task's band, contact lost.
+    hidden: dict = field(default_factory=dict)
+    force_quality: dict = field(default_factory=dict)
     boundary_jerk: float = float("nan")  # m/s^3, p95 of |jerk| of the servo target at chunk switches
     jerk: float = float("nan")  # m/s^3, p95 of |jerk| of the servo target elsewhere
     # time series for the plots (not written to the JSON summary)

@@ -40,9 +40,11 @@ class EpisodeResult:
 
 def run_episode(backend, controller: ServoController, agent: Agent, max_duration: float = 20.0,
                 replan_period: float = 0.1, on_cycle: Callable[[CycleRecord], None] | None = None,
-                success_hold: float = 0.3, stop_on_success: bool = True) -> EpisodeResult:
+                success_hold: float = 0.3, stop_on_success: bool = True,
+                done_grace: Optional[float] = None) -> EpisodeResult:
     """Run one episode on a connected sim backend; ends `success_hold` s after the task succeeds
-    (if `stop_on_success`), or after `max_duration`."""
+    (if `stop_on_success`), `done_grace` s after the agent's `done(now)` (a script whose plan is
+    over; None: never), or after `max_duration`."""
     task = backend.task
     t0 = backend.now()
     state = backend.read_state()
@@ -81,6 +83,8 @@ def run_episode(backend, controller: ServoController, agent: Agent, max_duration
     # The same cycle the controller node runs (ServoLoop.run_cycle), with the agent in front.
     loop = ServoLoop(backend, controller, before_step=plan, on_cycle=record)
     fault = ""
+    done_since = None
+    agent_done = getattr(agent, "done", None) if done_grace is not None else None
     while backend.now() - t0 < max_duration - 0.5 * backend.servo_period:
         target = loop.run_cycle()
         if loop.errors:  # the loop stopped the robot; in an episode that is a bug to surface
@@ -96,6 +100,11 @@ def run_episode(backend, controller: ServoController, agent: Agent, max_duration
                 break
         else:
             success_time = None
+        if agent_done is not None and cycles % 50 == 0:
+            if not agent_done(now):
+                done_since = None
+            elif now - (done_since := done_since or now) >= done_grace:
+                break
     return EpisodeResult(success=task.success(), duration=backend.now() - t0, cycles=cycles,
                          success_time=success_time, progress=task.progress(),
                          chunks_accepted=accepted, chunks_rejected=rejected,

@@ -205,20 +205,10 @@ class WipeExpert(ScriptedExpert):
         yaw = _nearest_equivalent_yaw(board_yaw, _current_yaw(state), np.pi)
         rot = tool_down(yaw)
         z_surface = task.surface_z
-        marks = task.marks_world()[:, :2]
-        k = task.p.dots_per_stroke
-        strokes = [marks[i:i + k] for i in range(0, len(marks), k)]
         here = state.tcp_pose.position[:2]
         path = WaypointPath(now, state.tcp_pose)
         pressing = False
-        while strokes:
-            # Visit the nearest stroke end next, wiping along the stroke.
-            ends = [(np.linalg.norm(s[0] - here), i, False) for i, s in enumerate(strokes)]
-            ends += [(np.linalg.norm(s[-1] - here), i, True) for i, s in enumerate(strokes)]
-            _, i, flip = min(ends)
-            s = strokes.pop(i)[::-1] if flip else strokes.pop(i)
-            direction = (s[-1] - s[0]) / max(np.linalg.norm(s[-1] - s[0]), 1e-9)
-            a, b = s[0] - direction * self.overshoot, s[-1] + direction * self.overshoot
+        for a, b in wipe_passes(task, here, self.overshoot):
             if not pressing:
                 above = [*a, z_surface + self.cfg.approach_height]
                 self._free(path, Pose.from_rotation(above, rot))
@@ -235,10 +225,34 @@ class WipeExpert(ScriptedExpert):
         return path
 
 
+def wipe_passes(task: WipeTask, start_xy, overshoot: float) -> list:
+    """The wiping passes over the board's marks, [(from_xy, to_xy)]: each stroke once, the
+    nearest stroke end next, along the stroke and `overshoot` m past both of its ends."""
+    marks = task.marks_world()[:, :2]
+    k = task.p.dots_per_stroke
+    strokes = [marks[i:i + k] for i in range(0, len(marks), k)]
+    here, passes = np.asarray(start_xy, dtype=np.float64), []
+    while strokes:
+        ends = [(np.linalg.norm(s[0] - here), i, False) for i, s in enumerate(strokes)]
+        ends += [(np.linalg.norm(s[-1] - here), i, True) for i, s in enumerate(strokes)]
+        _, i, flip = min(ends)
+        s = strokes.pop(i)[::-1] if flip else strokes.pop(i)
+        direction = (s[-1] - s[0]) / max(np.linalg.norm(s[-1] - s[0]), 1e-9)
+        passes.append((s[0] - direction * overshoot, s[-1] + direction * overshoot))
+        here = passes[-1][1]
+    return passes
+
+
 EXPERTS = {"button": ButtonExpert, "plug": PlugExpert, "wipe": WipeExpert}
 
 
 def make_expert(task: SimTask, config: ExpertConfig | None = None) -> ScriptedExpert:
+    """The task's scripted expert; with the "force" physics its wrench-reading script (these
+    experts press to fixed depths, which the hidden parameters defeat by design)."""
+    if task.physics == "force":
+        from fdvla_drivers.sim.force_scripts import make_force_script
+
+        return make_force_script(task, reads_wrench=True)
     try:
         return EXPERTS[task.name](task, config)
     except KeyError:

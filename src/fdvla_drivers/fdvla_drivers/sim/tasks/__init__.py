@@ -17,12 +17,16 @@ _REGISTRY = {
     "wipe": ("wipe", "WipeTask"),
 }
 TASK_NAMES = tuple(_REGISTRY)
+#: "nominal": the paper's tasks as seen (a camera-only policy can do them); "force": a physical
+#: parameter that decides success varies per episode where no camera sees it, so that the
+#: measured (or distilled) force is needed (issue 18; docs/study/force_necessity.md).
+PHYSICS = ("nominal", "force")
 
 #: what the package offers -> the module that defines it (imported on first use)
 _EXPORTS = {"SimTask": "base", "StartRegion": "base", "tool_down": "base",
             **{cls: module for module, cls in _REGISTRY.values()}}
 
-__all__ = [*_EXPORTS, "TASK_NAMES", "make_task"]
+__all__ = [*_EXPORTS, "PHYSICS", "TASK_NAMES", "make_task"]
 
 
 def __getattr__(name: str):

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fdvla_msgs.types import Pose
+from fdvla_drivers.sim.tasks import PHYSICS
 
 #: Tool pointing straight down, tool x along base y: the orientation of UR5E_HOME_Q.
 TOOL_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
@@ -44,6 +45,46 @@ class StartRegion:
         return Pose.from_rotation(p, tool_down(rng.uniform(-self.max_yaw, self.max_yaw)))
 
 
+
+
+class ForceQuality:
+    """The contact force of one episode, step by step: peak, mean while in contact, the share of
+    contact time inside the task's force band, and how often contact was lost."""
+
+    def __init__(self, threshold: float = 1.0):
+        self.threshold = threshold  # N: above this the tool is in contact
+        self.reset()
+
+    def reset(self) -> None:
+        self.peak = 0.0
+        self._sum = 0.0
+        self._steps = 0
+        self._in_band = 0
+        self.contact_lost = 0
+        self._touching = False
+
+    def add(self, force: float, band: tuple[float, float] | None = None) -> None:
+        touching = force > self.threshold
+        if self._touching and not touching:
+            self.contact_lost += 1
+        self._touching = touching
+        if not touching:
+            return
+        self.peak = max(self.peak, force)
+        self._sum += force
+        self._steps += 1
+        if band is not None and band[0] <= force <= band[1]:
+            self._in_band += 1
+
+    def summary(self, band: tuple[float, float] | None = None) -> dict:
+        n = self._steps
+        return {"peak_force": round(float(self.peak), 2),
+                "mean_contact_force": round(float(self._sum) / n, 2) if n else 0.0,
+                "in_band_share": round(self._in_band / n, 3) if n and band else None,
+                "contact_lost": self.contact_lost,
+                "force_band": [float(b) for b in band] if band else None}
+
+
 class SimTask(abc.ABC):
     """One of the paper's tasks in the simulated cell."""
 
@@ -52,8 +93,13 @@ class SimTask(abc.ABC):
     #: Flange-to-tool-tip distance (m): the default TCP offset along tool z.
     tool_length: float = 0.1
 
-    def __init__(self, start_region: StartRegion | None = None):
+    def __init__(self, start_region: StartRegion | None = None, physics: str = "nominal"):
+        if physics not in PHYSICS:
+            raise ValueError(f"{self.name}: unknown task physics {physics!r}; expected one of "
+                             f"{', '.join(PHYSICS)}")
         self.start_region = start_region or StartRegion()
+        self.physics = physics
+        self.quality = ForceQuality()
 
     # MJCF pieces ---------------------------------------------------------------------------
     def assets_xml(self) -> str:
@@ -86,6 +132,16 @@ class SimTask(abc.ABC):
     @abc.abstractmethod
     def object_poses(self) -> dict[str, Pose]:
         """Privileged object poses (base frame) for scripted experts and evaluation."""
+
+    def hidden_params(self) -> dict:
+        """This episode's physical parameters that decide success and that no camera shows
+        (physics "force"); empty with the nominal physics."""
+        return {}
+
+    def force_band(self) -> tuple[float, float] | None:
+        """The contact force (N) the task asks for this episode, (low, high); None where any
+        force that does the task will do."""
+        return None
 
     def progress(self) -> float:
         """A 0..1 measure of how much of the task is done (for logs; success() is the verdict)."""

@@ -1,5 +1,37 @@
 """Wipe marker strokes off a whiteboard: a mark is erased only under the eraser pad, and only
-while the pad presses on the board with at least `erase_force` newtons."""
+while the pad presses on the board with at least `erase_force` newtons.
+
+Physics "force" (issue 18): the board sits on a hidden spring mount whose stiffness and rest
+height change per episode, and the ink has a pressure window. A mark under the pad is erased
+while the pad's (10 ms low-passed) normal force is inside `force_band()` = (8, 16) N; pressing
+harder than the band over a mark that is still there smears it, which is a failure ("smeared:
+pressed X N > 16 N") however many marks are erased; lighter than the band does nothing.
+
+What varies, from the episode's rng (`hidden_params()`):
+- `mount_stiffness`, log-uniform 2500..50000 N/m: in series with the servo's 4000 N/m the
+  force per millimetre of commanded depth is 1.5..3.7 N/mm. It is a MjModel value
+  (`jnt_stiffness`), which the cameras' model copy never reads: invisible by construction.
+- `height_offset`, uniform -4..+4 mm: the spring's rest position (`qpos_spring`), so the board
+  *is* rendered that much higher or lower. The scene camera sees about 8.6 mm per pixel at the
+  board (0.73 m away, 59 degree fovy over 96 rows): under half a pixel. The wrist camera at the
+  approach pose is ~0.1 m from the board, where 4 mm changes the board's apparent scale by ~3 %
+  (a pixel or two at the image edge, on a uniform white board whose edges are mostly outside
+  the view). The privileged poses (`object_poses`, `surface_z`, `marks_world`) give the nominal
+  height, what vision can tell, not the true one.
+Together they move the commanded depth that gives the band's middle (12 N) from ~0 to ~12 mm
+below the nominal surface. A fixed depth lands in the band in at most ~38 % of episodes even
+ideally (6.2 mm, computed over the distribution; sliding makes it worse), while regulating the
+measured force holds it for all of them.
+
+Why a camera-only policy cannot simply do it: the pressing force is nowhere in the images
+(the board sinks with the pad, so the wrist camera's view of the board is the same at 2 N and
+at 30 N). The one visual consequence of the force is which marks vanish, and the pad covers the
+marks it presses on, so a policy learns it only after lifting the pad off. A "press lightly,
+look, press deeper" search must step by less than the band's width over the stiffest mount
+(8 N / 3.7 N/mm ~ 2 mm) across a ~12 mm range, a lift-and-look cycle per step, and one step too
+deep over a mark is an irreversible smear. The demonstrations of a fixed expert carry no such
+search. Physics "nominal" is the task as it always was.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +46,7 @@ from fdvla_drivers.sim.tasks.base import (WORK_CENTRE, SimTask, contact_normal_f
                                           yaw_quat_wxyz)
 
 _HIDDEN_Z = -0.5  # erased marks are moved under the table, out of every camera's view
+_MARK_LIFT = 0.0004  # a mark's centre above the board's surface
 
 
 @dataclass
@@ -30,6 +63,22 @@ class WipeParams:
     mark_region_half: tuple = (0.08, 0.06)
     placement_half_extent: tuple = (0.05, 0.05)
     max_yaw: float = 0.5
+    # ---- physics "force" only ----
+    #: Above this (N) the pad smears the marks under it instead of erasing them.
+    smear_force: float = 16.0
+    #: Range (N/m) of the board mount's spring stiffness, sampled log-uniformly.
+    mount_stiffness: tuple = (2500.0, 50000.0)
+    #: Range (m) of the board's rest height about the nominal one, sampled uniformly.
+    height_offset: tuple = (-0.004, 0.004)
+    #: Damping ratio of the mount (the moving plate's mass is `plate_mass`).
+    mount_damping_ratio: float = 0.7
+    plate_mass: float = 0.5
+    #: Time constant (s) of the low-pass on the contact force that the ink rule reads: ink
+    #: responds to pressure held for a few milliseconds, not to one 2 ms contact spike.
+    ink_time_constant: float = 0.01
+    #: Thickness (m) of the board's colliding top layer: the rest is a non-colliding look-alike,
+    #: so the sprung board can sink ~1 cm before its colliding part meets the table.
+    contact_layer: float = 0.001
 
 
 class WipeTask(SimTask):
@@ -47,6 +96,11 @@ class WipeTask(SimTask):
         self.mark_xy_board = np.zeros((self.n_marks, 2))
         self.erased = np.zeros(self.n_marks, dtype=bool)
         self.max_normal_force = 0.0
+        # physics "force": this episode's hidden parameters and the ink's state
+        self._hidden: dict = {}
+        self.smeared = np.zeros(self.n_marks, dtype=bool)
+        self.smear_force_seen = 0.0  # the (filtered) force that smeared, N
+        self._ink_force = 0.0
 
     def tool_xml(self) -> str:
         hx, hy, hz = self.p.pad_half
@@ -58,14 +112,19 @@ class WipeTask(SimTask):
       friction="0.35 0.005 0.0001" rgba="0.2 0.3 0.8 1" mass="0.05"/>
 """
 
-    def world_xml(self) -> str:
-        bx, by, bz = self.p.board_half
+    def _marks_xml(self) -> str:
+        bz = self.p.board_half[2]
         d = self.p.dot_half
-        marks = "\n".join(
+        return "\n".join(
             f'<body name="mark{i}" mocap="true" pos="{WORK_CENTRE[0]} {WORK_CENTRE[1]} '
-            f'{2 * bz + 0.0004}">'
+            f'{2 * bz + _MARK_LIFT}">'
             f'<geom class="decal" type="box" size="{d} {d} 0.0004" rgba="0.05 0.1 0.6 1"/></body>'
             for i in range(self.n_marks))
+
+    def world_xml(self) -> str:
+        bx, by, bz = self.p.board_half
+        if self.physics == "force":
+            return self._sprung_world_xml()
         return f"""
 <body name="whiteboard" mocap="true" pos="{WORK_CENTRE[0]} {WORK_CENTRE[1]} 0">
   <geom name="board" class="object" type="box" size="{bx} {by} {bz}" pos="0 0 {bz}"
@@ -73,11 +132,36 @@ class WipeTask(SimTask):
   <geom class="decal" type="box" size="{bx + 0.008} {by + 0.008} {bz * 0.9:.6g}"
         pos="0 0 {bz * 0.9:.6g}" rgba="0.6 0.6 0.62 1"/>
 </body>
-{marks}
+{self._marks_xml()}
+"""
+
+    def _sprung_world_xml(self) -> str:
+        """The same board, looking the same, on a vertical spring (slide joint) whose stiffness
+        and rest height `randomize` sets per episode. The placement stays a mocap pose."""
+        bx, by, bz = self.p.board_half
+        t = self.p.contact_layer
+        k0 = float(np.sqrt(np.prod(self.p.mount_stiffness)))  # overwritten every episode
+        return f"""
+<body name="whiteboard" mocap="true" pos="{WORK_CENTRE[0]} {WORK_CENTRE[1]} 0">
+  <body name="whiteboard_plate" gravcomp="1">
+    <inertial pos="0 0 {bz}" mass="{self.p.plate_mass}" diaginertia="0.002 0.003 0.005"/>
+    <joint name="board_mount" type="slide" axis="0 0 1" stiffness="{k0:.6g}"
+           damping="{2 * self.p.mount_damping_ratio * np.sqrt(k0 * self.p.plate_mass):.6g}"/>
+    <geom name="board" class="object" type="box" size="{bx} {by} {t / 2:.6g}"
+          pos="0 0 {2 * bz - t / 2:.6g}" friction="0.35 0.005 0.0001" rgba="0.97 0.97 0.97 1"/>
+    <geom class="decal" type="box" size="{bx} {by} {bz - t / 2:.6g}" pos="0 0 {bz - t / 2:.6g}"
+          rgba="0.97 0.97 0.97 1"/>
+    <geom class="decal" type="box" size="{bx + 0.008} {by + 0.008} {bz * 0.9:.6g}"
+          pos="0 0 {bz * 0.9:.6g}" rgba="0.6 0.6 0.62 1"/>
+  </body>
+</body>
+{self._marks_xml()}
 """
 
     @property
     def surface_z(self) -> float:
+        """The board's nominal surface height: what the cameras can tell (with physics "force"
+        the true rest height differs by the hidden `height_offset`)."""
         return 2 * self.p.board_half[2]
 
     def bind(self, model):
@@ -87,6 +171,12 @@ class WipeTask(SimTask):
         self._pad = {self._id(mujoco.mjtObj.mjOBJ_GEOM, "eraser_pad")}
         self._board = {self._id(mujoco.mjtObj.mjOBJ_GEOM, "board")}
         self._pad_id = next(iter(self._pad))
+        if self.physics == "force":
+            j = self._id(mujoco.mjtObj.mjOBJ_JOINT, "board_mount")
+            self._mount_jnt = j
+            self._mount_q = int(model.jnt_qposadr[j])
+            self._mount_dof = int(model.jnt_dofadr[j])
+            self._ink_alpha = 1.0 - np.exp(-model.opt.timestep / self.p.ink_time_constant)
 
     def randomize(self, data, rng):
         p = self.p
@@ -110,38 +200,112 @@ class WipeTask(SimTask):
         for i, m in enumerate(self._mark_mocap):
             data.mocap_pos[m] = world[i]
             data.mocap_quat[m] = yaw_quat_wxyz(self._yaw)
+        if self.physics == "force":
+            # Drawn after everything the nominal task draws, so the same seed places the board
+            # and the marks as in the nominal task.
+            self._randomize_mount(data, rng)
+
+    def _randomize_mount(self, data, rng) -> None:
+        p = self.p
+        lo, hi = np.log(p.mount_stiffness)
+        k = float(np.exp(rng.uniform(lo, hi)))
+        h = float(rng.uniform(*p.height_offset))
+        m = self.model
+        m.jnt_stiffness[self._mount_jnt] = k
+        m.qpos_spring[self._mount_q] = h
+        m.dof_damping[self._mount_dof] = 2 * p.mount_damping_ratio * np.sqrt(k * p.plate_mass)
+        data.qpos[self._mount_q] = h  # at rest on its spring (the plate's weight is compensated)
+        data.qvel[self._mount_dof] = 0.0
+        self._hidden = {"mount_stiffness": round(k, 1), "height_offset": round(h, 5)}
+        self.smeared[:] = False
+        self.smear_force_seen = 0.0
+        self._ink_force = 0.0
+        self._follow_board(data)
+
+    def hidden_params(self) -> dict:
+        return dict(self._hidden) if self.physics == "force" else {}
+
+    def force_band(self) -> tuple[float, float] | None:
+        if self.physics != "force":
+            return None
+        return (self.p.erase_force, self.p.smear_force)
+
+    def board_offset(self, data) -> float:
+        """How far (m) the board's surface is above its nominal height now (physics "force":
+        rest offset minus the spring's give; 0 with the nominal physics). Privileged."""
+        return float(data.qpos[self._mount_q]) if self.physics == "force" else 0.0
+
+    def _follow_board(self, data) -> None:
+        """Keep the marks still there on the (moving) board's surface for the cameras."""
+        z = self.surface_z + _MARK_LIFT + float(data.qpos[self._mount_q])
+        for i, m in enumerate(self._mark_mocap):
+            if not self.erased[i]:
+                data.mocap_pos[m, 2] = z
 
     def _board_rotation(self) -> np.ndarray:
         c, s = np.cos(self._yaw), np.sin(self._yaw)
         return np.array([[c, -s], [s, c]])
 
     def marks_world(self) -> np.ndarray:
-        """(N, 3) base-frame positions of the marks (erased ones included)."""
+        """(N, 3) base-frame positions of the marks (erased ones included), at the nominal
+        surface height."""
         xy = self.mark_xy_board @ self._board_rotation().T + self._xy
-        return np.column_stack([xy, np.full(len(xy), self.surface_z + 0.0004)])
+        return np.column_stack([xy, np.full(len(xy), self.surface_z + _MARK_LIFT)])
 
-    def after_step(self, data):
-        if self.erased.all():
-            return
-        force = contact_normal_force(self.model, data, self._pad, self._board)
-        self.max_normal_force = max(self.max_normal_force, force)
-        if force < self.p.erase_force:
-            return
+    def _under_pad(self, data) -> np.ndarray:
         R = data.geom_xmat[self._pad_id].reshape(3, 3)
         centre = data.geom_xpos[self._pad_id]
         hx, hy, _ = self.p.pad_half
         local = (self.marks_world() - centre) @ R  # mark positions in pad axes
-        under = (np.abs(local[:, 0]) <= hx) & (np.abs(local[:, 1]) <= hy)
-        newly = under & ~self.erased
+        return (np.abs(local[:, 0]) <= hx) & (np.abs(local[:, 1]) <= hy)
+
+    def _erase(self, data, newly: np.ndarray) -> None:
         if newly.any():
             self.erased |= newly
             for i in np.flatnonzero(newly):
                 data.mocap_pos[self._mark_mocap[i], 2] = _HIDDEN_Z
 
+    def after_step(self, data):
+        if self.physics == "force":
+            self._after_step_force(data)
+            return
+        if self.erased.all():
+            return
+        force = contact_normal_force(self.model, data, self._pad, self._board)
+        self.max_normal_force = max(self.max_normal_force, force)
+        self.quality.add(force)
+        if force < self.p.erase_force:
+            return
+        self._erase(data, self._under_pad(data) & ~self.erased)
+
+    def _after_step_force(self, data) -> None:
+        raw = contact_normal_force(self.model, data, self._pad, self._board)
+        self.max_normal_force = max(self.max_normal_force, raw)
+        self._ink_force += self._ink_alpha * (raw - self._ink_force)
+        force = self._ink_force
+        band = self.force_band()
+        self.quality.add(force, band)
+        self._follow_board(data)
+        if force < band[0]:
+            return
+        left = ~self.erased & ~self.smeared
+        if not left.any():
+            return
+        under = self._under_pad(data) & left
+        if force > band[1]:
+            if under.any():
+                self.smeared |= under
+                self.smear_force_seen = max(self.smear_force_seen, force)
+            return
+        self._erase(data, under)
+
     def success(self) -> bool:
         return bool(self.erased.all())
 
     def failure_cause(self) -> str:
+        if self.physics == "force" and self.smeared.any():
+            return (f"smeared: pressed {self.smear_force_seen:.0f} N > {self.p.smear_force:g} N "
+                    f"({int(self.smeared.sum())}/{self.n_marks} marks)")
         left = int((~self.erased).sum())
         return f"marks left: {left}/{self.n_marks}" if left else ""
 

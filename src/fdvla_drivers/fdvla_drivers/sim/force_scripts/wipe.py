@@ -1,0 +1,188 @@
+"""Wipe, physics "force": the oracle regulates the pressing force; its blind twin picks a depth.
+
+Both follow one plan, made once from the privileged (vision-level) poses: the board's yaw and
+nominal surface height, and the marks' positions. Like `WipeExpert` it visits the nearest
+stroke end, wipes along each stroke past its first and last mark, and stays on the board
+between strokes. The two differ only in how deep they press:
+
+- `reads_wrench=True` (oracle): the contact waypoints are planned `oracle_clearance` above the
+  nominal surface (above any hidden board height), and every chunk (0.1 s) shifts them by a
+  depth correction that an integral force loop updates from the measured normal force
+  (`state.wrench[2]`, pressing reads > 0) towards the middle of the task's force band: down at
+  `search_speed` until it touches, then by a step proportional to the force error over a
+  nominal contact stiffness. The plan's clock stops at the first touch until the force is
+  within `settle_tolerance` of the target, and again whenever it strays out of the band while
+  wiping, so the pad never slides across marks at the wrong pressure.
+- `reads_wrench=False` (blind): the contact waypoints are `blind_depth` below the nominal
+  surface, all the way. 6.2 mm is the best single depth for the task's distribution (it lands
+  the force in the 8-16 N band for ~38 % of the mount stiffness and height pairs, computed over
+  the distribution before sliding; no other depth does better), a policy that sees only the
+  cameras can do no better than one such depth (see `fdvla_drivers.sim.tasks.wipe`).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from fdvla_msgs.types import ActionChunk, Pose, RobotState
+from fdvla_drivers.sim.experts import (ExpertConfig, WaypointPath, _current_yaw,
+                                       _nearest_equivalent_yaw, wipe_passes)
+from fdvla_drivers.sim.tasks import WipeTask, tool_down
+
+
+class WipeScript:
+    #: Blind: the fixed depth below the nominal surface (m); see the module docstring.
+    blind_depth: float = 0.0062
+    #: Oracle: contact waypoints are planned this far above the nominal surface (m), so that
+    #: the force loop, not the plan, decides how deep the pad goes.
+    oracle_clearance: float = 0.005
+    #: Oracle: how fast the depth correction goes down before the pad touches (m/s).
+    search_speed: float = 0.012
+    #: Oracle: the contact stiffness the loop assumes (N/m): the servo's 4000 N/m in series
+    #: with a stiff board. A softer board only makes the loop converge more slowly; a loop
+    #: assuming a soft one would overshoot on the stiff ones.
+    nominal_stiffness: float = 3500.0
+    #: Oracle: the fraction of the force error corrected per chunk (the servo and the board's
+    #: spring need ~0.1 s to follow a step, the chunk period, so a full step would ring).
+    gain: float = 0.5
+    #: Oracle: at most this much depth change per chunk (m).
+    max_step: float = 0.002
+    #: Oracle: the plan waits at the first touch until the force is this close (N) to target.
+    settle_tolerance: float = 2.0
+    #: Oracle: while wiping, the plan waits if the force is this close (N) to a band edge.
+    band_margin: float = 1.0
+    #: Force (N) above which the pad counts as touching.
+    touch_force: float = 1.0
+    #: Oracle: a new depth correction is reached over this time (s): the replanning period.
+    ramp_time: float = 0.1
+    #: Wipe this far past the first and last mark of each stroke (as WipeExpert).
+    overshoot: float = 0.015
+    #: Above the contact level the depth correction fades out over this height (m), so lifting
+    #: off and descending are not shifted.
+    fade_height: float = 0.01
+
+    def __init__(self, task: WipeTask, reads_wrench: bool, config: ExpertConfig | None = None,
+                 **overrides):
+        self.task = task
+        self.reads_wrench = bool(reads_wrench)
+        self.cfg = config or ExpertConfig()
+        for key, value in overrides.items():
+            if not hasattr(type(self), key):
+                raise TypeError(f"WipeScript has no setting {key!r}")
+            setattr(self, key, value)
+        band = task.force_band()
+        # Nominal physics has no upper limit: aim at 1.5x the erasing force, as the expert's
+        # 5 mm does roughly on the rigid board.
+        self.band = band
+        self.target_force = (sum(band) / 2) if band else 1.5 * task.p.erase_force
+        self.path: Optional[WaypointPath] = None
+        self.contact_z = 0.0  # the plan's contact level (base z)
+        self.touch_time = 0.0  # plan time when the first contact waypoint is reached
+        self.plan_t = 0.0  # the plan's own clock (the oracle stops it to let the force settle)
+        self.last_now: Optional[float] = None
+        self.correction = 0.0  # oracle: depth correction added to the contact level (m)
+        self.touched = False
+        self.settled = False
+        self.held = 0.0  # s the oracle held the plan's clock (for reports)
+        self._moving = False  # whether the last chunk followed the plan (or held still)
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, state: RobotState, now: float) -> WaypointPath:
+        task = self.task
+        cfg = self.cfg
+        board_yaw = task.object_poses()["board_surface"].rotation.as_euler("xyz")[2]
+        # The pad is a rectangle: aligned with the board, either way round.
+        rot = tool_down(_nearest_equivalent_yaw(board_yaw, _current_yaw(state), np.pi))
+        z_surface = task.surface_z
+        if self.reads_wrench:
+            self.contact_z = z_surface + self.oracle_clearance
+        else:
+            self.contact_z = z_surface - self.blind_depth
+        here = state.tcp_pose.position[:2]
+        path = WaypointPath(now, state.tcp_pose)
+        first = True
+        for a, b in wipe_passes(task, here, self.overshoot):
+            if first:
+                above = [*a, z_surface + cfg.approach_height]
+                path.move(Pose.from_rotation(above, rot), cfg.travel_speed,
+                          cfg.max_angular_speed)
+                path.move(Pose.from_rotation([*a, max(z_surface + 0.004, self.contact_z)], rot),
+                          cfg.descent_speed, cfg.max_angular_speed)
+                path.move(Pose.from_rotation([*a, self.contact_z], rot), cfg.contact_speed,
+                          cfg.max_angular_speed)
+                self.touch_time = path.end_time
+                first = False
+            else:
+                path.move(Pose.from_rotation([*a, self.contact_z], rot), cfg.wipe_speed,
+                          cfg.max_angular_speed)
+            path.move(Pose.from_rotation([*b, self.contact_z], rot), cfg.wipe_speed,
+                      cfg.max_angular_speed)
+            here = b
+        path.move(Pose.from_rotation([*here, z_surface + cfg.approach_height], rot),
+                  cfg.travel_speed, cfg.max_angular_speed)
+        return path
+
+    # ------------------------------------------------------------------ agent
+    def done(self, now: float) -> bool:
+        return self.path is not None and self.plan_t >= self.path.end_time
+
+    def act(self, state: RobotState, now: float) -> Optional[ActionChunk]:
+        if self.path is None:
+            self.path = self.plan(state, now)
+            self.plan_t = now
+            self.last_now = now
+        dt = max(now - self.last_now, 0.0)
+        self.last_now = now
+        if self._moving:  # the last chunk moved along the plan for dt
+            self.plan_t += dt
+        before = self.correction
+        advance = True
+        if self.reads_wrench and self.plan_t >= self.touch_time - 1e-9 and \
+                self.plan_t < self._lift_time():
+            advance = self._regulate(state)
+        if not advance:
+            self.held += dt
+        self._moving = advance
+        n = int(round(self.cfg.horizon / self.cfg.chunk_dt)) + 1
+        times = np.arange(n) * self.cfg.chunk_dt
+        # The depth change is a ramp over one replanning period, not a step: the controller
+        # lets the target move only about as fast as the chunk itself does, so a step in a
+        # still chunk would be followed slowly and the force loop would wind up.
+        ramp = np.clip(times / self.ramp_time, 0.0, 1.0)
+        corrections = before + ramp * (self.correction - before)
+        plan_times = self.plan_t + times if advance else np.full(n, self.plan_t)
+        poses = tuple(self._pose_at(t, c) for t, c in zip(plan_times, corrections))
+        return ActionChunk(now, times, poses)
+
+    def _lift_time(self) -> float:
+        """Plan time when the final lift off the board begins."""
+        return self.path.times[-2]
+
+    def _regulate(self, state: RobotState) -> bool:
+        """One step of the oracle's force loop (sets the next depth correction); whether the
+        plan may move on."""
+        force = float(state.wrench[2]) if state.wrench is not None else 0.0
+        if not self.touched and force < self.touch_force:
+            self.correction -= self.search_speed * self.ramp_time
+            return False
+        self.touched = True
+        error = self.target_force - force
+        step = np.clip(self.gain * error / self.nominal_stiffness, -self.max_step, self.max_step)
+        self.correction -= float(step)
+        if not self.settled:
+            self.settled = abs(error) <= self.settle_tolerance
+            return self.settled
+        if self.band is None:
+            return True
+        return self.band[0] + self.band_margin <= force <= self.band[1] - self.band_margin
+
+    def _pose_at(self, t: float, correction: float) -> Pose:
+        pose = self.path.sample(t)
+        if not correction:
+            return pose
+        # Full correction at the contact level, fading out over `fade_height` above it.
+        above = pose.position[2] - self.contact_z
+        w = float(np.clip(1.0 - above / self.fade_height, 0.0, 1.0))
+        return Pose(pose.position + [0.0, 0.0, w * correction], pose.quat_xyzw)
