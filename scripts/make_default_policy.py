@@ -33,7 +33,7 @@ CAMERAS = {"kinect": "scene", "wrist": "wrist"}
 
 def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, height: int,
                seed0: int = TRAIN_SEED0, max_duration: float = 12.0,
-               success_hold: float = 0.3) -> None:
+               success_hold: float = 0.3, physics: str = "nominal") -> None:
     from tqdm import tqdm
 
     from fdvla_drivers.camera.sim_camera import SimCamera
@@ -47,7 +47,8 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
 
     if not (out / "meta.json").exists():
         create_dataset(out, fps=fps, cameras={k: (height, width) for k in CAMERAS})
-    backend = SimRobotBackend(task, realtime=False)
+    # With the "force" physics make_expert gives the wrench-reading script (issue 18).
+    backend = SimRobotBackend(task, realtime=False, task_physics=physics)
     backend.connect()
     cams = {k: SimCamera(backend, v, width=width, height=height, fps=fps) for k, v in CAMERAS.items()}
     for c in cams.values():
@@ -127,6 +128,8 @@ def main(argv=None) -> None:
     d.add_argument("--width", type=int, default=128)
     d.add_argument("--height", type=int, default=96)
     d.add_argument("--max-duration", type=float, default=12.0, help="s per episode at most")
+    d.add_argument("--physics", default="nominal", choices=("nominal", "force"),
+                   help="task physics (force: hidden parameters, wrench-reading expert)")
     d.add_argument("--success-hold", type=float, default=0.3,
                    help="s recorded after the task succeeds (button: the release and the hold)")
     t = sub.add_parser("train")
@@ -146,7 +149,8 @@ def main(argv=None) -> None:
     if a.cmd == "demos":
         a.out.mkdir(parents=True, exist_ok=True)
         make_demos(a.task, a.episodes, a.out, a.fps, a.width, a.height,
-                   max_duration=a.max_duration, success_hold=a.success_hold)
+                   max_duration=a.max_duration, success_hold=a.success_hold,
+                   physics=a.physics)
     elif a.cmd == "train":
         train(a.dataset, a.out, a.steps, a.batch_size, a.chunk_size, a.lr, a.image_size)
     else:

@@ -63,7 +63,11 @@ async def collect(port: int) -> dict:
         await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
             {"id": i, "channelId": channels[t]["id"]} for i, t in enumerate(want)]}))
         got = {t: [] for t in want}
+        deadline = asyncio.get_running_loop().time() + 120
         while len(got[topics.CONTROLLER_TARGET_POSE]) < TARGETS:
+            # A bound on the whole collection: /tcp_pose alone must not keep this waiting.
+            assert asyncio.get_running_loop().time() < deadline, \
+                f"{len(got[topics.CONTROLLER_TARGET_POSE])} of {TARGETS} target poses in 120 s"
             data = await asyncio.wait_for(ws.recv(), 30)
             if isinstance(data, bytes) and data[0] == 0x01:
                 sub_id, _ = struct.unpack_from("<IQ", data, 1)

@@ -65,9 +65,6 @@ class FoxgloveBridgeNode(DiagnosticsMixin, Node):
         import foxglove
 
         self.fox_context = foxglove.Context()
-        self.server = foxglove.start_server(name="fdvla", host=host, port=int(port),
-                                            context=self.fox_context)
-        self.port = self.server.port
         self.channels = {}
         self.topics: dict[str, _Forward] = {}
         self.forwarded = 0
@@ -92,6 +89,13 @@ class FoxgloveBridgeNode(DiagnosticsMixin, Node):
             subscribe_with_info(self, ros_message_class(type_name), topic,
                                 lambda data, info, fw=fw: self._forward(fw, data, info),
                                 profile, raw=True)
+        # The server starts once every channel exists: a client that connects sooner would
+        # be sent each advertise as its channel is made, and a subscription sent back before
+        # the server has registered that channel is refused as "unknown channel" (seen under
+        # load), leaving the client without the topic.
+        self.server = foxglove.start_server(name="fdvla", host=host, port=int(port),
+                                            context=self.fox_context)
+        self.port = self.server.port
         self.setup_diagnostics()
         throttled = {t: r for t, r in rates.items() if r is not None}
         self.get_logger().info(
