@@ -28,7 +28,6 @@ from fdvla_drivers.environment import apply_defaults
 apply_defaults()  # before rclpy or mujoco load
 
 TRAIN_SEED0 = 1000
-CAMERAS = {"kinect": "scene", "wrist": "wrist"}
 
 
 def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, height: int,
@@ -45,12 +44,17 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     from fdvla_model.action_space import action_vector, state_vector
     from fdvla_model.dataset import EpisodeWriter, create_dataset
 
+    from fdvla.config import load_setup
+
+    # Role (the contract's camera name) -> the cell's camera that plays it, as the sim setup says.
+    cameras = {role: spec.get("camera", role)
+               for role, spec in (load_setup("sim").get("cameras") or {}).items()}
     if not (out / "meta.json").exists():
-        create_dataset(out, fps=fps, cameras={k: (height, width) for k in CAMERAS})
+        create_dataset(out, fps=fps, cameras={k: (height, width) for k in cameras})
     # With the "force" physics make_expert gives the wrench-reading script (issue 18).
     backend = SimRobotBackend(task, realtime=False, task_physics=physics)
     backend.connect()
-    cams = {k: SimCamera(backend, v, width=width, height=height, fps=fps) for k, v in CAMERAS.items()}
+    cams = {k: SimCamera(backend, v, width=width, height=height, fps=fps) for k, v in cameras.items()}
     for c in cams.values():
         c.start()
     period = 1.0 / fps
