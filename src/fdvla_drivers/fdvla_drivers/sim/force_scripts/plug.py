@@ -25,10 +25,12 @@ import numpy as np
 from fdvla_msgs.types import ActionChunk, Pose, RobotState
 from fdvla_drivers.sim.experts import (ExpertConfig, WaypointPath, _current_yaw,
                                        _nearest_equivalent_yaw)
+from fdvla_drivers.sim.cell import ServoGains
 from fdvla_drivers.sim.tasks import tool_down
 
-#: The sim servo's Cartesian stiffness (N/m): a target d below a rigid stop gives ~k*d of force.
-SERVO_STIFFNESS = 4000.0
+#: The sim servo's translational stiffness (N/m), from its gains: a target d below a rigid stop
+#: gives ~k*d of force.
+SERVO_STIFFNESS = float(ServoGains().cartesian_stiffness[0])
 
 
 class PlugScript:
