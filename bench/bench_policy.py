@@ -83,7 +83,8 @@ def bench_inference(policy_spec: str, iterations: int) -> dict:
             "fdm_share": float(fdm.mean() / lat.mean()) if len(fdm) else float("nan")}
 
 
-def bench_end_to_end(policy_spec: str, seconds: float, guidance: str, robot: str = "sim") -> dict:
+def bench_end_to_end(policy_spec: str, seconds: float, guidance: str, robot: str = "sim",
+                     overrides: tuple = ()) -> dict:
     """The graph as `fdvla bringup --policy` runs it (one OS process each: sim cell, both cameras,
     policy), episodes in a loop for `seconds`; the policy node's own figures from /diagnostics."""
     from fdvla.graph_run import GraphRun
@@ -91,7 +92,8 @@ def bench_end_to_end(policy_spec: str, seconds: float, guidance: str, robot: str
     from fdvla_drivers.nodes.episode_client import SimEpisodeClient
 
     run = GraphRun(robot, [f"policy.checkpoint={policy_spec}", f"policy.guidance={guidance}",
-                           quote_override("instruction", "press the emergency button")],
+                           quote_override("instruction", "press the emergency button"),
+                           *overrides],
                    emit=lambda name, line: None)
     episodes = []
     try:
@@ -173,6 +175,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="end-to-end run (0: skip)")
     ap.add_argument("--guidance", default="rtc", choices=("none", "blend", "rtc"))
     ap.add_argument("--robot", default="sim", help="setup of the in-graph run (default sim)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="setup override for the in-graph run, e.g. policy.inference_priority=0")
     ap.add_argument("--full", action="store_true", help="full-size preset on CUDA")
     ap.add_argument("--compare-guidance", type=int, default=0, metavar="N",
                     help="N lock-step button episodes per guidance mode (0: skip)")
@@ -184,7 +188,7 @@ def main() -> None:
     if a.seconds > 0:
         # In the graph between two isolated runs: the ratio is against their mean, all measured
         # within minutes on the same machine (an absolute time here means little).
-        e = bench_end_to_end(a.policy, a.seconds, a.guidance, a.robot)
+        e = bench_end_to_end(a.policy, a.seconds, a.guidance, a.robot, tuple(a.overrides))
         r2 = bench_inference(a.policy, a.iterations)
     t = Table(title=f"inference, one chunk ({r['device']}, {r['variant']}, {r['chunk']} steps)")
     for k in ("p50_ms", "p99_ms", "fdm_share"):
@@ -193,7 +197,8 @@ def main() -> None:
     console.print(t)
     if a.seconds > 0:
         t = Table(title=f"in the running graph ({a.robot}: sim cell, 2 cameras, policy, one OS "
-                        f"process each; {a.seconds:.0f} s of episodes, guidance {a.guidance})")
+                        f"process each; {a.seconds:.0f} s of episodes, guidance {a.guidance}"
+                        + "".join(f", {o}" for o in a.overrides) + ")")
         for k in ("chunks", "episodes ok", "obs age p50/p99 ms", "inference p50/p99 ms",
                   "isolated p50 ms (before/after)", "in-graph / isolated", "chunks/s",
                   "idle mean ms"):

@@ -43,13 +43,43 @@ def freeze_startup_heap() -> None:
 #: SCHED_FIFO priority the robot-driver process asks for (FDVLA_RT_PRIORITY; 0: do not ask).
 DEFAULT_RT_PRIORITY = 80
 
+#: SCHED_FIFO priority this process's servo threads take when they start (0: none); set by
+#: request_realtime once it knows the process may.
+_granted_priority = 0
+
+
+def realtime_enabled() -> bool:
+    """FDVLA_RT_PRIORITY=0 turns every real-time request of the graph off (the tests do)."""
+    return int(os.environ.get("FDVLA_RT_PRIORITY", DEFAULT_RT_PRIORITY)) > 0
+
+
+def granted_priority() -> int:
+    return _granted_priority
+
+
+def fifo_this_thread(priority: int) -> str | None:
+    """SCHED_FIFO at `priority` for the calling thread only (Linux: pid 0 is the calling thread;
+    the process's other threads keep their scheduling). Returns why not, or None."""
+    if priority <= 0:
+        return None
+    if not hasattr(os, "sched_setscheduler"):
+        return "no sched_setscheduler on this system"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as e:
+        import resource
+
+        return (f"SCHED_FIFO {priority} not permitted ({e.strerror}; rtprio limit "
+                f"{resource.getrlimit(resource.RLIMIT_RTPRIO)[0]})")
+    return None
+
 
 def request_realtime(who: str, priority: int | None = None, log=print) -> dict:
     """Real-time scheduling and locked memory for the robot-driver process, where permitted.
 
     As ur_rtde's examples recommend for its control loop: SCHED_FIFO for the servo thread (it is
     not preempted by ordinary processes) and mlockall (no page fault in the loop). Only the servo
-    thread gets the priority (`servo_loop.set_realtime_priority`; it applies it to itself when it
+    thread gets the priority (`granted_priority()`; it applies it to itself when it
     starts): in simulation the same process publishes the 500 Hz state and steps the physics, and
     all of that at SCHED_FIFO left one of two cores to everything else, the policy included
     (in-graph inference 5.1x its isolated time, against 2.1x without). Permission is checked here
@@ -67,17 +97,15 @@ def request_realtime(who: str, priority: int | None = None, log=print) -> dict:
     result = {"sched_fifo": False, "mlockall": False}
     if priority <= 0 or not hasattr(os, "sched_setscheduler"):
         return result
+    global _granted_priority
     problems = []
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    refused = fifo_this_thread(priority)
+    if refused:
+        problems.append(refused)
+    else:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # only the servo thread
-        from fdvla_drivers.control.servo_loop import set_realtime_priority
-
-        set_realtime_priority(priority)
+        _granted_priority = priority
         result["sched_fifo"] = True
-    except OSError as e:
-        problems.append(f"SCHED_FIFO {priority} not permitted ({e.strerror}; rtprio limit "
-                        f"{resource.getrlimit(resource.RLIMIT_RTPRIO)[0]})")
     soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     if soft == resource.RLIM_INFINITY or os.geteuid() == 0:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)

@@ -97,8 +97,10 @@ def test_sensorless_setup_publishes_no_wrench_anywhere():
 def test_bringup_with_the_default_policy_runs_episodes_in_a_loop(tmp_path, own_domain):
     """The README's first command in simulation: episodes run one after another (success or a
     timeout -> report -> /sim/reset to a new placement), the tally on /diagnostics and printed;
-    the task's instruction is the default in simulation. A user's shell: no MUJOCO_GL."""
+    the task's instruction is the default in simulation. A user's shell: no MUJOCO_GL, and
+    real-time scheduling asked for (the servo thread, and the policy's inference thread)."""
     env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    env["FDVLA_RT_PRIORITY"] = "10"
     cmd = [sys.executable, "-m", "fdvla.cli", "bringup", "--robot", "sim_sensorless",
            "--policy", "default", "--episodes", "2", "--episode-timeout", "20",
            "--status-period", "0"]
@@ -113,6 +115,8 @@ def test_bringup_with_the_default_policy_runs_episodes_in_a_loop(tmp_path, own_d
             proc.kill()
         rows = [conv.diagnostic_values(st) for m in probe.all(topics.DIAGNOSTICS)
                 for st in m.status if st.name == "fdvla_bringup: episodes"]
+        policy = [conv.diagnostic_values(st) for m in probe.all(topics.DIAGNOSTICS)
+                  for st in m.status if st.name.endswith(": policy")]
         probe.close()
     print(out[-4000:])
     assert proc.returncode == 0
@@ -122,3 +126,7 @@ def test_bringup_with_the_default_policy_runs_episodes_in_a_loop(tmp_path, own_d
     m = re.search(r"episodes: (\d)/2 successful", out)
     assert m and int(m.group(1)) >= 1, out[-2000:]
     assert rows and int(rows[-1]["episodes"]) >= 1  # the tally is on /diagnostics too
+    # The inference thread runs SCHED_FIFO, or the policy says once why not.
+    refused = out.count("inference at normal priority")
+    assert policy and refused <= 1
+    assert (policy[-1]["inference_realtime"] == "True") == (refused == 0), out[-2000:]

@@ -185,7 +185,7 @@ def test_oracle_succeeds_inside_the_band_from_the_felt_spring(seed):
     lo, hi = task.force_band()
     q = task.quality.summary(task.force_band())
     assert q["force_band"] == [lo, hi]
-    assert lo <= q["peak_force"] < hi  # raw contact peak: it pressed inside the band
+    assert lo <= q["peak_force"] < hi  # the judged peak: it pressed inside the band
     assert q["in_band_share"] > 0.0
 
 

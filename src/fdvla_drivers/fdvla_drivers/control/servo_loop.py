@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Callable, Optional
@@ -10,18 +9,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from fdvla_drivers.control.controller import ServoController
+from fdvla_drivers.environment import fifo_this_thread, granted_priority
 from fdvla_drivers.robot.base import RobotBackend
 from fdvla_msgs.types import Pose, RobotState
 
-
-#: SCHED_FIFO priority each servo thread of this process takes when it starts (0: none). Set by
-#: the process that owns the robot once it knows it may (fdvla_drivers.environment.request_realtime).
-_REALTIME_PRIORITY = 0
-
-
-def set_realtime_priority(priority: int) -> None:
-    global _REALTIME_PRIORITY
-    _REALTIME_PRIORITY = int(priority)
 
 
 class PeriodStats:
@@ -129,11 +120,9 @@ class ServoLoop:
         self._thread.start()
 
     def _run(self) -> None:
-        if _REALTIME_PRIORITY > 0:
-            try:  # Linux: pid 0 is the calling thread; the other threads keep normal priority
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(_REALTIME_PRIORITY))
-            except OSError:
-                pass  # the process said at start-up why it runs without
+        # The priority request_realtime granted this process (0: none); it said at start-up
+        # why it runs without, so a refusal here is not repeated.
+        fifo_this_thread(granted_priority())
         while self._running.is_set():
             self.run_cycle()
 

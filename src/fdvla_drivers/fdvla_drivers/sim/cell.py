@@ -111,7 +111,7 @@ class SimCell:
     def reset(self, rng: np.random.Generator, start: Pose | None = None) -> None:
         mujoco.mj_resetData(self.model, self.data)
         self.task.randomize(self.data, rng)
-        self.task.quality.reset()
+        self.task.reset_contact()
         start = start or self.task.start_region.sample(rng)
         ik = kin.inverse(kin.pose_matrix(start), kin.UR5E_HOME_Q, self.tcp_offset)
         if not ik.converged:

@@ -29,6 +29,11 @@ class PolicySettings:
     warmup: int = 3  # inferences before the node reports ready
     #: CPU threads for torch (0: torch's default); the servo loop needs a core.
     torch_threads: int = 1
+    #: SCHED_FIFO priority of the inference thread on CPU with one torch thread: above the
+    #: cameras, DDS and executors (which otherwise take its core mid-chunk), below the servo
+    #: thread (FDVLA_RT_PRIORITY, 80). It runs ~40 ms a chunk, about once a second, and sleeps
+    #: in between. 0, FDVLA_RT_PRIORITY=0 or no permission: normal scheduling.
+    inference_priority: int = 10
     seed: int = 0
     #: s added to every inference before its chunk is published: tests robustness to a slower
     #: model or GPU (`fdvla eval --latency`), never needed in a deployment.
@@ -41,6 +46,9 @@ class PolicySettings:
     def __post_init__(self):
         if not 0.0 <= float(self.extra_latency) <= 10.0:
             raise ValueError(f"policy.extra_latency must be in [0, 10] s, got {self.extra_latency}")
+        if not 0 <= int(self.inference_priority) <= 98:
+            raise ValueError("policy.inference_priority must be in [0, 98] (below the servo "
+                             f"thread's), got {self.inference_priority}")
 
     @classmethod
     def keys(cls) -> list[str]:

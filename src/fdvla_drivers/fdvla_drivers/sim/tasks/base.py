@@ -47,6 +47,29 @@ class StartRegion:
 
 
 
+class JudgedForce:
+    """The contact force a task judges: the solver's normal force through a first-order low-pass,
+    stepped once per physics step. A 2 ms contact impulse (a click, a touch-down) is no press; a
+    push held for a few time constants is, as a force sensor's bandwidth would see it."""
+
+    def __init__(self, time_constant: float):
+        self.time_constant = time_constant
+        self._alpha = 1.0
+        self.reset()
+
+    def bind(self, timestep: float) -> None:
+        self._alpha = 1.0 - float(np.exp(-timestep / self.time_constant))
+
+    def reset(self) -> None:
+        self.value = 0.0  # N
+        self.peak = 0.0  # N, of `value`, since the reset
+
+    def step(self, raw: float) -> float:
+        self.value += self._alpha * (raw - self.value)
+        self.peak = max(self.peak, self.value)
+        return self.value
+
+
 class ForceQuality:
     """The contact force of one episode, step by step: peak, mean while in contact, the share of
     contact time inside the task's force band, and how often contact was lost."""
@@ -92,6 +115,8 @@ class SimTask(abc.ABC):
     instruction: str = ""
     #: Flange-to-tool-tip distance (m): the default TCP offset along tool z.
     tool_length: float = 0.1
+    #: Time constant (s) of the low-pass on the contact force the checker judges (JudgedForce).
+    judged_force_time: float = 0.01
 
     def __init__(self, start_region: StartRegion | None = None, physics: str = "nominal"):
         if physics not in PHYSICS:
@@ -100,6 +125,7 @@ class SimTask(abc.ABC):
         self.start_region = start_region or StartRegion()
         self.physics = physics
         self.quality = ForceQuality()
+        self.judged = JudgedForce(self.judged_force_time)
 
     # MJCF pieces ---------------------------------------------------------------------------
     def assets_xml(self) -> str:
@@ -117,6 +143,7 @@ class SimTask(abc.ABC):
     def bind(self, model: mujoco.MjModel) -> None:
         """Look up the ids the task needs, once the model is compiled."""
         self.model = model
+        self.judged.bind(model.opt.timestep)
 
     @abc.abstractmethod
     def randomize(self, data: mujoco.MjData, rng: np.random.Generator) -> None:
@@ -124,6 +151,18 @@ class SimTask(abc.ABC):
 
     def after_step(self, data: mujoco.MjData) -> None:
         """Called after every physics step (latching, erasing)."""
+
+    def reset_contact(self) -> None:
+        """A new episode: the judged force and the force quality start from zero."""
+        self.judged.reset()
+        self.quality.reset()
+
+    def judge_contact(self, raw: float) -> float:
+        """One physics step's contact force (N): low-passed into what the checker judges, and
+        that same force into the episode's force quality (so its peak is the checked one)."""
+        force = self.judged.step(raw)
+        self.quality.add(force, self.force_band())
+        return force
 
     @abc.abstractmethod
     def success(self) -> bool:

@@ -83,8 +83,6 @@ class ButtonParams:
     latch_overforce: float = 8.0
     #: Range of the width of the force band (N): above threshold + width the button breaks.
     damage_band_range: tuple = (8.0, 11.0)
-    #: Time constant (s) of the low-pass on the contact force the latch and damage use.
-    force_filter: float = 0.01
     #: solref of the plunger's travel limits (timeconst, dampratio): a firm hard stop.
     stop_solref: tuple = (0.005, 1.0)
     #: s over which the latch's holding force comes in once it seats.
@@ -110,9 +108,17 @@ class ButtonTask(SimTask):
         self._extra_stiffness = 0.0
         self._reset_force_state()
 
+    @property
+    def force(self) -> float:
+        """The judged (low-passed) tool-cap contact force, N."""
+        return self.judged.value
+
+    @property
+    def peak_force(self) -> float:
+        return self.judged.peak
+
     def _reset_force_state(self) -> None:
-        self.force = 0.0  # low-passed tool-cap contact force (N)
-        self.peak_force = 0.0  # of `force`, this episode
+        self.judged.reset()
         self.armed = False  # physics "force": pressed inside the band, waiting for the release
         self.damaged = False
         self._seat = 0.0  # 0..1: how far the latch force has come in (physics "force")
@@ -175,7 +181,6 @@ class ButtonTask(SimTask):
         geom = lambda n: self._id(mujoco.mjtObj.mjOBJ_GEOM, n)  # noqa: E731
         self._pusher = {geom("pusher_shaft"), geom("pusher_mount")}
         self._cap = {geom("button_cap")}
-        self._alpha = min(1.0, model.opt.timestep / self.p.force_filter)
         if self.physics == "force":
             # A firm hard stop (the nominal joint limit gives ~1 mm per 8 N): the cap's depth past
             # the stop would otherwise grow with the force into it, so a fixed press depth would
@@ -247,9 +252,7 @@ class ButtonTask(SimTask):
         self.max_depth = max(self.max_depth, d)
         contact = contact_normal_force(self.model, data, self._pusher, self._cap) \
             if data.ncon else 0.0
-        self.force += self._alpha * (contact - self.force)
-        self.peak_force = max(self.peak_force, self.force)
-        self.quality.add(contact, self.force_band())
+        self.judge_contact(contact)
         if self.physics == "force":
             self._force_latch(data, d)
             # The latch is mechanical: once engaged it holds the cap down against the spring. It

@@ -73,9 +73,6 @@ class WipeParams:
     #: Damping ratio of the mount (the moving plate's mass is `plate_mass`).
     mount_damping_ratio: float = 0.7
     plate_mass: float = 0.5
-    #: Time constant (s) of the low-pass on the contact force that the ink rule reads: ink
-    #: responds to pressure held for a few milliseconds, not to one 2 ms contact spike.
-    ink_time_constant: float = 0.01
     #: Thickness (m) of the board's colliding top layer: the rest is a non-colliding look-alike,
     #: so the sprung board can sink ~1 cm before its colliding part meets the table.
     contact_layer: float = 0.001
@@ -99,8 +96,7 @@ class WipeTask(SimTask):
         # physics "force": this episode's hidden parameters and the ink's state
         self._hidden: dict = {}
         self.smeared = np.zeros(self.n_marks, dtype=bool)
-        self.smear_force_seen = 0.0  # the (filtered) force that smeared, N
-        self._ink_force = 0.0
+        self.smear_force_seen = 0.0  # the (judged) force that smeared, N
 
     def tool_xml(self) -> str:
         hx, hy, hz = self.p.pad_half
@@ -176,7 +172,6 @@ class WipeTask(SimTask):
             self._mount_jnt = j
             self._mount_q = int(model.jnt_qposadr[j])
             self._mount_dof = int(model.jnt_dofadr[j])
-            self._ink_alpha = 1.0 - np.exp(-model.opt.timestep / self.p.ink_time_constant)
 
     def randomize(self, data, rng):
         p = self.p
@@ -219,7 +214,6 @@ class WipeTask(SimTask):
         self._hidden = {"mount_stiffness": round(k, 1), "height_offset": round(h, 5)}
         self.smeared[:] = False
         self.smear_force_seen = 0.0
-        self._ink_force = 0.0
         self._follow_board(data)
 
     def hidden_params(self) -> dict:
@@ -271,9 +265,9 @@ class WipeTask(SimTask):
             return
         if self.erased.all():
             return
-        force = contact_normal_force(self.model, data, self._pad, self._board)
-        self.max_normal_force = max(self.max_normal_force, force)
-        self.quality.add(force)
+        raw = contact_normal_force(self.model, data, self._pad, self._board)
+        self.max_normal_force = max(self.max_normal_force, raw)
+        force = self.judge_contact(raw)
         if force < self.p.erase_force:
             return
         self._erase(data, self._under_pad(data) & ~self.erased)
@@ -281,10 +275,9 @@ class WipeTask(SimTask):
     def _after_step_force(self, data) -> None:
         raw = contact_normal_force(self.model, data, self._pad, self._board)
         self.max_normal_force = max(self.max_normal_force, raw)
-        self._ink_force += self._ink_alpha * (raw - self._ink_force)
-        force = self._ink_force
+        # Ink responds to pressure held for a few milliseconds, not to one contact spike.
+        force = self.judge_contact(raw)
         band = self.force_band()
-        self.quality.add(force, band)
         self._follow_board(data)
         if force < band[0]:
             return
