@@ -166,5 +166,15 @@ def validate_setup(cfg: dict) -> None:
     if isinstance(robot, dict) and "has_wrench" in robot \
             and not isinstance(robot["has_wrench"], bool):
         raise ConfigError(f"robot.has_wrench: {robot['has_wrench']!r} is not true or false")
+    if isinstance(robot, dict) and "appearance" in robot:
+        from fdvla_drivers.sim.appearance import check_split
+
+        if robot.get("backend") != "sim":
+            raise ConfigError("robot.appearance: an evaluation split of the simulated cameras; "
+                              f"the {robot.get('backend')!r} backend has real ones")
+        try:
+            check_split(robot["appearance"])
+        except ValueError as e:
+            raise ConfigError(f"robot.appearance: {e}") from None
     period = backend_servo_period(robot) if isinstance(robot, dict) else None
     controller_settings(_controller_dict(cfg.get("controller")), cfg.get("safety"), period)

@@ -43,8 +43,10 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
     for cam_name, cam_cfg in (cfg.get("cameras") or {}).items():
         if cam_name not in topics.CAMERAS:
             raise ValueError(f"camera {cam_name!r} is not in the topic contract {topics.CAMERAS}")
-        camera_nodes.append(NodeSpec("camera", f"{cam_name}_camera",
-                                     {"name": cam_name, **dict(cam_cfg)}))
+        params = {"name": cam_name, **dict(cam_cfg)}
+        if params.get("backend") == "sim":  # the evaluation split the sim cameras render
+            params["appearance"] = robot.get("appearance", "nominal")
+        camera_nodes.append(NodeSpec("camera", f"{cam_name}_camera", params))
     instruction = cfg.get("instruction")
     extra = [NodeSpec("instruction", "instruction", {"text": instruction})] if instruction else []
 

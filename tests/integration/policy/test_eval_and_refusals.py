@@ -57,10 +57,11 @@ def test_eval_on_the_force_physics_reports_hidden_parameters_and_force_quality(c
     episode says what they were and how the contact force went against the task's band."""
     out = tmp_path / "eval_force"
     rc = fdvla_main(["eval", "--policy", str(ckpt), "--task", "button,wipe", "--episodes", "2",
-                     "--timeout", "1.0", "--lockstep", "--physics", "force", "--out", str(out)])
+                     "--timeout", "1.0", "--lockstep", "--physics", "force", "--split",
+                     "lighting", "--out", str(out)])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["physics"] == "force"
+    assert res["physics"] == "force" and res["split"] == "lighting"
     eps = res["episodes"]
     assert len(eps) == 4 and all(e["hidden"] for e in eps)
     for task in ("button", "wipe"):
@@ -184,10 +185,12 @@ def test_eval_results_report_the_controllers_refusals(tmp_path, own_domain):
     out = tmp_path / "eval_far"
     r = subprocess.run([sys.executable, "-m", "fdvla.cli", "eval", "--policy", str(ck),
                         "--task", "button", "--episodes", "1", "--robot", "sim_sensorless",
-                        "--seed", "0", "--timeout", "4", "--out", str(out)],
+                        "--seed", "0", "--timeout", "4", "--split", "background",
+                        "--out", str(out)],
                        env=_user_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
+    assert res["split"] == "background"  # the camera processes rendered the split (graph)
     (ep,) = res["episodes"]
     assert ep["seed"] == 1 and not ep["success"]
     assert ep["chunks_rejected"].get("start_far", 0) >= 1, ep

@@ -61,3 +61,15 @@ def test_overrides_and_errors(tmp_path):
         load_setup(str(loop))
     with pytest.raises(ValueError, match="unknown safety limit"):
         SafetyLimits.from_dict({"max_forse": 3})
+
+
+def test_appearance_split_reaches_every_sim_camera_and_is_checked():
+    cfg = load_setup("sim", ["robot.appearance=lighting"])
+    cams = [n for p in build_graph(cfg) for n in p.nodes if n.kind == "camera"]
+    assert len(cams) == 2 and {n.params["appearance"] for n in cams} == {"lighting"}
+    nominal = [n for p in build_graph(load_setup("sim")) for n in p.nodes if n.kind == "camera"]
+    assert {n.params["appearance"] for n in nominal} == {"nominal"}
+    with pytest.raises(ConfigError, match="robot.appearance: unknown appearance split 'fog'"):
+        load_setup("sim", ["robot.appearance=fog"])
+    with pytest.raises(ConfigError, match="robot.appearance: an evaluation split"):
+        load_setup("ur5e", ["robot.appearance=lighting"])

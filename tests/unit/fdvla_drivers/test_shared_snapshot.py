@@ -28,7 +28,7 @@ def _writer(name, ready, stop, counter):
             qpos.fill(k)
             mpos.fill(k)
             mquat.fill(k)
-            w.write_arrays(float(k), float(k), qpos, mpos, mquat)
+            w.write_arrays(float(k), float(k), qpos, mpos, mquat, episode=k)
         counter.value = k
     finally:
         stop.wait()
@@ -83,16 +83,18 @@ def test_renderer_in_another_process_draws_what_the_physics_holds():
         assert stamp == ref_stamp and snap.sim_time == pytest.approx(backend.sim_time)
         np.testing.assert_array_equal(snap.qpos, ref.qpos)
         np.testing.assert_array_equal(snap.mocap_pos, ref.mocap_pos)
-        direct = SimCamera(backend, "scene", 96, 72)
-        remote = SimCamera(view, "scene", 96, 72)
-        try:
-            a, b = direct.render(), remote.render()
-        finally:
-            direct._close_renderer()
-            remote._close_renderer()
-        assert a.stamp == b.stamp
-        np.testing.assert_array_equal(a.rgb, b.rgb)
-        assert a.rgb.std() > 1.0  # a real image, not a blank buffer
+        assert snap.episode == ref.episode == 7  # the seed the cameras' split is drawn from
+        for split in ("nominal", "lighting"):
+            direct = SimCamera(backend, "scene", 96, 72, appearance=split)
+            remote = SimCamera(view, "scene", 96, 72, appearance=split)
+            try:
+                a, b = direct.render(), remote.render()
+            finally:
+                direct._close_renderer()
+                remote._close_renderer()
+            assert a.stamp == b.stamp
+            np.testing.assert_array_equal(a.rgb, b.rgb)
+            assert a.rgb.std() > 1.0  # a real image, not a blank buffer
     finally:
         view.close()
         backend.close()

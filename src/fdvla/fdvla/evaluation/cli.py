@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from fdvla_drivers.sim.tasks import PHYSICS, TASK_NAMES
+from fdvla_drivers.sim.appearance import SPLITS
 
 
 def add_eval_parser(sub) -> argparse.ArgumentParser:
@@ -40,6 +41,10 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="task physics: nominal (the paper's tasks), or force (hidden physical "
                         "parameters per episode that make the measured force necessary; "
                         "docs/study/force_necessity.md)")
+    e.add_argument("--split", default="nominal", choices=SPLITS,
+                   help="what the cameras see (the paper's generalisation settings): nominal, "
+                        "background (a novel work surface colour) or lighting (light intensity, "
+                        "colour and direction), drawn per episode")
     e.add_argument("--guidance", choices=("none", "blend", "rtc"), default=None,
                    help="how a new chunk joins the executing one (default: rtc)")
     e.add_argument("--threshold", type=float, default=None,
@@ -137,12 +142,13 @@ def run_eval(args) -> int:
                                              latency=latency, scheduler_config=settings.chunking,
                                              video_dir=video_dir, progress=progress,
                                              success_hold=args.success_hold,
-                                             physics=args.physics)
+                                             physics=args.physics, appearance=args.split)
         else:
             from .realtime import evaluate_realtime
 
             overrides = [f"policy.{k}={v}" for k, v in changed.items()]
             overrides.append(f"robot.task_physics={args.physics}")
+            overrides.append(f"robot.appearance={args.split}")
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} real-time episodes over DDS "
                               f"(added latency {latency * 1e3:.0f} ms)")
@@ -157,7 +163,7 @@ def run_eval(args) -> int:
         return 2
     meta = {"policy": str(ckpt), "mode": "lockstep" if args.lockstep else "realtime",
             "robot": args.robot, "seed": args.seed, "timeout": args.timeout,
-            "success_hold": args.success_hold, "physics": args.physics,
+            "success_hold": args.success_hold, "physics": args.physics, "split": args.split,
             "latency": latency, "guidance": settings.chunking.guidance,
             "threshold": settings.chunking.threshold,
             "wall_time": time.time() - t_start, "policy_node": figures or None}

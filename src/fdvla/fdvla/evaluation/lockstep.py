@@ -73,7 +73,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                       scheduler_config: SchedulerConfig | None = None, video_dir=None,
                       video_fps: float = 15.0, progress=None,
                       success_hold: float = 0.3,
-                      physics: str = "nominal") -> list[EpisodeRecord]:
+                      physics: str = "nominal",
+                      appearance: str = "nominal") -> list[EpisodeRecord]:
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla.config import load_setup
     from fdvla.config import controller_settings
@@ -96,9 +97,11 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
         h, w = info.camera_sizes.get(name, (240, 320))
         # The setup says which of the cell's cameras plays each role (kinect -> scene).
         role = (setup.get("cameras") or {}).get(name) or {}
-        cams[name] = SimCamera(backend, role.get("camera", name), width=w, height=h)
+        cams[name] = SimCamera(backend, role.get("camera", name), width=w, height=h,
+                               appearance=appearance)
         cams[name].start()
-    video_cam = SimCamera(backend, "scene", width=320, height=240) if video_dir else None
+    video_cam = (SimCamera(backend, "scene", width=320, height=240, appearance=appearance)
+                 if video_dir else None)
     if video_cam:
         video_cam.start()
     records = []

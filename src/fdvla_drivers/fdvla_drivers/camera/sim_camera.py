@@ -27,6 +27,7 @@ import numpy as np
 from fdvla_msgs.types import CameraFrame, CameraIntrinsics
 from fdvla_drivers.camera.base import CameraBackend, CameraError
 from fdvla_drivers.sim import ur5e_model as mdl
+from fdvla_drivers.sim.appearance import Appearance, check_split
 
 #: Modest defaults: both cameras render at 30 Hz on two CPU cores with Mesa llvmpipe.
 DEFAULT_RESOLUTION = {"scene": (320, 240), "wrist": (320, 240)}
@@ -35,7 +36,10 @@ _CAMERA_NAMES = {"scene": mdl.SCENE_CAMERA, "wrist": mdl.WRIST_CAMERA}
 
 class SimCamera(CameraBackend):
     def __init__(self, backend, camera: str = "scene", width: int | None = None,
-                 height: int | None = None, fps: float = 30.0, shadows: bool = False):
+                 height: int | None = None, fps: float = 30.0, shadows: bool = False,
+                 appearance: str = "nominal"):
+        """`appearance`: an evaluation split of what the camera sees
+        (`fdvla_drivers.sim.appearance`), drawn per episode from the snapshot's seed."""
         if camera not in _CAMERA_NAMES:
             raise ValueError(f"unknown sim camera {camera!r}; expected 'scene' or 'wrist'")
         w, h = DEFAULT_RESOLUTION[camera]
@@ -45,6 +49,7 @@ class SimCamera(CameraBackend):
         self.fps = float(fps)
         # Shadows and reflections cost about half the render time on a CPU (llvmpipe).
         self.shadows = bool(shadows)
+        self.appearance = check_split(appearance)
         model = backend.model
         if self.width > model.vis.global_.offwidth or self.height > model.vis.global_.offheight:
             raise CameraError(f"{self.width}x{self.height} is larger than the offscreen buffer "
@@ -110,14 +115,15 @@ class SimCamera(CameraBackend):
 
     def _render(self, stamp, snap) -> CameraFrame:
         if self._renderer is None:
-            model = self.backend.model
+            self._look = Appearance(self.backend.model, self.appearance)
+            model = self._look.for_episode(snap.episode)
             self._data = mujoco.MjData(model)
             self._renderer = mujoco.Renderer(model, self.height, self.width)
             flags = self._renderer.scene.flags
             flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.shadows
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.shadows
         d = self._data
-        model = self.backend.model
+        model = self._look.for_episode(snap.episode)
         d.qpos[:] = snap.qpos
         d.mocap_pos[:] = snap.mocap_pos
         d.mocap_quat[:] = snap.mocap_quat

@@ -45,6 +45,8 @@ class SimSnapshot:
     qpos: np.ndarray
     mocap_pos: np.ndarray
     mocap_quat: np.ndarray
+    #: The episode's seed: what the cameras' appearance split is drawn from.
+    episode: int = 0
 
 
 class SimCell:
@@ -52,6 +54,7 @@ class SimCell:
                  params: CellParams | None = None):
         self.task = task
         self.params = params or CellParams()
+        self.episode_seed = 0  # set by the backend's reset; the cameras' appearance follows it
         self.tcp_offset = float(task.tool_length if tcp_offset is None else tcp_offset)
         cfg = self.params.cell
         self.xml = mdl.build_cell_xml(task, self.tcp_offset, cfg)
@@ -200,7 +203,8 @@ class SimCell:
 
     def snapshot(self) -> SimSnapshot:
         d = self.data
-        return SimSnapshot(float(d.time), d.qpos.copy(), d.mocap_pos.copy(), d.mocap_quat.copy())
+        return SimSnapshot(float(d.time), d.qpos.copy(), d.mocap_pos.copy(), d.mocap_quat.copy(),
+                           self.episode_seed)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

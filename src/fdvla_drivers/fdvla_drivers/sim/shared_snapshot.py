@@ -14,7 +14,8 @@ writer per segment. (Plain loads and stores suffice on x86-64, whose memory mode
 and loads in program order; that is the platform this runs on.)
 
 Layout (little-endian, 8-byte words): [seq, magic, nq, nmocap, xml_len, reserved x3] then the
-state block of float64 [stamp, sim_time, qpos(nq), mocap_pos(nmocap*3), mocap_quat(nmocap*4)]
+state block of float64 [stamp, sim_time, episode, qpos(nq), mocap_pos(nmocap*3),
+mocap_quat(nmocap*4)]
 then the MJCF text (utf-8). `magic` is written last at creation: a reader waits for it.
 """
 
@@ -44,7 +45,7 @@ class SnapshotError(RuntimeError):
 
 
 def _layout(nq: int, nmocap: int) -> int:
-    return 2 + nq + 7 * nmocap  # float64 words of the state block
+    return 3 + nq + 7 * nmocap  # float64 words of the state block
 
 
 class SnapshotWriter:
@@ -62,8 +63,8 @@ class SnapshotWriter:
         buf = self._shm.buf
         self._header = np.ndarray((_HEADER_WORDS,), np.uint64, buf, 0)
         self._block = np.ndarray((words,), np.float64, buf, 8 * _HEADER_WORDS)
-        self._qpos = self._block[2:2 + self.nq]
-        m0 = 2 + self.nq
+        self._qpos = self._block[3:3 + self.nq]
+        m0 = 3 + self.nq
         self._mpos = self._block[m0:m0 + 3 * self.nmocap].reshape(self.nmocap, 3)
         self._mquat = self._block[m0 + 3 * self.nmocap:].reshape(self.nmocap, 4)
         off = 8 * (_HEADER_WORDS + words)
@@ -77,26 +78,30 @@ class SnapshotWriter:
     def for_model(cls, name: str, model, xml: str) -> "SnapshotWriter":
         return cls(name, model.nq, model.nmocap, xml)
 
-    def write(self, stamp: float, data) -> None:
-        """Publish the state of `data` (an MjData) at `stamp`; never blocks."""
+    def write(self, stamp: float, data, episode: int = 0) -> None:
+        """Publish the state of `data` (an MjData) at `stamp`, in the episode of that seed (the
+        cameras' appearance split follows it); never blocks."""
         h = self._header
         h[0] += 1  # odd: writing
         b = self._block
         b[0] = stamp
         b[1] = data.time
+        b[2] = episode
         self._qpos[:] = data.qpos
         self._mpos[:] = data.mocap_pos
         self._mquat[:] = data.mocap_quat
         h[0] += 1  # even: consistent
         self.writes += 1
 
-    def write_arrays(self, stamp: float, sim_time: float, qpos, mocap_pos, mocap_quat) -> None:
+    def write_arrays(self, stamp: float, sim_time: float, qpos, mocap_pos, mocap_quat,
+                     episode: int = 0) -> None:
         """Same as `write`, from plain arrays (tests, tools)."""
         h = self._header
         h[0] += 1
         b = self._block
         b[0] = stamp
         b[1] = sim_time
+        b[2] = episode
         self._qpos[:] = qpos
         self._mpos[:] = mocap_pos
         self._mquat[:] = mocap_quat
@@ -186,10 +191,10 @@ class SnapshotReader:
 
         b = self.read_block()
         nq, nm = self.nq, self.nmocap
-        m0 = 2 + nq
-        snap = SimSnapshot(float(b[1]), b[2:m0].copy(),
+        m0 = 3 + nq
+        snap = SimSnapshot(float(b[1]), b[3:m0].copy(),
                            b[m0:m0 + 3 * nm].reshape(nm, 3).copy(),
-                           b[m0 + 3 * nm:].reshape(nm, 4).copy())
+                           b[m0 + 3 * nm:].reshape(nm, 4).copy(), int(b[2]))
         return float(b[0]), snap
 
     def close(self) -> None:
