@@ -86,7 +86,10 @@ def write_report(records: list[EpisodeRecord], out: Path, meta: dict) -> dict:
         ax.text(b.get_x() + b.get_width() / 2, 0.05, issues, ha="center", fontsize=7)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("success rate")
-    ax.set_title(f"{meta.get('policy', '')} ({meta.get('mode', '')})", fontsize=9)
+    setting = ", ".join(f"{k} {meta[k]}" for k in ("physics", "split")
+                        if meta.get(k) not in (None, "nominal"))
+    ax.set_title(f"{meta.get('policy', '')} ({meta.get('mode', '')}"
+                 f"{', ' + setting if setting else ''})", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "success.png", dpi=100)
     plt.close(fig)
