@@ -48,9 +48,10 @@ DEFAULT_RT_PRIORITY = 80
 _granted_priority = 0
 
 
-def realtime_enabled() -> bool:
-    """FDVLA_RT_PRIORITY=0 turns every real-time request of the graph off (the tests do)."""
-    return int(os.environ.get("FDVLA_RT_PRIORITY", DEFAULT_RT_PRIORITY)) > 0
+def servo_priority() -> int:
+    """The servo thread's SCHED_FIFO priority (FDVLA_RT_PRIORITY; 0 turns every real-time
+    request of the graph off, as the tests do)."""
+    return int(os.environ.get("FDVLA_RT_PRIORITY", DEFAULT_RT_PRIORITY))
 
 
 def granted_priority() -> int:
@@ -93,7 +94,7 @@ def request_realtime(who: str, priority: int | None = None, log=print) -> dict:
     import resource
 
     if priority is None:
-        priority = int(os.environ.get("FDVLA_RT_PRIORITY", DEFAULT_RT_PRIORITY))
+        priority = servo_priority()
     result = {"sched_fifo": False, "mlockall": False}
     if priority <= 0 or not hasattr(os, "sched_setscheduler"):
         return result

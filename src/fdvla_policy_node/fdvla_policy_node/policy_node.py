@@ -177,10 +177,11 @@ class PolicyNode(Node):
         several torch threads: OpenMP workers would inherit it and spin at that priority."""
         import torch
 
-        from fdvla_drivers.environment import fifo_this_thread, realtime_enabled
+        from fdvla_drivers.environment import fifo_this_thread, servo_priority
 
-        prio = self.cfg.inference_priority
-        if prio <= 0 or not realtime_enabled() or self.runner.device.type != "cpu":
+        # Always below the servo thread, whatever the two settings say.
+        prio = min(self.cfg.inference_priority, servo_priority() - 1)
+        if prio <= 0 or self.runner.device.type != "cpu":
             return
         if torch.get_num_threads() != 1:
             log.info(f"inference at normal priority: {torch.get_num_threads()} torch threads "

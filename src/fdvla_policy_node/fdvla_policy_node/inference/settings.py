@@ -31,8 +31,9 @@ class PolicySettings:
     torch_threads: int = 1
     #: SCHED_FIFO priority of the inference thread on CPU with one torch thread: above the
     #: cameras, DDS and executors (which otherwise take its core mid-chunk), below the servo
-    #: thread (FDVLA_RT_PRIORITY, 80). It runs ~40 ms a chunk, about once a second, and sleeps
-    #: in between. 0, FDVLA_RT_PRIORITY=0 or no permission: normal scheduling.
+    #: thread (FDVLA_RT_PRIORITY, 80; capped one below it). It runs ~40 ms a chunk, about once
+    #: a second, and sleeps in between. 0, FDVLA_RT_PRIORITY=0 or no permission: normal
+    #: scheduling.
     inference_priority: int = 10
     seed: int = 0
     #: s added to every inference before its chunk is published: tests robustness to a slower
