@@ -32,6 +32,8 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
     if "backend" not in robot:
         raise ValueError("robot setup has no robot.backend")
     state_rate = float(robot.pop("state_rate", 500.0))
+    # What the sim cameras render (an evaluation split): theirs, not the robot backend's.
+    appearance = robot.pop("appearance", "nominal")
     # The controller's settings keep the YAML's section names: its ROS parameters then read
     # as the keys of the setup (`safety.max_force`, `controller.target_pose_rate`).
     driver_nodes = [
@@ -44,8 +46,8 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
         if cam_name not in topics.CAMERAS:
             raise ValueError(f"camera {cam_name!r} is not in the topic contract {topics.CAMERAS}")
         params = {"name": cam_name, **dict(cam_cfg)}
-        if params.get("backend") == "sim":  # the evaluation split the sim cameras render
-            params["appearance"] = robot.get("appearance", "nominal")
+        if params.get("backend") == "sim":
+            params["appearance"] = appearance
         camera_nodes.append(NodeSpec("camera", f"{cam_name}_camera", params))
     instruction = cfg.get("instruction")
     extra = [NodeSpec("instruction", "instruction", {"text": instruction})] if instruction else []

@@ -172,8 +172,8 @@ class PolicyNode(Node):
 
     def _prioritise_inference(self, log) -> None:
         """This (the inference) thread ahead of every normal thread of the machine, on CPU.
-        Measured in the running sim graph on 2 cores: in-graph inference 2.7x its isolated
-        time at normal priority, 1.0x at SCHED_FIFO 10 (bench/bench_policy.py). Not with
+        Measured in the running sim graph on 2 cores: in-graph inference 2.7-3.1x its isolated
+        time at normal priority, 1.0-1.1x at SCHED_FIFO 10 (bench/bench_policy.py). Not with
         several torch threads: OpenMP workers would inherit it and spin at that priority."""
         import torch
 

@@ -29,7 +29,6 @@ from fdvla_drivers.robot.base import RobotBackend, RobotBackendError
 from fdvla_drivers import ur5e_kinematics as kin
 from fdvla_drivers.sim.cell import CellParams, SimCell, SimSnapshot
 from fdvla_drivers.sim.tasks import SimTask, make_task
-from fdvla_drivers.sim.appearance import check_split
 
 #: Spin (instead of sleeping) for the last this-many seconds before a deadline. Short: a spinning
 #: Python thread holds the interpreter lock the other threads of the process need.
@@ -62,15 +61,11 @@ class SimRobotBackend(RobotBackend):
     def __init__(self, task: str | SimTask = "button", seed: int = 0, realtime: bool = True,
                  has_wrench: bool = RobotBackend.has_wrench, tcp_offset: float | None = None,
                  params: CellParams | None = None, fault_limits: SimFaultLimits | None = None,
-                 max_lag: float = 0.1, task_physics: str = "nominal",
-                 appearance: str = "nominal"):
+                 max_lag: float = 0.1, task_physics: str = "nominal"):
         """`task_physics`: "nominal", or "force" (hidden physical parameters per episode that
-        make the measured force necessary; see SimTask). `appearance`: the evaluation split the
-        sim cameras render (`fdvla_drivers.sim.appearance`); the physics never sees it, the
-        setup's key is checked here and handed to the cameras by the graph."""
+        make the measured force necessary; see SimTask)."""
         self._task = make_task(task, physics=task_physics) if isinstance(task, str) else task
         self.seed = seed
-        self.appearance = check_split(appearance)
         self.realtime = realtime
         self.has_wrench = bool(has_wrench)
         self.fault_limits = fault_limits or SimFaultLimits()
@@ -153,7 +148,7 @@ class SimRobotBackend(RobotBackend):
 
         with self._lock:
             self._snapshot_writer = SnapshotWriter.for_model(name, self.model, self.cell.xml)
-            self._snapshot_writer.write(self._stamp(), self.cell.data, self.seed)
+            self._snapshot_writer.write(self._stamp(), self.cell.data, self.cell.episode_seed)
 
     def reset(self, seed: int | None = None, start: Pose | None = None) -> None:
         """Re-randomise the task (and the start pose) from `seed` (default: next seed)."""
@@ -162,8 +157,7 @@ class SimRobotBackend(RobotBackend):
         self.seed = seed
         with self._lock:
             self._state_cache = None
-            self.cell.reset(np.random.default_rng(seed), start)
-            self.cell.episode_seed = int(seed)
+            self.cell.reset(np.random.default_rng(seed), start, episode=seed)
             self.cell.zero_ft()
             self._protective_stop = False
             self.fault_reason = ""
@@ -171,7 +165,7 @@ class SimRobotBackend(RobotBackend):
             if self.realtime:
                 self._clock_offset = time.time() - self.cell.time
             if self._snapshot_writer is not None:
-                self._snapshot_writer.write(self._stamp(), self.cell.data, self.seed)
+                self._snapshot_writer.write(self._stamp(), self.cell.data, self.cell.episode_seed)
 
     # ------------------------------------------------------------------ clock and pacing
     def now(self) -> float:
@@ -253,7 +247,7 @@ class SimRobotBackend(RobotBackend):
             # not sag or swing under the servo's finite stiffness).
             self.cell.set_joints(self._brake_q)
         if self._snapshot_writer is not None:
-            self._snapshot_writer.write(self._stamp(), self.cell.data, self.seed)
+            self._snapshot_writer.write(self._stamp(), self.cell.data, self.cell.episode_seed)
         self._new_state.notify_all()
         if not self._protective_stop:
             force = float(np.linalg.norm(self.cell.external_force()))

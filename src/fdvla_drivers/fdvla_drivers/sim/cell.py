@@ -54,7 +54,7 @@ class SimCell:
                  params: CellParams | None = None):
         self.task = task
         self.params = params or CellParams()
-        self.episode_seed = 0  # set by the backend's reset; the cameras' appearance follows it
+        self.episode_seed = 0  # the seed of this episode (reset); the cameras' split follows it
         self.tcp_offset = float(task.tool_length if tcp_offset is None else tcp_offset)
         cfg = self.params.cell
         self.xml = mdl.build_cell_xml(task, self.tcp_offset, cfg)
@@ -111,7 +111,10 @@ class SimCell:
         return T
 
     # -------------------------------------------------------------------------- reset
-    def reset(self, rng: np.random.Generator, start: Pose | None = None) -> None:
+    def reset(self, rng: np.random.Generator, start: Pose | None = None,
+              episode: int = 0) -> None:
+        """A new episode from `rng` (made from the seed `episode`)."""
+        self.episode_seed = int(episode)
         mujoco.mj_resetData(self.model, self.data)
         self.task.randomize(self.data, rng)
         self.task.reset_contact()

@@ -117,8 +117,7 @@ class ButtonTask(SimTask):
     def peak_force(self) -> float:
         return self.judged.peak
 
-    def _reset_force_state(self) -> None:
-        self.judged.reset()
+    def _reset_force_state(self) -> None:  # the judged force: reset_contact
         self.armed = False  # physics "force": pressed inside the band, waiting for the release
         self.damaged = False
         self._seat = 0.0  # 0..1: how far the latch force has come in (physics "force")
