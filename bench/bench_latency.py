@@ -8,6 +8,9 @@ held-out placements. Prints success per mode, the controller's refusals (start_f
 and safety stops, and writes the table to --out/latency.json.
 
     python bench/bench_latency.py --episodes 20 --latencies 0 0.3 0.6 1.0 --out /tmp/latency
+
+Episodes go on `--success-hold` s (2, as in bringup's episode loop) after success, so what the
+policy does after the press (let go, or push on into the force limit) is in the counts.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def run_eval(out: Path, args, latency: float, lockstep: bool) -> dict:
            "--episodes", str(args.episodes), "--robot", args.robot,
            # the same placements: real time evaluates seeds seed+1.. (bringup is episode 0)
            "--seed", str(args.seed + 1 if lockstep else args.seed),
-           "--timeout", str(args.timeout), "--latency", str(latency), "--out", str(out)]
+           "--timeout", str(args.timeout), "--latency", str(latency), "--out", str(out),
+           "--success-hold", str(args.success_hold)]
     if lockstep:
         cmd.append("--lockstep")
     t0 = time.time()
@@ -47,6 +51,8 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--success-hold", type=float, default=2.0,
+                    help="s an episode goes on after success (bringup's episode loop: 2)")
     ap.add_argument("--latencies", type=float, nargs="+", default=[0.0, 0.3, 0.6, 1.0])
     ap.add_argument("--modes", nargs="+", default=["realtime", "lockstep"],
                     choices=("realtime", "lockstep"))

@@ -64,7 +64,8 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     for i in bar:
         backend.reset(seed=seed0 + i)
         writer = EpisodeWriter(out, instruction=backend.task.instruction, task=task,
-                               episode_index=i, extra={"seed": seed0 + i})
+                               episode_index=i,
+                               extra={"seed": seed0 + i, "target": backend.task.target()})
         next_t = [None]
 
         def on_cycle(rec, writer=writer):

@@ -14,9 +14,12 @@ from fdvla_model.model import FDVLAConfig, FDVLAPolicy, NormalizationStats
 
 
 def make_checkpoint(directory: Path, target: Pose, variant: str = "fdvla", chunk_size: int = 10,
-                    fps: float = 10.0, camera_hw=(48, 64), spread: float = 1e-4) -> Path:
+                    fps: float = 10.0, camera_hw=(48, 64), spread: float = 1e-4,
+                    cameras=("kinect", "wrist"), **config) -> Path:
+    """`target`: where the chunk's poses are pinned, in the policy's frame (`config`, e.g.
+    action_frame="target" for a ViTaL local policy: relative to the target)."""
     cfg = FDVLAConfig.tiny(variant=variant, chunk_size=chunk_size, state_dim=15, action_dim=9,
-                           camera_names=["kinect", "wrist"], num_steps=2)
+                           camera_names=list(cameras), num_steps=2, **config)
     policy = FDVLAPolicy(cfg)
     stats = NormalizationStats.identity(15, 9)
     stats.action_mean = action_vector(target).astype(np.float32)
@@ -26,7 +29,7 @@ def make_checkpoint(directory: Path, target: Pose, variant: str = "fdvla", chunk
     policy.save(directory)
     h, w = camera_hw
     cams = {c: {"height": h, "width": w, "channels": 3, "dtype": "uint8", "encoding": "rgb"}
-            for c in ("kinect", "wrist")}
+            for c in cameras}
     (directory / "dataset_meta.json").write_text(json.dumps({"fps": fps, "cameras": cams}))
     return directory
 

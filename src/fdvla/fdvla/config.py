@@ -176,5 +176,14 @@ def validate_setup(cfg: dict) -> None:
             check_split(robot["appearance"])
         except ValueError as e:
             raise ConfigError(f"robot.appearance: {e}") from None
+    if isinstance(robot, dict) and "task_start" in robot:
+        from fdvla_drivers.sim.tasks import STARTS
+
+        if robot.get("backend") != "sim":
+            raise ConfigError("robot.task_start: where simulated episodes start; the "
+                              f"{robot.get('backend')!r} backend's arm is where it is")
+        if robot["task_start"] not in STARTS:
+            raise ConfigError(f"robot.task_start: {robot['task_start']!r} is not one of "
+                              f"{', '.join(STARTS)}")
     period = backend_servo_period(robot) if isinstance(robot, dict) else None
     controller_settings(_controller_dict(cfg.get("controller")), cfg.get("safety"), period)

@@ -84,6 +84,21 @@ def _dataset_export(args) -> int:
     return 0
 
 
+def _dataset_target_frame(args) -> int:
+    from fdvla_model.dataset.target_frame import write_target_frame_dataset
+
+    try:
+        report = write_target_frame_dataset(args.dataset, args.out, args.yaw_symmetry,
+                                            progress=not args.no_progress,
+                                            cameras=args.cameras)
+    except _user_errors() as e:
+        return _fail("dataset target-frame", e)
+    print(f"{report.written} episodes in the target frame (yaw symmetry {report.yaw_symmetry}) "
+          f"in {args.out}"
+          + (f"; {len(report.skipped)} without a target label skipped" if report.skipped else ""))
+    return 0
+
+
 def _plot(args) -> int:
     from fdvla_teleop.plot import plot_episode
 
@@ -147,6 +162,18 @@ def add_subcommands(sub, robot_help: str) -> None:
     e.add_argument("--robot-type", default="ur5e")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=_dataset_export)
+
+    t = dsub.add_parser("target-frame", help="episode dataset -> the same episodes relative to "
+                                             "their task's target (a ViTaL local policy's data)")
+    t.add_argument("dataset")
+    t.add_argument("--out", required=True)
+    t.add_argument("--yaw-symmetry", type=int, default=None, metavar="K",
+                   help="the target's yaw counts modulo 2*pi/K (0: not at all); default: "
+                        "what the episodes' target labels record")
+    t.add_argument("--cameras", nargs="+", default=None, metavar="NAME",
+                   help="the cameras kept (default: all; a ViTaL local policy: wrist)")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_dataset_target_frame)
 
     p = sub.add_parser("plot", help="one figure of a demonstration (bag or dataset episode)")
     p.add_argument("path", metavar="BAG_OR_EPISODE")

@@ -22,7 +22,7 @@ def check_policies(graph) -> None:
     """A policy that cannot run on this setup is refused before any process starts (raises
     PolicyLoadError), not discovered later as one dead process among running ones."""
     for spec in (n for p in graph for n in p.nodes if n.kind == "policy"):
-        from fdvla_policy_node.inference.loading import check_fits_setup
+        from fdvla_policy_node.inference.agents import check_fits_setup
 
         check_fits_setup(spec.params["checkpoint"], bool(spec.params.get("wrench_available")),
                          str(spec.params.get("setup", "")))

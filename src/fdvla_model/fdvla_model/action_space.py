@@ -108,3 +108,76 @@ def action_vector(target_pose: Pose) -> np.ndarray:
 def action_to_pose(action: np.ndarray) -> Pose:
     """(9,) action -> target TCP pose."""
     return vector_to_pose(action)
+
+
+# ----------------------------------------------------------------------------- target frame
+#: Where a checkpoint's state and action vectors live: the robot's `base` frame (the global
+#: policy), or the frame of the task's localised target (a ViTaL local policy, which sees the
+#: same contact wherever the target was placed).
+ACTION_FRAMES = ("base", "target")
+
+
+def symmetric_yaw(yaw: float, symmetry: int) -> float:
+    """The target's yaw as far as its shape shows it: modulo 2*pi/symmetry, in
+    [-pi/symmetry, pi/symmetry); symmetry 0 (a round button cap): no yaw, 0."""
+    k = int(symmetry)
+    if k < 0:
+        raise ValueError(f"yaw symmetry must be 0 (no yaw) or positive, got {symmetry}")
+    if k == 0:
+        return 0.0
+    period = 2.0 * np.pi / k
+    return float((yaw + period / 2.0) % period - period / 2.0)
+
+
+class TargetFrame:
+    """A frame at the target's position, turned about base z by its (symmetric) yaw: positions,
+    6D rotations and wrenches expressed in it and back. The joint angles of a state say where
+    the arm is in the cell, which a local policy must not learn, so `states_in` zeroes them."""
+
+    def __init__(self, position, yaw: float = 0.0):
+        self.position = np.asarray(position, dtype=np.float64).reshape(3)
+        self.yaw = float(yaw)
+        if not (np.all(np.isfinite(self.position)) and np.isfinite(self.yaw)):
+            raise ValueError("target frame: position and yaw must be finite")
+        self._r = Rotation.from_euler("z", self.yaw).as_matrix()
+
+    @classmethod
+    def from_target(cls, pose7, symmetry: int) -> "TargetFrame":
+        """From a stored target [x, y, z, qx, qy, qz, qw] (episode.json `extra.target.pose`)."""
+        p = np.asarray(pose7, dtype=np.float64).reshape(7)
+        yaw = Rotation.from_quat(p[3:]).as_euler("xyz")[2]
+        return cls(p[:3], symmetric_yaw(yaw, symmetry))
+
+    def _map(self, vectors: np.ndarray, r: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        v = np.asarray(vectors, dtype=np.float64)
+        flat = v.reshape(-1, v.shape[-1])
+        out = flat.copy()
+        out[:, :3] = (flat[:, :3] - shift) @ r.T
+        rot = rotation_from_6d(flat[:, 3:POSE_VECTOR_DIM])
+        out[:, 3:POSE_VECTOR_DIM] = rotation_to_6d(r @ rot)
+        return out.reshape(v.shape)
+
+    def poses_in(self, vectors: np.ndarray) -> np.ndarray:
+        """(..., 9) pose vectors in `base` -> in this frame."""
+        return self._map(vectors, self._r.T, self.position)
+
+    def poses_out(self, vectors: np.ndarray) -> np.ndarray:
+        """(..., 9) pose vectors in this frame -> in `base`."""
+        out = self._map(vectors, self._r, np.zeros(3))
+        out[..., :3] += self.position
+        return out
+
+    def states_in(self, states: np.ndarray) -> np.ndarray:
+        """(..., 15) states in `base` -> TCP pose in this frame, joint angles zeroed."""
+        s = np.asarray(states, dtype=np.float64)
+        out = np.zeros_like(s)
+        out[..., :POSE_VECTOR_DIM] = self.poses_in(s[..., :POSE_VECTOR_DIM])
+        return out
+
+    def wrenches_in(self, wrenches: np.ndarray) -> np.ndarray:
+        """(..., 6) force and torque in `base` axes -> in this frame's axes (NaN rows stay)."""
+        w = np.asarray(wrenches, dtype=np.float64)
+        out = np.empty_like(w)
+        out[..., :3] = w[..., :3] @ self._r
+        out[..., 3:] = w[..., 3:] @ self._r
+        return out

@@ -21,10 +21,13 @@ from trajectory_msgs.msg import MultiDOFJointTrajectory
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
 from fdvla_policy_node.inference import (ChunkPipeline, InferenceStats, ObservationAssembler,
-                                         ObservationConfig, PolicyRunner, PolicySettings,
-                                         load_for_inference)
+                                         ObservationConfig, PolicySettings)
+from fdvla_policy_node.inference.agents import load_runner
 from fdvla_policy_node.inference.loading import refuse_without_wrench
 from fdvla_policy_node.inference.runner import dummy_observation, pick_device
+
+#: s between takes of the robot state while a contact could start an inference early.
+CONTACT_CHECK_PERIOD = 0.02
 
 
 #: The node's settings (one source of defaults: inference/settings.py).
@@ -40,10 +43,10 @@ class PolicyNode(Node):
         device = pick_device(config.device)
         if device == "cpu" and config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
-        self.policy, self.info = load_for_inference(config.checkpoint, device)
+        self.runner = load_runner(config.checkpoint, device, seed=config.seed,
+                                  noise_scale=config.noise_scale)
+        self.info = self.runner.info
         refuse_without_wrench(self.info.variant, config.wrench_available, config.setup)
-        self.runner = PolicyRunner(self.policy, self.info, seed=config.seed,
-                                   noise_scale=config.noise_scale)
         self.assembler = ObservationAssembler(ObservationConfig(
             cameras=tuple(self.info.camera_names), needs_wrench=self.info.needs_wrench,
             sync_tolerance=config.sync_tolerance, max_age=config.max_age))
@@ -141,9 +144,18 @@ class PolicyNode(Node):
         self.ready = True
         log.info(f"ready (warm-up inference {latency * 1e3:.1f} ms)")
         last_stamp, last_reason, quiet_until = None, "", 0.0
+        last_take = 0.0
         while not self._stop.is_set():
             now = time.time()
-            if not self.pipeline.should_infer(now):
+            tcp = None
+            if self.pipeline.contact_check_due(now):
+                # The arm held back by a contact re-plans sooner: state at 50 Hz, not 500.
+                if now - last_take >= CONTACT_CHECK_PERIOD:
+                    self._take_state()
+                    last_take = now
+                pose = self.assembler.latest_tcp()
+                tcp = None if pose is None else pose.position
+            if not self.pipeline.should_infer(now, tcp):
                 self._stop.wait(0.002)
                 continue
             self._take_state()
@@ -238,7 +250,9 @@ class PolicyNode(Node):
                   "device": str(self.runner.device), "guidance": self.cfg.chunking.guidance,
                   "threshold": self.cfg.chunking.threshold,
                   "inference_realtime": self.inference_realtime,
-                  "extra_latency_ms": self.cfg.extra_latency * 1e3, **s}
+                  "extra_latency_ms": self.cfg.extra_latency * 1e3, **s,
+                  # ViTaL mode: its phase and the localised target (x, y, z, yaw)
+                  **{f"vital_{k}": v for k, v in self.runner.status().items()}}
         status = conv.diagnostic_status(f"{self.get_name()}: policy", level, msg, values)
         self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 

@@ -12,6 +12,7 @@ to the measured TCP pose at tick t+1 (noted in the episode's `extra.action_sourc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,17 @@ def episode_arrays(bag: BagMessages, fps: float) -> dict:
             "gaps": {t: s.gaps() for t, s in streams.items() if s is not None}}
 
 
+def _target(bag) -> dict | None:
+    """The sim task's target pose the recorder stored at the episode's start (None: hardware,
+    or a bag from before it was stored)."""
+    try:
+        t = json.loads(bag.custom_data["target"])
+        return {"name": str(t["name"]), "pose": [float(v) for v in t["pose"]][:7],
+                "yaw_symmetry": int(t.get("yaw_symmetry", 0))}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _instruction(bag: BagMessages) -> str:
     if bag.custom_data.get("instruction"):
         return bag.custom_data["instruction"]
@@ -235,6 +247,9 @@ def build_dataset(paths, out, fps: float = 10.0, include_failed: bool = False,
                  **{k: bag.custom_data[k] for k in ("setup", "seed", "sim_episode", "operator",
                                                     "operator_note", "failure", "status")
                     if k in bag.custom_data}}
+        target = _target(bag)
+        if target:
+            extra["target"] = target
         writer = EpisodeWriter(out, _instruction(bag), bag.custom_data.get("task", ""),
                                extra=extra)
         with writer:

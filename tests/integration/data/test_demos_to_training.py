@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
@@ -52,7 +53,6 @@ def test_sim_demos_records_one_bag_per_episode_with_the_checkers_verdict(demos):
             topics = {c.topic for c in r.connections}
         assert {"/fdvla/action_chunk", "/controller/target_pose", "/joint_states", "/wrench",
                 "/kinect/color/image_raw", "/sim/task_state"} <= topics
-        import yaml
 
         facts = yaml.safe_load((bag / "metadata.yaml").read_text())[
             "rosbag2_bagfile_information"]["custom_data"]
@@ -65,6 +65,15 @@ def test_sim_demos_records_one_bag_per_episode_with_the_checkers_verdict(demos):
             last = [json.loads(ts.deserialize_cdr(raw, c.msgtype).data)
                     for c, _, raw in r.messages(connections=conn)][-1]
         assert facts["success"] == str(last["success"]).lower()
+        # The target's pose where the episode started (a localiser's label, ViTaL): the cap
+        # top before any press, as the first recorded task state has it.
+        with Reader(bag) as r:
+            first = next(json.loads(ts.deserialize_cdr(raw, c.msgtype).data)
+                         for c, _, raw in r.messages(connections=conn))
+        target = json.loads(facts["target"])
+        assert target["name"] == "button_cap_top" == first["target"]["name"]
+        np.testing.assert_allclose(target["pose"], first["object_poses"]["button_cap_top"],
+                                   atol=1e-4)
     assert "success=" in text  # the progress bar's running success rate
 
 
@@ -82,6 +91,10 @@ def test_dataset_rows_follow_the_alignment_rule(demos, dataset):
     assert len(eps) == 2
     info = json.loads((eps[0] / "episode.json").read_text())
     assert info["extra"]["action_source"] == "controller_target_at_next_tick"
+    facts = yaml.safe_load((Path(info["extra"]["bag"]) / "metadata.yaml").read_text())[
+        "rosbag2_bagfile_information"]["custom_data"]
+    assert info["extra"]["target"] == json.loads(facts["target"])
+    assert len(info["extra"]["target"]["pose"]) == 7
     arr = load_episode_arrays(eps[0])
     t = arr["timestamp"]
     np.testing.assert_allclose(np.diff(t), 0.1, atol=1e-6)  # epoch seconds in float64

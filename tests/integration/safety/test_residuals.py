@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fdvla_drivers.control.safety import SafetyLimits
 from fdvla_msgs import conversions as conv
 from fdvla_msgs.types import ActionChunk
 from helpers.sim_graph import line_chunk
@@ -53,6 +54,11 @@ def test_press_into_the_cap_stops_near_the_limit_then_backs_off(setup, key):
         # Item 2: near contact the speed into it is capped so the stop holds the limit (it
         # overshot to 67-69 N; the bound leaves 8 % for a loaded machine).
         assert peak < limit * 1.08, f"true peak {peak:.1f} N for a {limit:.0f} N limit"
+        # Issue 15: a press that does not give is first held at the press limit (50 N; the
+        # speed into the contact falls to zero there), and stopped after press_dwell.
+        press = SafetyLimits.from_dict(cell.bringup.cfg["safety"]).press_limit
+        assert peak < press * 1.08, f"true peak {peak:.1f} N for a {press:.0f} N press limit"
+        assert "press limit" in d["fault"], d
     finally:
         gauge.stop()
         cell.close()

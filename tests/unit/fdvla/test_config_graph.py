@@ -73,3 +73,13 @@ def test_appearance_split_reaches_every_sim_camera_and_is_checked():
         load_setup("sim", ["robot.appearance=fog"])
     with pytest.raises(ConfigError, match="robot.appearance: an evaluation split"):
         load_setup("ur5e", ["robot.appearance=lighting"])
+
+
+def test_where_simulated_episodes_start_is_checked():
+    cfg = load_setup("sim", ["robot.task_start=near_target"])
+    cell = [p for p in build_graph(cfg) if p.robot is not None]
+    assert len(cell) == 1 and cell[0].robot["task_start"] == "near_target"
+    with pytest.raises(ConfigError, match="robot.task_start: 'above' is not one of"):
+        load_setup("sim", ["robot.task_start=above"])
+    with pytest.raises(ConfigError, match="robot.task_start: where simulated episodes start"):
+        load_setup("ur5e", ["robot.task_start=near_target"])

@@ -251,3 +251,86 @@ def test_disarm_request_cancels_the_automatic_arming():
     ctl.set_enabled(False)
     arm.run(ctl, 1.0)
     assert not ctl.armed
+
+
+class SpringArm(IdealArm):
+    """Pressing down into a stop at z_stop through the servo's stiffness: the tool stays at the
+    stop and the force is k times how far the servo target is below it."""
+
+    def __init__(self, z_stop, k=4000.0):
+        super().__init__()
+        self.z_stop, self.k = z_stop, k
+        self.wrench = np.zeros(6)
+
+    def run(self, ctl, seconds):
+        targets, peak = [], 0.0
+        for _ in range(int(round(seconds / DT))):
+            tgt = ctl.step(self.state(), self.t)
+            if tgt is not None:
+                depth = max(self.z_stop - tgt.position[2], 0.0)
+                self.pose = Pose([*tgt.position[:2], max(tgt.position[2], self.z_stop)],
+                                 tgt.quat_xyzw)
+                self.wrench = np.array([0, 0, self.k * depth, 0, 0, 0])  # pushes the tool up
+                peak = max(peak, self.k * depth)
+            targets.append(tgt)
+            self.t += DT
+        self.peak = peak
+        return targets
+
+
+@pytest.mark.parametrize("held_for,stops", [(0.5, False), (1.6, True)])
+def test_a_press_is_held_at_the_press_limit_and_stopped_if_it_stays_there(held_for, stops):
+    ctl = ServoController(ControllerConfig(servo_period=DT), SafetyLimits())
+    lim = ctl.limits
+    arm = SpringArm(z_stop=0.29)
+    arm.run(ctl, 0.01)
+    assert ctl.set_enabled(True)
+    # A plan 3 cm into the stop at 2 cm/s: 120 N if followed; reaches the press limit after ~1.4 s.
+    ctl.submit_chunk(line_chunk(arm.t, arm.pose.position, [0, 0, -0.04], duration=2.0), arm.t)
+    arm.run(ctl, 1.0)
+    reached = arm.t
+    while arm.wrench[2] < lim.press_limit - 0.5 and arm.t < reached + 2.0:
+        arm.run(ctl, 0.01)
+    at_limit = arm.t
+    arm.run(ctl, held_for)
+    assert arm.peak < lim.press_limit * 1.02  # held there, far below max_force
+    if not stops:
+        assert ctl.armed and not ctl.fault
+        # The plan turns back (a policy letting go): the press is free again.
+        ctl.submit_chunk(line_chunk(arm.t, arm.pose.position, [0, 0, 0.02], duration=0.5), arm.t)
+        arm.run(ctl, 0.6)
+        assert arm.wrench[2] < lim.retract_force and ctl.armed
+    else:
+        assert not ctl.armed and ctl.rejections["wrench_limit"] == 1
+        assert "press limit" in ctl.fault
+        assert arm.t - at_limit >= lim.press_dwell
+
+
+def test_press_limit_settings_are_checked():
+    from fdvla_drivers.control.safety import LimitError
+
+    with pytest.raises(LimitError, match="press_force"):
+        SafetyLimits(press_force=4.0)  # below retract_force
+    assert SafetyLimits(press_force=70.0).press_limit is None  # the stop is the only limit
+    assert SafetyLimits(max_force=25.0).press_limit is None
+    assert not SafetyLimits(max_force=25.0).at_press_limit(30.0)
+    assert SafetyLimits(max_force=25.0).contact_speed_cap(25.0) > 0.0  # as before: to 1.05x
+    assert SafetyLimits().contact_speed_cap(50.0) == 0.0 < SafetyLimits().contact_speed_cap(40.0)
+
+
+def test_a_one_cycle_force_spike_is_no_press_a_held_force_is(armed):
+    ctl, arm = armed
+    arm.wrench = np.array([0, 0, 20.0, 0, 0, 0])
+    arm.run(ctl, 0.1)
+    arm.wrench = np.array([0, 0, 110.0, 0, 0, 0])  # one servo cycle: an impact's kick
+    arm.run(ctl, DT)
+    arm.wrench = np.array([0, 0, 20.0, 0, 0, 0])
+    arm.run(ctl, 0.1)
+    assert ctl.armed and not ctl.fault
+    arm.wrench = np.array([0, 0, 70.0, 0, 0, 0])  # held: stopped within a few cycles
+    cycles = 0
+    while ctl.armed and cycles < 50:
+        arm.run(ctl, DT)
+        cycles += 1
+    assert not ctl.armed and ctl.rejections["wrench_limit"] == 1
+    assert cycles * DT <= 2 * 0.01, cycles  # within two filter time constants

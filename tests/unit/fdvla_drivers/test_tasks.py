@@ -112,3 +112,63 @@ def test_wrench_matches_contact_forces_when_pressing():
     w = b.read_state().wrench
     assert contact > 20.0
     assert w[2] == pytest.approx(contact, rel=0.05)
+
+
+@pytest.mark.parametrize("task,name", [("button", "button_cap_top"),
+                                       ("plug", "socket_hole_top"), ("wipe", "board_surface")])
+def test_the_target_a_localiser_learns_is_the_placed_object(task, name):
+    b = SimRobotBackend(task, seed=3, realtime=False)
+    b.connect()
+    try:
+        seen = []
+        for seed in (3, 4):
+            b.reset(seed=seed)
+            target = b.task.target()
+            pose = b.task.object_poses()[name]
+            assert target["name"] == name and len(target["pose"]) == 7
+            assert target["yaw_symmetry"] == {"button": 0, "plug": 4, "wipe": 2}[task]
+            np.testing.assert_allclose(target["pose"][:3], pose.position)
+            np.testing.assert_allclose(target["pose"][3:], pose.quat_xyzw)
+            seen.append(target["pose"][:2])
+        assert np.linalg.norm(np.subtract(*seen)) > 1e-3  # a new placement, a new label
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("task", ["button", "plug", "wipe"])
+def test_near_target_starts_surround_a_pre_contact_pose_above_the_placed_target(task):
+    from scipy.spatial.transform import Rotation
+
+    near = SimRobotBackend(task, seed=3, realtime=False, task_start="near_target")
+    globl = SimRobotBackend(task, seed=3, realtime=False)
+    near.connect()
+    globl.connect()
+    try:
+        offsets = []
+        for seed in range(5, 11):
+            near.reset(seed=seed)
+            globl.reset(seed=seed)
+            target = near.task.object_poses()[near.task.target_name]
+            # The same seed places the objects as the global start does.
+            np.testing.assert_allclose(target.position, globl.task.object_poses()[
+                near.task.target_name].position)
+            tcp = near.read_state().tcp_pose
+            off = tcp.position - target.position
+            assert np.all(np.abs(off[:2]) <= 0.03 + 1e-3) and 0.035 - 1e-3 <= off[2] <= 0.065 + 1e-3
+            assert np.linalg.norm(tcp.position - globl.read_state().tcp_pose.position) > 0.05
+            # The tool points down, its yaw near the target's (modulo the target's symmetry).
+            down = tcp.rotation.apply([0, 0, 1])
+            assert down[2] < -0.99
+            k = near.task.target_yaw_symmetry
+            if k:
+                rel = (tcp.rotation * tool_down(0.0).inv()).as_euler("xyz")[2] - \
+                    target.rotation.as_euler("xyz")[2]
+                period = 2 * np.pi / k
+                assert abs((rel + period / 2) % period - period / 2) <= 0.25 + 1e-3
+            offsets.append(off)
+        assert np.std(np.array(offsets)[:, :2]) > 0.005  # the starts really vary
+    finally:
+        near.close()
+        globl.close()
+    with pytest.raises(ValueError, match="unknown start"):
+        make_task(task, start_region="above")

@@ -63,6 +63,8 @@ def test_tiny_tokenizer_fits_the_tiny_vocabulary():
         (dict(image_size=96), "image_size"),
         (dict(camera_names=[]), "camera"),
         (dict(fdm_num_heads=5), "fdm_num_heads"),
+        (dict(action_frame="tool"), "action_frame"),
+        (dict(target_yaw_symmetry=-1), "target_yaw_symmetry"),
     ],
 )
 def test_invalid_configurations_are_rejected(overrides, message):

@@ -350,3 +350,31 @@ def test_a_trained_vlm_is_never_saved_by_name_only(six_steps, tmp_path):
         assert json.loads((tmp_path / "q" / "config.json").read_text())["vlm_weights"] == "separate"
     finally:
         policy.config.vlm_name_or_path, policy.vlm_source = None, None
+
+
+def test_vital_makes_a_checkpoint_of_a_local_policy_and_a_localiser(tmp_path):
+    from scipy.spatial.transform import Rotation
+
+    from fdvla_model.dataset import episode_dirs, load_meta
+    from fdvla_model.model import FDVLAPolicy
+    from fdvla_model.vital_checkpoint import read_vital_manifest
+
+    data = tmp_path / "demos"
+    write_synthetic_dataset(data, episodes=4, length=8, image_size=(32, 32), seed=2)
+    for i, d in enumerate(episode_dirs(data)):
+        info = json.loads((d / "episode.json").read_text())
+        pose = [0.4 + 0.05 * i, -0.1, 0.03, *Rotation.from_euler("z", 0.2 * i).as_quat()]
+        info["extra"]["target"] = {"name": "socket_hole_top", "pose": pose, "yaw_symmetry": 4}
+        (d / "episode.json").write_text(json.dumps(info))
+    out = tmp_path / "vital"
+    assert main(["--dataset", str(data), "--out", str(out), "--vital", "--steps", "2",
+                 "--batch-size", "2", "--chunk-size", "2", "--no-progress",
+                 "--localiser-steps", "2", "--teacher-steps", "5"]) == 0
+    manifest = read_vital_manifest(out)
+    local = FDVLAPolicy.load(manifest["local_policy"]).config
+    assert (local.action_frame, local.target_yaw_symmetry) == ("target", 4)
+    assert local.camera_names == ["wrist"]  # the local policy sees the wrist camera only
+    assert load_meta(out / "local_dataset").camera_names == ("wrist",)
+    assert (out / "local" / "policy" / "dataset_meta.json").is_file()
+    loc = json.loads((out / "localiser" / "config.json").read_text())
+    assert loc["yaw_symmetry"] == 4 and loc["camera"] == "kinect"

@@ -59,6 +59,30 @@ def test_scheduler_starts_next_inference_past_the_threshold_and_counts_idle_time
     assert s.accept(0.6, np.zeros((11, 9)), 1.8) == pytest.approx(0.8)  # old chunk ended at 1.0
 
 
+def test_an_arm_held_back_by_a_contact_re_plans_sooner():
+    # A plan descending 2 cm over 1 s; the arm stops on a stop 4 mm down (a press that latched).
+    s = ChunkScheduler(SchedulerConfig(threshold=0.5, contact_threshold=0.25,
+                                       contact_lead=0.0065), action_dt=0.1)
+    actions = np.zeros((11, 9))
+    actions[:, 2] = np.linspace(0.10, 0.08, 11)
+    s.accept(0.0, actions, 0.0)
+    following, held = [0.0, 0.0, 0.094], [0.0, 0.0, 0.096]
+    assert s.lag(0.3, following) == pytest.approx(0.0, abs=1e-9)
+    assert not s.should_infer(0.3, following)  # following the plan: the plain threshold
+    assert s.lag(0.3, held) == pytest.approx(0.002)
+    assert not s.should_infer(0.3, held)  # 2 mm behind: no contact to speak of
+    assert s.lag(0.45, held) == pytest.approx(0.005)
+    assert not s.should_infer(0.45, held)
+    assert s.should_infer(0.40, [0.0, 0.0, 0.1])  # 8 mm behind, past the contact threshold
+    assert not s.should_infer(0.2, [0.0, 0.0, 0.1])  # ... but not before it
+    assert not s.should_infer(0.40)  # no measured TCP: the plain threshold
+    assert s.should_infer(0.5)
+    with pytest.raises(ValueError, match="contact_threshold"):
+        SchedulerConfig(contact_threshold=0.0)
+    with pytest.raises(ValueError, match="contact_lead"):
+        SchedulerConfig(contact_lead=-0.01)
+
+
 def test_scheduler_times_chunks_as_the_controller_executes_them():
     """The contract's rule (fdvla_msgs.types.chunk_delay): a chunk that finds the arm holding
     starts from it, whatever the latency; one that continues an executing chunk keeps its time."""

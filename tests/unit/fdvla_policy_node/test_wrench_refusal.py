@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from fdvla_model.model.configuration_fdvla import VARIANTS
-from fdvla_policy_node.inference.loading import PolicyLoadError, check_fits_setup, refuse_without_wrench
+from fdvla_policy_node.inference.agents import check_fits_setup
+from fdvla_policy_node.inference.loading import PolicyLoadError, refuse_without_wrench
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -55,7 +55,7 @@ def test_the_checks_see_an_upward_import_and_a_circle(tmp_path):
     assert cycles(g) == [["fdvla_drivers.robot", "fdvla_drivers.sim"]]
 
 
-@pytest.mark.parametrize("module", ["fdvla_model.model", "fdvla_model.dataset",
+@pytest.mark.parametrize("module", ["fdvla_model.model", "fdvla_model.dataset", "fdvla_model.localise",
                                     "fdvla_model.train", "fdvla_policy_node.inference",
                                     "fdvla_drivers.control", "fdvla_drivers.control.rollout"])
 def test_core_imports_no_rclpy(module):

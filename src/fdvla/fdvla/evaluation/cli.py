@@ -53,6 +53,12 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="polynomial smoothing of each chunk (0: off; default: 3)")
     e.add_argument("--noise-scale", type=float, default=None, metavar="S",
                    help="initial flow noise scale (0: deterministic chunks; default: 1)")
+    e.add_argument("--localiser", choices=("learned", "oracle"), default="learned",
+                   help="ViTaL checkpoints: the checkpoint's localiser, or the task's true "
+                        "target plus --localiser-noise (lock-step only; the ablation)")
+    e.add_argument("--localiser-noise", type=float, default=0.0, metavar="M",
+                   help="oracle localiser: standard deviation of its x, y (and half of it in z) "
+                        "error, m; 0.05 rad per cm on the yaw")
     e.add_argument("--device", default="auto")
     e.add_argument("--video", action="store_true", help="write an MP4 of the scene camera per episode")
     e.set_defaults(func=run_eval)
@@ -91,10 +97,20 @@ def run_eval(args) -> int:
     if args.episodes < 1:
         print("fdvla eval: --episodes must be at least 1", file=sys.stderr)
         return 2
+    from fdvla_policy_node.inference.agents import vital_manifest
+
     try:
-        ckpt = resolve_checkpoint(args.policy)
+        vital = vital_manifest(args.policy)
+        ckpt = Path(args.policy).expanduser() if vital else resolve_checkpoint(args.policy)
     except PolicyLoadError as e:
         print(f"fdvla eval: {e}", file=sys.stderr)
+        return 2
+    if args.localiser == "oracle" and not (vital and args.lockstep):
+        print("fdvla eval: --localiser oracle runs a ViTaL checkpoint's agent on the task's "
+              "true target, in --lockstep only", file=sys.stderr)
+        return 2
+    if not args.localiser_noise >= 0:
+        print("fdvla eval: --localiser-noise is a standard deviation (m), >= 0", file=sys.stderr)
         return 2
     from fdvla_policy_node.inference import PolicySettings
 
@@ -126,14 +142,20 @@ def run_eval(args) -> int:
 
     try:
         if args.lockstep:
-            from fdvla_policy_node.inference import PolicyRunner, load_for_inference
+            from fdvla_policy_node.inference.agents import load_runner
             from fdvla_policy_node.inference.loading import refuse_without_wrench
             from fdvla_policy_node.inference.runner import pick_device
             from .lockstep import evaluate_lockstep
 
-            policy, info = load_for_inference(ckpt, pick_device(args.device))
-            refuse_without_wrench(info.variant, not sensorless, args.robot)
-            runner = PolicyRunner(policy, info, noise_scale=settings.noise_scale)
+            oracle = None
+            if args.localiser == "oracle":
+                from fdvla_model.localise import OracleLocaliser
+
+                n = args.localiser_noise
+                oracle = OracleLocaliser(n, n / 2, 5.0 * n, seed=args.seed)
+            runner = load_runner(ckpt, pick_device(args.device), noise_scale=settings.noise_scale,
+                                 localise=(lambda image: None) if oracle else None)
+            refuse_without_wrench(runner.info.variant, not sensorless, args.robot)
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} lock-step episodes "
                               f"(simulated latency {latency * 1e3:.0f} ms)")
@@ -142,7 +164,8 @@ def run_eval(args) -> int:
                                              latency=latency, scheduler_config=settings.chunking,
                                              video_dir=video_dir, progress=progress,
                                              success_hold=args.success_hold,
-                                             physics=args.physics, appearance=args.split)
+                                             physics=args.physics, appearance=args.split,
+                                             oracle=oracle)
         else:
             from .realtime import evaluate_realtime
 

@@ -45,7 +45,7 @@ class PolicyAgent:
             if now + 1e-9 < self.release:
                 return None
             return self._deliver(state, now)
-        if not self.pipeline.should_infer(now):
+        if not self.pipeline.should_infer(now, state.tcp_pose.position):
             return None
         obs = Observation(stamp=now, images={k: c.render().rgb for k, c in self.cameras.items()},
                           tcp_pose=state.tcp_pose, q=state.q, instruction=self.instruction,
@@ -68,13 +68,26 @@ class PolicyAgent:
         return p.chunk
 
 
+def _oracle_localise(oracle, task):
+    """The localiser interface (scene image -> position, yaw) answered from the task's truth."""
+    target = task.object_poses()[task.target_name]
+    yaw = float(target.rotation.as_euler("xyz")[2]) if task.target_yaw_symmetry else None
+
+    def localise(_image):
+        return oracle.localise(target.position, yaw)
+    return localise
+
+
 def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: int = 0,
                       sensorless: bool = False, timeout: float = 15.0, latency: float = 0.1,
                       scheduler_config: SchedulerConfig | None = None, video_dir=None,
                       video_fps: float = 15.0, progress=None,
                       success_hold: float = 0.3,
                       physics: str = "nominal",
-                      appearance: str = "nominal") -> list[EpisodeRecord]:
+                      appearance: str = "nominal",
+                      oracle=None) -> list[EpisodeRecord]:
+    """`oracle` (an OracleLocaliser): a ViTaL agent localises with the task's true target plus
+    its noise instead of its learned localiser (the ablation)."""
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla.config import load_setup
     from fdvla.config import controller_settings
@@ -108,6 +121,9 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
     try:
         for k in range(episodes):
             backend.reset(seed=seed + k)
+            runner.reset()  # a new episode (a ViTaL agent localises again)
+            if oracle is not None:
+                runner.localise = _oracle_localise(oracle, backend.task)
             agent = PolicyAgent(ChunkPipeline(runner, scheduler_config), cams,
                                 backend.task.instruction, latency)
             t_list, p_list, w_t, w_list, frames = [], [], [], [], []

@@ -64,7 +64,10 @@ SAFETY_STOP_KEYS = ("wrench_limit", "contact_estimate", "robot_fault", "state_st
 #: Teleop twists are scaled to this fraction below the speed limits (see submit_twist).
 TWIST_HEADROOM = 0.1
 
-#: Time constant (s) of the low-pass on the sensorless contact-force estimate.
+#: Time constant (s) of the low-pass on the measured wrench and on the sensorless contact-force
+#: estimate that the force checks read: a spike of one or two servo cycles (an impact's
+#: inertial kick at the sensor, a physics step after a stall) is no press; a press held longer
+#: is. Impacts are the robot's own protective stop's (docs/safety.md).
 CONTACT_FILTER = 0.01
 
 
@@ -117,6 +120,9 @@ class ServoController:
         self._target_speed_max = 0.0  # m/s, since the last chunk or start of teleop
         self._tracking_err = 0.0
         self._contact_estimate: Optional[float] = None
+        self._wrench: Optional[np.ndarray] = None  # the measured wrench, low-passed
+        #: Robot time since which a commanded press has been at the press limit (or None).
+        self._pressed_since: Optional[float] = None
         #: While backing off after a force/contact stop: (unit direction away from the contact,
         #: servo target where the stop came); None otherwise.
         self._retract: Optional[tuple] = None
@@ -264,11 +270,18 @@ class ServoController:
             if state.faulted:
                 self._fault_locked("robot_fault", self._robot_fault_text(state))
                 return None
-            force, normal = self._contact_locked(state, contact, dt)
-            key, violation = "wrench_limit", self.limits.wrench_violation(state.wrench)
+            wrench = self._filter_wrench_locked(state.wrench, dt)
+            force, normal = self._contact_locked(wrench, state, contact, dt)
+            key, violation = "wrench_limit", self.limits.wrench_violation(wrench)
             if not violation and state.wrench is None:
                 key, violation = "contact_estimate", \
                     self.limits.contact_violation(self._contact_estimate)
+            # How long a commanded press has been held at the press limit (robot time).
+            pressing = self._armed and self.limits.at_press_limit(force)
+            self._pressed_since = (self._pressed_since if self._pressed_since is not None
+                                   else state.stamp) if pressing else None
+            if not violation and pressing:
+                violation = self.limits.press_violation(force, state.stamp - self._pressed_since)
             if violation and (self._armed or self._retract is None):
                 was_armed = self._armed
                 self._fault_locked(key, violation)
@@ -463,12 +476,26 @@ class ServoController:
                            f"{np.rad2deg(self.limits.max_start_angle):.0f} deg)")
         return ACCEPTED
 
-    def _contact_locked(self, state: RobotState, contact: Optional[float], dt: float):
-        """(contact force in N, unit normal into the contact or None) from the wrench, or on
-        sensorless setups from the backend's estimate (low-passed; its normal is the servo
-        target's lead over the TCP: the direction the servo pushes and the contact resists)."""
-        if state.wrench is not None:
-            f = np.asarray(state.wrench[:3], dtype=np.float64)
+    def _filter_wrench_locked(self, wrench, dt: float):
+        """The measured wrench low-passed over CONTACT_FILTER s of robot time (None: no sensor;
+        a reading that is not finite passes at once, and is a fault)."""
+        if wrench is None:
+            self._wrench = None
+            return None
+        w = np.asarray(wrench, dtype=np.float64)
+        if self._wrench is None or not np.all(np.isfinite(w)):
+            self._wrench = w if np.all(np.isfinite(w)) else None
+            return w
+        self._wrench = self._wrench + (w - self._wrench) * min(1.0, dt / CONTACT_FILTER)
+        return self._wrench
+
+    def _contact_locked(self, wrench, state: RobotState, contact: Optional[float], dt: float):
+        """(contact force in N, unit normal into the contact or None) from the (filtered)
+        wrench, or on sensorless setups from the backend's estimate (low-passed; its normal is
+        the servo target's lead over the TCP: the direction the servo pushes and the contact
+        resists)."""
+        if wrench is not None:
+            f = np.asarray(wrench[:3], dtype=np.float64)
             n = float(np.linalg.norm(f))
             # The wrench is the force on the tool (UR convention): the contact pushes it back,
             # so the motion into the contact is against it.

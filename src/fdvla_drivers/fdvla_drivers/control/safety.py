@@ -73,6 +73,8 @@ SAFETY_RANGES = {
     "twist_timeout": (0.0, 2.0, True),  # s
     "state_timeout": (0.0, 1.0, True),  # s
     "max_force": (0.0, 250.0, True),  # N
+    "press_force": (0.0, 250.0, True),  # N
+    "press_dwell": (0.0, 10.0, False),  # s
     "max_torque": (0.0, 50.0, True),  # N*m
     "singularity_slow": (1.0, 1000.0, True),
     "singularity_stop": (1.0, 1000.0, True),
@@ -83,6 +85,9 @@ SAFETY_RANGES = {
     "retract_distance": (0.0, 0.1, False),  # m (0: no retract, hold where stopped)
 }
 
+#: A press counts as held at the press limit from this fraction of press_limit on (the speed
+#: cap brings the force to the limit only asymptotically).
+PRESS_HELD = 0.95
 #: Near contact the speed into it is capped so that the force overshoots max_force by at most
 #: this fraction of it within contact_latency (see SafetyLimits.contact_speed_cap).
 CONTACT_OVERSHOOT = 0.05
@@ -120,6 +125,14 @@ class SafetyLimits:
     #: sensorless setups, when the backend's contact-force estimate exceeds max_force.
     max_force: float = 60.0  # N
     max_torque: float = 15.0  # N*m
+    #: The most a commanded press may push (N): at it the servo target stops advancing into the
+    #: contact (the speed cap below reaches zero there), so a plan made before the contact gave
+    #: way, and still descending, holds the force instead of driving it to max_force. A press
+    #: held at it for press_dwell s (a jam, or a policy that does not let go) is stopped as one
+    #: above max_force. Above every force a task asks for (the button's latch: up to 46 N).
+    #: At or above max_force there is no press limit: the stop at max_force is the only one.
+    press_force: float = 50.0
+    press_dwell: float = 1.0  # s
     #: Jacobian condition number where motion towards a singularity (or the reach limit)
     #: starts to slow down, and where it is stopped (MoveIt Servo's lower/hard thresholds).
     singularity_slow: float = 15.0
@@ -163,6 +176,8 @@ class SafetyLimits:
             raise LimitError(f"{prefix}singularity_stop: must be above singularity_slow")
         if self.retract_force >= self.max_force:
             raise LimitError(f"{prefix}retract_force: must be below max_force")
+        if self.press_force <= self.retract_force:
+            raise LimitError(f"{prefix}press_force: must be above retract_force")
 
     @classmethod
     def from_dict(cls, d: dict | None, prefix: str = "safety.") -> "SafetyLimits":
@@ -202,13 +217,30 @@ class SafetyLimits:
     def contact_speed_cap(self, force: float) -> float:
         """The most speed (m/s) into a contact pressing with `force` (N) may have.
 
-        The stop acts contact_latency after the force crosses max_force; meanwhile it rises at
-        contact_stiffness * v. The limit is held within CONTACT_OVERSHOOT * max_force up to
-        v_hold = CONTACT_OVERSHOOT * max_force / (contact_stiffness * contact_latency), the
-        cap at the limit; below it the cap grows with the force still to go, so the approach
-        slows with time constant contact_latency instead of braking at the last moment."""
-        room = self.max_force * (1.0 + CONTACT_OVERSHOOT) - force
-        return max(room, 0.0) / (self.contact_stiffness * self.contact_latency)
+        The force rises at contact_stiffness * v, and what acts on it (the press limit, the
+        stop) acts contact_latency later. The cap is the force still to go over that, so the
+        approach slows with time constant contact_latency instead of braking at the last
+        moment: to press_limit, where the target stops advancing; without a press limit to
+        CONTACT_OVERSHOOT above max_force (v_hold = 0.05 max_force / (k T) at the limit), so
+        the stop holds max_force within that."""
+        top = self.press_limit or self.max_force * (1.0 + CONTACT_OVERSHOOT)
+        return max(top - force, 0.0) / (self.contact_stiffness * self.contact_latency)
+
+    @property
+    def press_limit(self) -> float | None:
+        """The force (N) a commanded press is held at; None where press_force is not below
+        max_force (the stop is the only limit)."""
+        return self.press_force if self.press_force < self.max_force else None
+
+    def at_press_limit(self, force: float) -> bool:
+        return self.press_limit is not None and force >= PRESS_HELD * self.press_limit
+
+    def press_violation(self, force: float, held: float) -> str | None:
+        """A press at press_limit for press_dwell s: stopped as a force above the limit."""
+        if self.at_press_limit(force) and held >= self.press_dwell:
+            return (f"force {force:.1f} N held at the press limit {self.press_limit:.0f} N for "
+                    f"{held:.1f} s")
+        return None
 
 
 def _limited_velocity(error: np.ndarray, v_ff: np.ndarray, v_prev: np.ndarray, dt: float,

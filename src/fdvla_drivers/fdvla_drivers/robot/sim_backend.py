@@ -61,10 +61,13 @@ class SimRobotBackend(RobotBackend):
     def __init__(self, task: str | SimTask = "button", seed: int = 0, realtime: bool = True,
                  has_wrench: bool = RobotBackend.has_wrench, tcp_offset: float | None = None,
                  params: CellParams | None = None, fault_limits: SimFaultLimits | None = None,
-                 max_lag: float = 0.1, task_physics: str = "nominal"):
+                 max_lag: float = 0.1, task_physics: str = "nominal",
+                 task_start: str = "region"):
         """`task_physics`: "nominal", or "force" (hidden physical parameters per episode that
-        make the measured force necessary; see SimTask)."""
-        self._task = make_task(task, physics=task_physics) if isinstance(task, str) else task
+        make the measured force necessary; see SimTask). `task_start`: where episodes start
+        (fdvla_drivers.sim.tasks.STARTS)."""
+        self._task = make_task(task, physics=task_physics, start_region=task_start) \
+            if isinstance(task, str) else task
         self.seed = seed
         self.realtime = realtime
         self.has_wrench = bool(has_wrench)

@@ -118,7 +118,7 @@ class SimCell:
         mujoco.mj_resetData(self.model, self.data)
         self.task.randomize(self.data, rng)
         self.task.reset_contact()
-        start = start or self.task.start_region.sample(rng)
+        start = start or self.task.start_region.sample(rng, self.task)
         ik = kin.inverse(kin.pose_matrix(start), kin.UR5E_HOME_Q, self.tcp_offset)
         if not ik.converged:
             raise ValueError(f"start pose {start} is out of reach of the arm")

@@ -47,7 +47,7 @@ class SimEpisodes:
                 "task": task.name, "success": success, "progress": float(task.progress()),
                 "fault": str(backend.fault_reason or ""),
                 "failure": "" if success else task.failure_cause(),
-                "object_poses": poses,
+                "object_poses": poses, "target": task.target(),
                 # Privileged, like the object poses: for experts, evaluation and the report.
                 "physics": task.physics, "hidden": task.hidden_params(),
                 "force_quality": task.quality.summary(task.force_band())}

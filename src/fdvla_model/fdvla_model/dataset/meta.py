@@ -15,6 +15,8 @@ from fdvla_model.action_space import ACTION_NAMES, STATE_NAMES, WRENCH_NAMES
 FORMAT_NAME = "fdvla-episodes"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
+#: A trained policy keeps its dataset's meta.json under this name (fps, camera sizes).
+POLICY_DATASET_META = "dataset_meta.json"
 EPISODE_FILE = "episode.json"
 LOWDIM_FILE = "lowdim.safetensors"
 EPISODE_PREFIX = "episode_"

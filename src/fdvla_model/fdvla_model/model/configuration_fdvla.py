@@ -89,7 +89,8 @@ DEFAULT_FORCE_OBJECTIVE = "teacher"
 # reproduces what those checkpoints were trained with.
 _LEGACY_DEFAULTS: dict[str, Any] = {"force_objective": "joint", "smolvla_resize": False,
                                      # every policy before these fields trained on a frozen VLM
-                                     "train_expert_only": True, "freeze_vision_encoder": True}
+                                     "train_expert_only": True, "freeze_vision_encoder": True,
+                                     "action_frame": "base", "target_yaw_symmetry": 0}
 
 
 SMOLVLM2_500M_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
@@ -223,8 +224,20 @@ class FDVLAConfig:
     # the text layers (and the connector) on a frozen vision encoder, as SmolVLA offers.
     train_expert_only: bool = True
     freeze_vision_encoder: bool = True
+    # Where the state and action vectors live (fdvla_model.action_space.ACTION_FRAMES): "base"
+    # for the global policy, "target" for a ViTaL local policy, relative to the localised target
+    # with its yaw taken modulo 2*pi/target_yaw_symmetry (0: no yaw). The training dataset says
+    # which (meta.json extra.frame).
+    action_frame: str = "base"
+    target_yaw_symmetry: int = 0
 
     def __post_init__(self) -> None:
+        from fdvla_model.action_space import ACTION_FRAMES
+
+        if self.action_frame not in ACTION_FRAMES:
+            raise ValueError(f"unknown action_frame {self.action_frame!r}; choose one of {ACTION_FRAMES}")
+        if int(self.target_yaw_symmetry) < 0:
+            raise ValueError("target_yaw_symmetry must be 0 (no yaw) or positive")
         self.camera_names = list(self.camera_names)
         self.variant = resolve_variant(self.variant)
         if self.force_objective not in FORCE_OBJECTIVES:

@@ -18,9 +18,14 @@ from .config import WRENCH_INPUT_VARIANTS, TrainConfig
 
 def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
     """Model-config fields that come from the dataset and the command line."""
+    from fdvla_model.dataset.target_frame import dataset_frame
+
+    frame = dataset_frame(dataset.meta)
     overrides = {"camera_names": list(dataset.meta.camera_names),
                  "state_dim": dataset.meta.state_dim,
-                 "action_dim": dataset.meta.action_dim}
+                 "action_dim": dataset.meta.action_dim,
+                 "action_frame": frame["name"],
+                 "target_yaw_symmetry": int(frame["yaw_symmetry"])}
     if cfg.lambda_dist is not None:
         overrides["dist_loss_weight"] = cfg.lambda_dist
     if cfg.model_force_objective is not None:

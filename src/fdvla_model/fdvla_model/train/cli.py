@@ -82,17 +82,35 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-smolvla", default=None,
                    help="initialise from a SmolVLA checkpoint (.safetensors file or folder)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    v = p.add_argument_group("ViTaL mode (docs/vital.md)")
+    v.add_argument("--vital", action="store_true",
+                   help="make a ViTaL checkpoint in --out: the local policy trained on --dataset "
+                        "in its targets' frames, plus a scene localiser")
+    v.add_argument("--localiser-dataset", default=None,
+                   help="demonstrations the localiser learns the scene from (default: --dataset)")
+    v.add_argument("--localiser-steps", type=int, default=2000)
     return p
 
 
+VITAL_ARGS = ("vital", "localiser_dataset", "localiser_steps")
+
+
 def config_from_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
-    args = build_arg_parser().parse_args(argv)
-    return TrainConfig(**vars(args))
+    args = vars(build_arg_parser().parse_args(argv))
+    return TrainConfig(**{k: v for k, v in args.items() if k not in VITAL_ARGS})
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    cfg = config_from_args(argv)
+    args = vars(build_arg_parser().parse_args(argv))
+    cfg = TrainConfig(**{k: v for k, v in args.items() if k not in VITAL_ARGS})
     try:
+        if args["vital"]:
+            from .vital import train_vital
+
+            out = train_vital(cfg, args["localiser_dataset"], args["localiser_steps"])
+            print(f"ViTaL checkpoint in {out} (local policy {out / 'local' / 'policy'}, "
+                  f"localiser {out / 'localiser'})")
+            return 0
         result = train(cfg)
     except (DatasetError, OSError, ValueError) as e:  # bad input: a message, not a traceback
         print(f"fdvla train: error: {e}", file=sys.stderr)

@@ -14,7 +14,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from fdvla_model.dataset import EpisodeDataset, compute_normalization_stats
+from fdvla_model.dataset import (META_FILE, POLICY_DATASET_META, EpisodeDataset,
+                                  compute_normalization_stats)
 from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
 from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_model.train.state import load_training_state, restore_rng_state
@@ -181,6 +182,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         final = out / "policy"
         shutil.rmtree(final, ignore_errors=True)
         policy.save(final, vlm_store=checkpoint_root(out) / VLM_STORE)
+        # The policy node reads the action period and camera sizes from the dataset's meta.
+        shutil.copy(Path(cfg.dataset) / META_FILE, final / POLICY_DATASET_META)
         plot_losses(out / LOSS_LOG, out / LOSS_PLOT)
     _barrier(info)
     return TrainResult(policy=policy, final_step=step,

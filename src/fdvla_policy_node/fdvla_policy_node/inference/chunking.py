@@ -3,7 +3,9 @@ the one the controller is executing.
 
 The controller executes the current chunk while the next inference runs; the next inference
 starts once the executed share of the current chunk passes `threshold` (SmolVLA's async
-inference uses about 0.5-0.7). On arrival the controller replaces the chunk from the current
+inference uses about 0.5-0.7), or `contact_threshold` while the arm lags the plan by more than
+`contact_lead`: something holds it back (a press on its stop), so the plan, made before that
+contact, keeps pushing deeper until the next one replaces it. On arrival the controller replaces the chunk from the current
 time on (its latency compensation samples the chunk at now + action_latency). The join:
 
 - `none`: the new chunk as predicted (the controller's acceleration limiter smooths the switch);
@@ -45,10 +47,19 @@ class SchedulerConfig:
     #: m: the arm follows the old chunk while the measured TCP is this close to the chunk's
     #: position at the observation's time (the sim controller refuses chunks that start 5 cm away).
     follow_tolerance: float = 0.05
+    #: Re-plan sooner in hard contact: at this executed share while the measured TCP lags the
+    #: plan by more than contact_lead (m). The sim's servo (4000 N/m) lags 6.5 mm at ~26 N,
+    #: past the button's latch (~23 N): the presses that latched while a chunk made before
+    #: the latch went on descending (issue 15). Free motion lags under 3 mm.
+    contact_threshold: float = 0.25
+    contact_lead: float = 0.0065
 
     def __post_init__(self):
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"policy.threshold must be in (0, 1], got {self.threshold}")
+        for name in ("threshold", "contact_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"policy.{name} must be in (0, 1], got {getattr(self, name)}")
+        if not self.contact_lead > 0.0:
+            raise ValueError(f"policy.contact_lead must be positive (m), got {self.contact_lead}")
         if self.guidance not in GUIDANCE:
             raise ValueError(f"policy.guidance must be one of {GUIDANCE}, got {self.guidance!r}")
 
@@ -84,8 +95,21 @@ class ChunkScheduler:
             return 1.0
         return float(np.clip((now - self.stamp) / max(self.times[-1], 1e-9), 0.0, np.inf))
 
-    def should_infer(self, now: float) -> bool:
-        return self.stamp is None or self.executed_share(now) >= self.cfg.threshold
+    def should_infer(self, now: float, tcp_position=None) -> bool:
+        """Time for the next inference? `tcp_position`: the latest measured TCP position (None:
+        the plain threshold)."""
+        if self.stamp is None:
+            return True
+        share = self.executed_share(now)
+        if share >= self.cfg.threshold:
+            return True
+        return share >= self.cfg.contact_threshold and tcp_position is not None \
+            and self.lag(now, tcp_position) > self.cfg.contact_lead
+
+    def lag(self, at: float, tcp_position) -> float:
+        """How far (m) the measured TCP is from where the current plan has it at `at`."""
+        planned = resample(self.stamp + self.times, self.actions, np.array([at]))[0, :3]
+        return float(np.linalg.norm(planned - np.asarray(tcp_position, dtype=np.float64)))
 
     def observe_latency(self, seconds: float) -> None:
         a = 0.3 if self.latency_estimate > 0 else 1.0
@@ -95,10 +119,7 @@ class ChunkScheduler:
     def drop_if_not_followed(self, obs_stamp: float, tcp_position) -> bool:
         """Forget the old chunk if the arm is not executing it (see the module's text); True if
         it was dropped."""
-        if self.stamp is None:
-            return False
-        planned = resample(self.stamp + self.times, self.actions, np.array([obs_stamp]))[0, :3]
-        if np.linalg.norm(planned - np.asarray(tcp_position, dtype=np.float64)) <= self.cfg.follow_tolerance:
+        if self.stamp is None or self.lag(obs_stamp, tcp_position) <= self.cfg.follow_tolerance:
             return False
         self.reset()
         return True

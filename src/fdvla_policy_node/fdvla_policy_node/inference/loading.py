@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Optional
 
 from fdvla_model import DEFAULT_CHECKPOINT
+from fdvla_model.dataset.meta import POLICY_DATASET_META
 from fdvla_msgs import topics
 
-DATASET_META_FILE = "dataset_meta.json"
+DATASET_META_FILE = POLICY_DATASET_META
 #: Without dataset_meta.json: the dataset format's default fps.
 DEFAULT_ACTION_DT = 0.1
 
@@ -63,7 +64,20 @@ def resolve_checkpoint(spec: str | Path) -> Path:
     return path
 
 
-def read_info(path: Path, config) -> PolicyInfo:
+def refuse_local_frame(path: Path, action_frame: str) -> None:
+    """A checkpoint whose actions are relative to a localised target (a ViTaL local policy)
+    would command poses near the base's origin if read as `base` poses: refused."""
+    if action_frame != "base":
+        raise PolicyLoadError(
+            f"{path}: its actions are in the {action_frame!r} frame (a ViTaL local policy, "
+            "docs/vital.md); the global policy's chunk pipeline sends base-frame poses only")
+
+
+def read_info(path: Path, config, local: bool = False) -> PolicyInfo:
+    """What the pipeline needs to know of a checkpoint. `local`: it is the local policy of a
+    ViTaL checkpoint (its target-frame vectors are transformed by the agent)."""
+    if not local:
+        refuse_local_frame(path, config.action_frame)
     action_dt, sizes = DEFAULT_ACTION_DT, {}
     meta = path / DATASET_META_FILE
     if meta.is_file():
@@ -78,8 +92,9 @@ def read_info(path: Path, config) -> PolicyInfo:
                       needs_wrench=bool(config.needs_wrench_at_inference), camera_sizes=sizes)
 
 
-def load_for_inference(spec: str | Path, device: Optional[str] = None):
-    """(policy on its device in eval mode, PolicyInfo). Raises PolicyLoadError with one line."""
+def load_for_inference(spec: str | Path, device: Optional[str] = None, local: bool = False):
+    """(policy on its device in eval mode, PolicyInfo). Raises PolicyLoadError with one line.
+    `local`: a ViTaL local policy (read_info)."""
     import torch
     from safetensors import SafetensorError
 
@@ -97,7 +112,7 @@ def load_for_inference(spec: str | Path, device: Optional[str] = None):
         first = str(e).strip().splitlines()
         detail = "; ".join(line.strip() for line in first[:4])
         raise PolicyLoadError(f"cannot load policy {path}: {detail}") from None
-    return policy, read_info(path, policy.config)
+    return policy, read_info(path, policy.config, local=local)
 
 
 def refuse_without_wrench(variant: str, wrench_available: bool, setup: str = "") -> None:
@@ -111,17 +126,3 @@ def refuse_without_wrench(variant: str, wrench_available: bool, setup: str = "")
             f"policy variant {variant!r} needs the measured wrench at inference, but setup "
             f"{setup or '(this one)'} has no force/torque sensor (no {topics.WRENCH}); use an "
             "'fdvla' checkpoint, which needs no wrench")
-
-
-def check_fits_setup(spec: str | Path, wrench_available: bool, setup: str = "") -> Path:
-    """Before any process starts: the checkpoint exists, and fits the setup (refuse_without_wrench).
-    Reads config.json only (no weights)."""
-    from fdvla_model.model.configuration_fdvla import resolve_variant
-
-    path = resolve_checkpoint(spec)
-    try:
-        variant = resolve_variant(json.loads((path / "config.json").read_text())["config"]["variant"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise PolicyLoadError(f"{path / 'config.json'}: not an FD-VLA policy config ({e})") from None
-    refuse_without_wrench(variant, wrench_available, setup)
-    return path

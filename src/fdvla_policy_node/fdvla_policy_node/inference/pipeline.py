@@ -33,12 +33,20 @@ class ChunkPipeline:
         self.runner = runner
         self.scheduler = ChunkScheduler(config or SchedulerConfig(), runner.info.action_dt)
 
-    def should_infer(self, now: float) -> bool:
-        return self.scheduler.should_infer(now)
+    def should_infer(self, now: float, tcp_position=None) -> bool:
+        return self.scheduler.should_infer(now, tcp_position)
+
+    def contact_check_due(self, now: float) -> bool:
+        """Whether the measured TCP could start an inference now (scheduler.should_infer): the
+        current plan has run past its contact threshold."""
+        s = self.scheduler
+        return s.stamp is not None and s.executed_share(now) >= s.cfg.contact_threshold
 
     def predict(self, obs: Observation) -> Prediction:
         s, n, dt = self.scheduler, self.runner.info.chunk_size, self.runner.info.action_dt
         dropped = s.drop_if_not_followed(obs.stamp, obs.tcp_pose.position)
+        if dropped:
+            self.runner.reset()  # the arm is elsewhere (a reset, a stop): start over
         inf = self.runner.infer(obs, s.guide(obs.stamp, n))
         actions = s.join(obs.stamp, inf.actions)
         chunk = ActionChunk(obs.stamp, np.arange(n) * dt, tuple(action_to_pose(a) for a in actions))
@@ -66,3 +74,4 @@ class ChunkPipeline:
 
     def reset(self) -> None:
         self.scheduler.reset()
+        self.runner.reset()

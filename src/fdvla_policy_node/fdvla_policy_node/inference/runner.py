@@ -84,7 +84,9 @@ class PolicyRunner:
         self.noise_scale = float(noise_scale)
 
     # ------------------------------------------------------------------ batch
-    def batch(self, obs: Observation) -> dict:
+    def batch(self, obs: Observation, frame=None) -> dict:
+        """The model's input; `frame` (a TargetFrame): state and wrench expressed in it, for a
+        policy whose vectors live there (config.action_frame "target")."""
         import torch
         import torch.nn.functional as F
 
@@ -97,19 +99,31 @@ class PolicyRunner:
                 rgb = F.interpolate(rgb.float(), size=size, mode="bilinear", antialias=True,
                                     align_corners=False).clamp(0, 255) / 255.0
             images[cam] = rgb.to(self.device)
-        batch = {"images": images,
-                 "state": torch.as_tensor(state_vector(obs.tcp_pose, obs.q), dtype=torch.float32)[None],
+        state = state_vector(obs.tcp_pose, obs.q)
+        wrench = obs.wrench
+        if frame is not None:
+            state = frame.states_in(state)
+            wrench = None if wrench is None else frame.wrenches_in(wrench)
+        batch = {"images": images, "state": torch.as_tensor(state, dtype=torch.float32)[None],
                  "task": [obs.instruction]}
         if self.info.needs_wrench:
-            batch["wrench"] = torch.as_tensor(obs.wrench, dtype=torch.float32)[None]
+            batch["wrench"] = torch.as_tensor(wrench, dtype=torch.float32)[None]
         return batch
 
     # ------------------------------------------------------------------ inference
-    def infer(self, obs: Observation, guide: Optional[Guide] = None) -> Inference:
+    def infer(self, obs: Observation, guide: Optional[Guide] = None, frame=None) -> Inference:
+        """One chunk, in `base`. `frame` (a TargetFrame): the policy works in it (a ViTaL local
+        policy); the guide is given and the chunk returned in `base`."""
         import torch
 
         started = time.time()
-        batch = self.batch(obs)
+        local = getattr(self.policy.config, "action_frame", "base") != "base"
+        if local != (frame is not None):
+            raise ValueError("a target-frame policy needs the target's frame, a base-frame one "
+                             "none" if local else "a base-frame policy takes no target frame")
+        batch = self.batch(obs, frame)
+        if frame is not None and guide is not None:
+            guide = Guide(frame.poses_in(guide.actions), guide.weights)
         cfg = self.policy.config
         noise = torch.randn((1, cfg.chunk_size, cfg.action_dim), generator=self.generator)
         noise = noise * self.noise_scale
@@ -121,6 +135,8 @@ class PolicyRunner:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         actions = actions[0].float().cpu().numpy()
+        if frame is not None:
+            actions = frame.poses_out(actions)
         token = aux.get("force_token")
         wrench = aux.get("predicted_wrench")
         dt = self.info.action_dt
@@ -130,6 +146,13 @@ class PolicyRunner:
                          None if token is None else token[0].float().cpu().numpy(),
                          None if wrench is None else wrench[0].float().cpu().numpy(),
                          started, time.time())
+
+    def reset(self) -> None:
+        """A new episode, or the arm is elsewhere: a single policy keeps nothing across chunks."""
+
+    def status(self) -> dict:
+        """What /diagnostics shows of the runner's state (a VitalAgent: its phase)."""
+        return {}
 
     def warmup(self, example: Observation, iterations: int = 3) -> float:
         """Run a few inferences (allocator, kernels, caches); returns the last latency (s)."""

@@ -78,6 +78,9 @@ class RecorderNode(DiagnosticsMixin, Node):
         st = self.sim_facts()
         if st:
             facts = {"seed": st["seed"], "sim_episode": st["sim_episode"], **facts}
+            if self._task_state.get("target"):
+                # The task's target where the episode starts: the localiser's label (ViTaL).
+                facts.setdefault("target", json.dumps(self._task_state["target"]))
         return self.recorder.start(**facts)
 
     def stop_episode(self, success: bool | None = None, note: str = "", **facts):

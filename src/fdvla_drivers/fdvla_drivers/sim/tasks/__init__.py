@@ -21,12 +21,16 @@ TASK_NAMES = tuple(_REGISTRY)
 #: parameter that decides success varies per episode where no camera sees it, so that the
 #: measured (or distilled) force is needed (issue 18; docs/study/force_necessity.md).
 PHYSICS = ("nominal", "force")
+#: Where episodes start (`robot.task_start`): "region", the box above the work area the global
+#: policy starts from; "near_target", around a pre-contact pose above the placed target (the
+#: data of a ViTaL local policy, docs/vital.md).
+STARTS = ("region", "near_target")
 
 #: what the package offers -> the module that defines it (imported on first use)
 _EXPORTS = {"SimTask": "base", "StartRegion": "base", "tool_down": "base",
             **{cls: module for module, cls in _REGISTRY.values()}}
 
-__all__ = [*_EXPORTS, "PHYSICS", "TASK_NAMES", "make_task"]
+__all__ = [*_EXPORTS, "PHYSICS", "STARTS", "TASK_NAMES", "make_task"]
 
 
 def __getattr__(name: str):

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fdvla_msgs.types import Pose
-from fdvla_drivers.sim.tasks import PHYSICS
+from fdvla_drivers.sim.tasks import PHYSICS, STARTS
 
 #: Tool pointing straight down, tool x along base y: the orientation of UR5E_HOME_Q.
 TOOL_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
@@ -40,9 +40,36 @@ class StartRegion:
     half_extent: tuple = (0.04, 0.04, 0.02)
     max_yaw: float = 0.15
 
-    def sample(self, rng: np.random.Generator) -> Pose:
+    def sample(self, rng: np.random.Generator, task: "SimTask | None" = None) -> Pose:
         p = np.asarray(self.centre) + rng.uniform(-1, 1, 3) * np.asarray(self.half_extent)
         return Pose.from_rotation(p, tool_down(rng.uniform(-self.max_yaw, self.max_yaw)))
+
+
+@dataclass
+class NearTarget:
+    """Where a ViTaL local policy's episodes start: a box around a pre-contact pose above the
+    placed target, the tool's yaw near the target's (modulo its symmetry). ViTaL trains its
+    local policy from random starts near the target; the same seed places the objects as with
+    the global start (the start is drawn after them)."""
+
+    height: float = 0.05  # m above the target
+    half_extent: tuple = (0.03, 0.03, 0.015)
+    max_yaw: float = 0.25  # rad about the target's yaw
+
+    def sample(self, rng: np.random.Generator, task: "SimTask") -> Pose:
+        target = task.object_poses()[task.target_name]
+        k = task.target_yaw_symmetry
+        yaw = 0.0
+        if k:
+            period = 2.0 * np.pi / k
+            yaw = float((target.rotation.as_euler("xyz")[2] + period / 2) % period - period / 2)
+        p = target.position + [0.0, 0.0, self.height] + \
+            rng.uniform(-1, 1, 3) * np.asarray(self.half_extent)
+        return Pose.from_rotation(p, tool_down(yaw + rng.uniform(-self.max_yaw, self.max_yaw)))
+
+
+#: fdvla_drivers.sim.tasks.STARTS -> the class that draws the start pose.
+START_MODES = {"region": StartRegion, "near_target": NearTarget}
 
 
 
@@ -113,15 +140,25 @@ class SimTask(abc.ABC):
 
     name: str = ""
     instruction: str = ""
+    #: The object_poses() entry a localiser finds and a local policy works relative to (ViTaL).
+    target_name: str = ""
+    #: The target looks the same turned by 2*pi/k about z (0: round, its yaw is not seen).
+    target_yaw_symmetry: int = 0
     #: Flange-to-tool-tip distance (m): the default TCP offset along tool z.
     tool_length: float = 0.1
     #: Time constant (s) of the low-pass on the contact force the checker judges (JudgedForce).
     judged_force_time: float = 0.01
 
-    def __init__(self, start_region: StartRegion | None = None, physics: str = "nominal"):
+    def __init__(self, start_region: StartRegion | NearTarget | str | None = None,
+                 physics: str = "nominal"):
         if physics not in PHYSICS:
             raise ValueError(f"{self.name}: unknown task physics {physics!r}; expected one of "
                              f"{', '.join(PHYSICS)}")
+        if isinstance(start_region, str):
+            if start_region not in STARTS:
+                raise ValueError(f"{self.name}: unknown start {start_region!r}; expected one of "
+                                 f"{', '.join(STARTS)}")
+            start_region = START_MODES[start_region]()
         self.start_region = start_region or StartRegion()
         self.physics = physics
         self.quality = ForceQuality()
@@ -171,6 +208,14 @@ class SimTask(abc.ABC):
     @abc.abstractmethod
     def object_poses(self) -> dict[str, Pose]:
         """Privileged object poses (base frame) for scripted experts and evaluation."""
+
+    def target(self) -> dict:
+        """The task's target as datasets store it (episode.json `extra.target`): its name, its
+        pose in `base`, [x, y, z, qx, qy, qz, qw], and the symmetry of its yaw."""
+        pose = self.object_poses()[self.target_name]
+        return {"name": self.target_name,
+                "pose": [*map(float, pose.position), *map(float, pose.quat_xyzw)],
+                "yaw_symmetry": int(self.target_yaw_symmetry)}
 
     def hidden_params(self) -> dict:
         """This episode's physical parameters that decide success and that no camera shows

@@ -94,6 +94,7 @@ _LAMP_HALF = 0.0015  # half-thickness of the status ring
 
 class ButtonTask(SimTask):
     name = "button"
+    target_name = "button_cap_top"
     instruction = "press the emergency button"
     tool_length = 0.10
 

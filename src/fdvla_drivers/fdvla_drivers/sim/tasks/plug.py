@@ -76,6 +76,8 @@ class ForcePlugParams:
 
 class PlugTask(SimTask):
     name = "plug"
+    target_name = "socket_hole_top"
+    target_yaw_symmetry = 4  # a square socket
     instruction = "insert the plug into the socket"
     #: The detent's click is a longer impulse than a touch-down (the carrier's free travel ends
     #: on its stop): at 10 ms it reads as a push past the band on a tool that only clicked.

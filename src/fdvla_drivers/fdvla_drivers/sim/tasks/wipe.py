@@ -80,6 +80,8 @@ class WipeParams:
 
 class WipeTask(SimTask):
     name = "wipe"
+    target_name = "board_surface"
+    target_yaw_symmetry = 2  # a rectangular board
     instruction = "wipe the marks off the whiteboard"
 
     def __init__(self, params: WipeParams | None = None, **kw):

@@ -1,0 +1,121 @@
+"""A dataset's episodes in the frame of their task's target: the data a ViTaL local policy
+trains on (docs/vital.md).
+
+Each episode's state, action and wrench are expressed in `TargetFrame.from_target(extra.target,
+yaw_symmetry)` (fdvla_model.action_space): positions relative to the target, rotations and wrench
+axes turned by its symmetric yaw, joint angles zeroed. Camera frames are the same pixels, hard
+linked where the file system allows (copied otherwise). meta.json's `extra.frame` records the
+frame, which `fdvla train` writes into the checkpoint's configuration; episodes without a
+target label (hardware recordings) are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file as save_safetensors
+
+from fdvla_model.action_space import TargetFrame, symmetric_yaw
+from .meta import (EPISODE_FILE, LOWDIM_FILE, PARTIAL_SUFFIX, DatasetError, create_dataset,
+                   episode_dirs, load_meta)
+from .reader import load_episode_arrays
+
+#: meta.json `extra` key naming the frame a dataset's vectors are in (absent: `base`).
+FRAME_KEY = "frame"
+
+
+@dataclass
+class FrameReport:
+    yaw_symmetry: int = 0
+    written: int = 0
+    skipped: list = field(default_factory=list)  # episode folder names without a target
+
+
+def dataset_frame(meta) -> dict:
+    """{"name": "base"|"target", "yaw_symmetry": k} of a dataset's meta."""
+    frame = dict(meta.extra.get(FRAME_KEY) or {"name": "base"})
+    frame.setdefault("yaw_symmetry", 0)
+    return frame
+
+
+def episode_target_pose(episode_dir: Path):
+    """(the stored target pose [x, y, z, qx, qy, qz, qw], its yaw symmetry or None) of an
+    episode, or None without a target."""
+    info = json.loads((Path(episode_dir) / EPISODE_FILE).read_text())
+    target = (info.get("extra") or {}).get("target")
+    try:
+        pose = np.asarray(target["pose"], dtype=np.float64)
+        symmetry = target.get("yaw_symmetry")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if pose.shape != (7,) or not np.all(np.isfinite(pose)):
+        return None
+    return pose, (None if symmetry is None else int(symmetry))
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
+                               progress: bool = True, cameras=None) -> FrameReport:
+    """Write `src`'s labelled episodes into `dst` in their targets' frames. `yaw_symmetry`
+    (None: the one the labels record, which must agree); `cameras`: the cameras kept (None:
+    all; a ViTaL local policy sees the wrist camera only)."""
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    meta = load_meta(src)
+    if dataset_frame(meta)["name"] != "base":
+        raise DatasetError(f"{src} is already in the {dataset_frame(meta)['name']!r} frame")
+    labels = {ep: episode_target_pose(ep) for ep in episode_dirs(src)}
+    if yaw_symmetry is None:
+        recorded = {lab[1] for lab in labels.values() if lab is not None}
+        if len(recorded) != 1 or None in recorded:
+            raise DatasetError(f"{src}: the target labels record yaw symmetries {sorted(recorded, key=str)}; "
+                               "give the target's yaw symmetry (--yaw-symmetry)")
+        yaw_symmetry = recorded.pop()
+    symmetric_yaw(0.0, yaw_symmetry)  # raises for a negative symmetry
+    if dst.exists() and any(dst.iterdir()):
+        raise DatasetError(f"{dst} exists and is not empty")
+    kept = [meta.camera(c) for c in cameras] if cameras else list(meta.cameras)
+    extra = {**meta.extra, FRAME_KEY: {"name": "target", "yaw_symmetry": int(yaw_symmetry)},
+             "source_dataset": str(src)}
+    create_dataset(dst, meta.fps, {c.name: (c.height, c.width) for c in kept},
+                   state_names=meta.state_names, action_names=meta.action_names,
+                   wrench_names=meta.wrench_names, extra=extra)
+    report = FrameReport(yaw_symmetry=int(yaw_symmetry))
+    for ep in tqdm(episode_dirs(src), desc="to target frame", unit="ep", disable=not progress):
+        if labels[ep] is None:
+            report.skipped.append(ep.name)
+            continue
+        frame = TargetFrame.from_target(labels[ep][0], yaw_symmetry)
+        arrays = load_episode_arrays(ep)
+        tmp = dst / (ep.name + PARTIAL_SUFFIX)
+        tmp.mkdir()
+        save_safetensors({
+            "timestamp": np.asarray(arrays["timestamp"], dtype=np.float64),
+            "state": frame.states_in(arrays["state"]).astype(np.float32),
+            "action": frame.poses_in(arrays["action"]).astype(np.float32),
+            "wrench": frame.wrenches_in(arrays["wrench"]).astype(np.float32),
+        }, str(tmp / LOWDIM_FILE))
+        for cam in kept:
+            _link_or_copy(ep / f"{cam.name}.npy", tmp / f"{cam.name}.npy")
+        info = json.loads((ep / EPISODE_FILE).read_text())
+        info.setdefault("extra", {})[FRAME_KEY] = {"position": frame.position.tolist(),
+                                                   "yaw": frame.yaw}
+        (tmp / EPISODE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        os.rename(tmp, dst / ep.name)
+        report.written += 1
+    if not report.written:
+        raise DatasetError(f"{src}: no episode has a target label (episode.json extra.target); "
+                           "record in simulation, where the recorder stores it")
+    return report

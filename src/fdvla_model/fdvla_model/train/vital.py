@@ -1,0 +1,49 @@
+"""`fdvla train --vital`: a ViTaL checkpoint from demonstrations (docs/vital.md).
+
+In `--out`: the demonstrations in their targets' frames (`local_dataset/`), the local policy
+trained on them (`local/`, the usual training run), the scene localiser trained on the
+localiser's demonstrations (`localiser/`), and `vital.json` naming them, so `--out` is the
+checkpoint `fdvla bringup --policy` and `fdvla eval --policy` take.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+from .config import TrainConfig
+
+
+#: What the local policy sees (ViTaL: the wrist camera, with touch; here with the wrench or the
+#: distilled force token).
+LOCAL_CAMERAS = ("wrist",)
+
+
+def train_vital(cfg: TrainConfig, localiser_dataset: Optional[str] = None,
+                localiser_steps: int = 2000, settings: Optional[dict] = None,
+                local_cameras=LOCAL_CAMERAS) -> Path:
+    """The local policy from `cfg.dataset` (demonstrations that start near the target: `fdvla
+    sim-demos --set robot.task_start=near_target`), the localiser from `localiser_dataset`
+    (default the same; demonstrations from the global start show the scene as the localiser
+    will see it)."""
+    from fdvla_model.dataset import load_meta
+    from fdvla_model.dataset.target_frame import dataset_frame, write_target_frame_dataset
+    from fdvla_model.localise import LocaliserConfig
+    from fdvla_model.localise.train_localiser import train_localiser
+    from fdvla_model.vital_checkpoint import write_vital_manifest
+
+    from .loop import train
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    local_data = out / "local_dataset"
+    if not (local_data / "meta.json").is_file():
+        write_target_frame_dataset(cfg.dataset, local_data, progress=cfg.progress,
+                                   cameras=local_cameras)
+    symmetry = int(dataset_frame(load_meta(local_data))["yaw_symmetry"])
+    train(dataclasses.replace(cfg, dataset=str(local_data), out=str(out / "local")))
+    train_localiser(localiser_dataset or cfg.dataset, out / "localiser", localiser_steps,
+                    seed=cfg.seed, config=LocaliserConfig(yaw_symmetry=symmetry),
+                    progress=cfg.progress)
+    return write_vital_manifest(out, "local/policy", "localiser", settings)

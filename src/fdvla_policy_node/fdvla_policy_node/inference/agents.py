@@ -1,0 +1,77 @@
+"""A checkpoint -> the runner the chunk pipeline drives: the one way the policy node and
+lock-step evaluation load what they run.
+
+- an FD-VLA checkpoint (config.json + model.safetensors): its PolicyRunner;
+- a ViTaL checkpoint (fdvla_model.vital_checkpoint, docs/vital.md): a VitalAgent of its local
+  policy (an FD-VLA checkpoint in the target frame) and its localiser (a SceneLocaliser, or the
+  oracle that the caller passes for ablations).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from fdvla_model.vital_checkpoint import VITAL_FILE, read_vital_manifest
+
+from .loading import (PolicyLoadError, load_for_inference, refuse_local_frame,
+                      refuse_without_wrench, resolve_checkpoint)
+from .runner import PolicyRunner
+
+
+def vital_manifest(spec) -> Optional[dict]:
+    """The ViTaL manifest of a checkpoint folder (None: not a ViTaL checkpoint)."""
+    if str(spec) == "default":
+        return None
+    try:
+        return read_vital_manifest(spec)
+    except ValueError as e:
+        raise PolicyLoadError(f"{Path(spec) / VITAL_FILE}: not a ViTaL manifest ({e})") from None
+
+
+def load_runner(spec, device: Optional[str] = None, seed: int = 0, noise_scale: float = 1.0,
+                localise=None):
+    """The runner for `spec`. `localise` (image -> (position, yaw) | None) replaces a ViTaL
+    checkpoint's learned localiser (the oracle ablation); a checkpoint without one needs it."""
+    manifest = vital_manifest(spec)
+    if manifest is None:
+        policy, info = load_for_inference(spec, device)
+        return PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale)
+    from .vital import VitalAgent, VitalSettings
+
+    policy, info = load_for_inference(manifest["local_policy"], device, local=True)
+    if localise is None:
+        if manifest["localiser"] is None:
+            raise PolicyLoadError(f"{spec}: the ViTaL checkpoint has no localiser; run it with "
+                                  "the oracle (fdvla eval --lockstep --localiser oracle)")
+        from fdvla_model.localise import LocaliserLoadError, load_localiser
+
+        try:
+            localise = load_localiser(manifest["localiser"], device=policy.device).predict
+        except LocaliserLoadError as e:
+            raise PolicyLoadError(str(e)) from None
+    try:
+        settings = VitalSettings(**manifest["settings"])
+        return VitalAgent(PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale),
+                          localise, settings)
+    except (TypeError, ValueError) as e:
+        raise PolicyLoadError(f"{spec}: {e}") from None
+
+
+def check_fits_setup(spec: str | Path, wrench_available: bool, setup: str = "") -> Path:
+    """Before any process starts: the checkpoint exists, and fits the setup (refuse_without_wrench).
+    Reads config.json only (no weights)."""
+    from fdvla_model.model.configuration_fdvla import resolve_variant
+
+    manifest = vital_manifest(spec)  # a ViTaL checkpoint: its local policy decides
+    path = resolve_checkpoint(manifest["local_policy"] if manifest else spec)
+    try:
+        stored = json.loads((path / "config.json").read_text())["config"]
+        variant = resolve_variant(stored["variant"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise PolicyLoadError(f"{path / 'config.json'}: not an FD-VLA policy config ({e})") from None
+    if manifest is None:
+        refuse_local_frame(path, stored.get("action_frame", "base"))
+    refuse_without_wrench(variant, wrench_available, setup)
+    return path

@@ -1,0 +1,149 @@
+"""ViTaL mode ("Touch begins where vision ends", arXiv 2506.13762): localise, reach, hand over.
+
+A runner the chunk pipeline drives like the global policy's (`infer(obs, guide)` -> a chunk in
+`base`), in three phases per episode:
+
+- `localise`: the localiser finds the task's target in the scene camera's image (its pose in
+  `base`: position and, for targets with a visible yaw, the yaw);
+- `reach`: straight-line chunks from the arm to a pre-contact pose `approach_height` above the
+  target, at `reach_speed`, through the controller like any chunk (the safety layer applies);
+- `local`: once the arm is within `handover_distance` of that pose, the local policy (a
+  checkpoint trained in the target's frame, fdvla_model.dataset.target_frame) does the contact
+  from the wrist camera, its state relative to the target and the force; its chunks go back to
+  `base` through the same frame.
+
+`reset()` (a new episode) goes back to `localise`. `status()` is what /diagnostics shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from fdvla_model.action_space import TargetFrame, action_to_pose, pose_to_vector, symmetric_yaw
+from fdvla_drivers import quat
+from fdvla_msgs.types import ActionChunk, Pose, interpolate_poses
+from .observation import Observation
+from .runner import Guide, Inference
+
+PHASES = ("localise", "reach", "local")
+
+
+@dataclass
+class VitalSettings:
+    #: m above the localised target where the reach ends and the local policy takes over (the
+    #: local policy's demonstrations start around it: NearTarget in the sim).
+    approach_height: float = 0.05
+    #: m from the pre-contact pose at which the reach hands over.
+    handover_distance: float = 0.01
+    reach_speed: float = 0.08  # m/s
+    reach_angular_speed: float = 0.5  # rad/s
+    #: The camera the localiser looks through (the scene camera).
+    scene_camera: str = "kinect"
+
+    def __post_init__(self):
+        for name in ("approach_height", "handover_distance", "reach_speed", "reach_angular_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"vital.{name} must be positive, got {getattr(self, name)}")
+
+
+#: A localiser: the scene image -> (target position (3,) in base, yaw or None), or None when it
+#: finds nothing.
+Localise = Callable[[np.ndarray], Optional[tuple]]
+
+
+class VitalAgent:
+    def __init__(self, local_runner, localise: Localise, settings: VitalSettings | None = None):
+        self.local = local_runner
+        self.localise = localise
+        self.settings = settings or VitalSettings()
+        cfg = local_runner.policy.config
+        if cfg.action_frame != "target":
+            raise ValueError("the ViTaL local policy must be trained in the target frame "
+                             "(`fdvla dataset target-frame`), this one is in "
+                             f"{cfg.action_frame!r}")
+        self.yaw_symmetry = int(cfg.target_yaw_symmetry)
+        # The node assembles observations of the local policy's cameras and the localiser's.
+        cams = list(local_runner.info.camera_names)
+        self.info = dataclasses.replace(local_runner.info, camera_names=cams + [
+            self.settings.scene_camera] if self.settings.scene_camera not in cams else cams)
+        self.device = local_runner.device
+        self.autocast = local_runner.autocast
+        self.policy = local_runner.policy
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        self.phase = "localise"
+        self.frame: Optional[TargetFrame] = None
+        self.localised: Optional[np.ndarray] = None  # [x, y, z, yaw]
+
+    def status(self) -> dict:
+        d = {"phase": self.phase}
+        if self.localised is not None:
+            d["localised"] = [round(float(v), 4) for v in self.localised]
+        return d
+
+    def pre_contact(self, rotation) -> Pose:
+        """The pose the reach ends at: above the target, the tool turned to its yaw."""
+        p = self.frame.position + [0.0, 0.0, self.settings.approach_height]
+        # The tool's yaw follows the target's (a local policy learnt its starts around it):
+        # a turn about base z, so roll and pitch stay as they are (tool down).
+        yaw = rotation.as_euler("xyz")[2]
+        half = 0.5 * (self._tool_yaw(yaw) - yaw)
+        return Pose(p, quat.mul(np.array([0.0, 0.0, np.sin(half), np.cos(half)]),
+                                rotation.as_quat()))
+
+    def _tool_yaw(self, current: float) -> float:
+        if not self.yaw_symmetry:
+            return current
+        period = 2.0 * np.pi / self.yaw_symmetry
+        k = np.round((current - self.frame.yaw) / period)
+        return float(self.frame.yaw + k * period)
+
+    # ------------------------------------------------------------------ runner interface
+    def warmup(self, example: Observation, iterations: int = 3) -> float:
+        """The localiser once, then the local policy (in a frame below the example's arm)."""
+        self.localise(example.images[self.settings.scene_camera])
+        frame = TargetFrame(example.tcp_pose.position - [0.0, 0.0, self.settings.approach_height])
+        last = 0.0
+        for _ in range(iterations):
+            last = self.local.infer(example, frame=frame).latency
+        self.local.warm = True
+        return last
+
+    def infer(self, obs: Observation, guide: Optional[Guide] = None) -> Inference:
+        started = time.time()
+        if self.phase == "localise":
+            found = self.localise(obs.images[self.settings.scene_camera])
+            if found is None:
+                raise RuntimeError("the localiser found no target in the scene image")
+            position, yaw = found
+            self.frame = TargetFrame(position, symmetric_yaw(0.0 if yaw is None else yaw,
+                                                             self.yaw_symmetry))
+            self.localised = np.array([*self.frame.position, self.frame.yaw])
+            self.phase = "reach"
+        if self.phase == "reach":
+            goal = self.pre_contact(obs.tcp_pose.rotation)
+            if obs.tcp_pose.distance_to(goal)[0] > self.settings.handover_distance:
+                return self._reach(obs, goal, started)
+            self.phase = "local"
+        return self.local.infer(obs, guide, frame=self.frame)
+
+    def _reach(self, obs: Observation, goal: Pose, started: float) -> Inference:
+        """A chunk along the straight line from the arm to `goal`, at the reach speeds, then
+        holding it."""
+        n, dt = self.info.chunk_size, self.info.action_dt
+        dp, dr = obs.tcp_pose.distance_to(goal)
+        duration = max(dp / self.settings.reach_speed, dr / self.settings.reach_angular_speed,
+                       dt)
+        s = np.clip(np.arange(n) * dt / duration, 0.0, 1.0)
+        s = s * s * (3.0 - 2.0 * s)  # smoothstep: starts and ends at rest
+        poses = [interpolate_poses(obs.tcp_pose, goal, float(x)) for x in s]
+        actions = np.stack([pose_to_vector(p) for p in poses])
+        chunk = ActionChunk(obs.stamp, np.arange(n) * dt, tuple(action_to_pose(a) for a in actions))
+        return Inference(chunk, actions, None, None, started, time.time())

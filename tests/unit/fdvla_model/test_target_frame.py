@@ -1,0 +1,129 @@
+"""The target frame of a ViTaL local policy (issue 19, item 1): vectors relative to the task's
+target, a dataset rewritten into it, its frame carried into the checkpoint, and the global
+pipeline refusing such a checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from fdvla_model.action_space import (TargetFrame, pose_to_vector, state_vector,
+                                      symmetric_yaw, vector_to_pose)
+from fdvla_model.dataset import DatasetError, episode_dirs, load_episode_arrays, load_meta
+from fdvla_model.dataset import write_synthetic_dataset
+from fdvla_model.dataset.target_frame import dataset_frame, write_target_frame_dataset
+from fdvla_msgs.types import Pose
+
+
+def _pose(xyz, yaw, tilt=0.0):
+    return Pose.from_rotation(np.asarray(xyz, float),
+                              Rotation.from_euler("xyz", [np.pi + tilt, 0.0, yaw]))
+
+
+@pytest.mark.parametrize("k,yaw,expected", [(0, 1.2, 0.0), (4, 0.3, 0.3), (4, 0.3 + np.pi / 2, 0.3),
+                                            (4, 0.9, 0.9 - np.pi / 2), (2, -3.0, -3.0 + np.pi)])
+def test_yaw_is_taken_modulo_the_targets_symmetry(k, yaw, expected):
+    assert symmetric_yaw(yaw, k) == pytest.approx(expected)
+    with pytest.raises(ValueError):
+        symmetric_yaw(0.0, -2)
+
+
+def test_the_same_approach_at_two_placements_gives_the_same_local_vectors():
+    # A target at two placements (turned by one symmetry period apart, plus a real turn): the
+    # tool approaching each the same way relative to it must read the same in the local frame.
+    a = TargetFrame([0.40, -0.10, 0.05], 0.25)
+    b = TargetFrame([0.55, 0.20, 0.08], -0.40)
+    offsets = [np.array([0.01, -0.02, 0.06]), np.array([0.0, 0.0, -0.004])]
+    for off in offsets:
+        local = np.concatenate([off, pose_to_vector(_pose([0, 0, 0], 0.1, 0.05))[3:]])
+        in_a, in_b = a.poses_out(local), b.poses_out(local)
+        assert not np.allclose(in_a[:3], in_b[:3])
+        np.testing.assert_allclose(a.poses_in(in_a), local, atol=1e-9)
+        np.testing.assert_allclose(b.poses_in(in_b), local, atol=1e-9)
+        # Out is a rigid motion: the distance to the target is kept.
+        assert np.linalg.norm(in_a[:3] - a.position) == pytest.approx(np.linalg.norm(off))
+
+
+def test_states_lose_the_joint_angles_and_wrenches_turn_with_the_frame():
+    frame = TargetFrame([0.5, 0.0, 0.1], np.pi / 2)
+    s = state_vector(_pose([0.5, 0.02, 0.15], np.pi / 2), np.arange(6) * 0.1)
+    local = frame.states_in(s[None])[0]
+    assert np.all(local[9:] == 0.0)
+    np.testing.assert_allclose(local[:3], [0.02, 0.0, 0.05], atol=1e-12)  # base +y is local +x
+    w = np.array([[0.0, 3.0, 10.0, 1.0, 0.0, 0.0], [np.nan] * 6])
+    lw = frame.wrenches_in(w)
+    np.testing.assert_allclose(lw[0], [3.0, 0.0, 10.0, 0.0, -1.0, 0.0], atol=1e-12)
+    assert np.isnan(lw[1]).all()
+    # The rotation of the pose is expressed relative to the frame too.
+    back = vector_to_pose(frame.poses_out(local[:9]))
+    assert back.distance_to(_pose([0.5, 0.02, 0.15], np.pi / 2))[1] < 1e-9
+
+
+def _label(root, index, pose7):
+    ep = episode_dirs(root)[index]
+    info = json.loads((ep / "episode.json").read_text())
+    info["extra"]["target"] = {"name": "button_cap_top", "pose": list(map(float, pose7))}
+    (ep / "episode.json").write_text(json.dumps(info))
+
+
+def test_a_dataset_rewritten_into_its_targets_frames(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "local"
+    write_synthetic_dataset(src, episodes=3, length=12, image_size=(16, 16))
+    targets = {0: [0.45, -0.05, 0.03, *Rotation.from_euler("z", 0.3).as_quat()],
+               2: [0.60, 0.10, 0.04, *Rotation.from_euler("z", 1.0).as_quat()]}
+    for i, t in targets.items():
+        _label(src, i, t)
+    report = write_target_frame_dataset(src, dst, yaw_symmetry=4, progress=False)
+    assert report.written == 2 and report.skipped == [episode_dirs(src)[1].name]
+    assert dataset_frame(load_meta(dst)) == {"name": "target", "yaw_symmetry": 4}
+    assert dataset_frame(load_meta(src)) == {"name": "base", "yaw_symmetry": 0}
+    out = episode_dirs(dst)
+    assert [d.name for d in out] == [episode_dirs(src)[i].name for i in (0, 2)]
+    for d, i in zip(out, (0, 2)):
+        frame = TargetFrame.from_target(targets[i], 4)
+        a, b = load_episode_arrays(episode_dirs(src)[i]), load_episode_arrays(d)
+        np.testing.assert_allclose(b["action"], frame.poses_in(a["action"]), atol=1e-5)
+        np.testing.assert_allclose(b["state"], frame.states_in(a["state"]), atol=1e-5)
+        np.testing.assert_allclose(frame.poses_out(b["action"]), a["action"], atol=1e-5)
+        for cam in load_meta(src).camera_names:
+            np.testing.assert_array_equal(np.load(d / f"{cam}.npy"),
+                                          np.load(episode_dirs(src)[i] / f"{cam}.npy"))
+    with pytest.raises(DatasetError, match="yaw-symmetry"):  # the labels do not say it
+        write_target_frame_dataset(src, tmp_path / "unsaid", progress=False)
+    with pytest.raises(DatasetError, match="not empty"):
+        write_target_frame_dataset(src, dst, yaw_symmetry=4, progress=False)
+    with pytest.raises(DatasetError, match="already in the 'target' frame"):
+        write_target_frame_dataset(dst, tmp_path / "again", yaw_symmetry=4, progress=False)
+
+
+def test_a_dataset_without_labels_is_refused(tmp_path):
+    write_synthetic_dataset(tmp_path / "src", episodes=2, length=8, image_size=(16, 16))
+    with pytest.raises(DatasetError, match="no episode has a target label"):
+        write_target_frame_dataset(tmp_path / "src", tmp_path / "dst", 0, progress=False)
+
+
+def test_training_takes_the_frame_and_the_global_pipeline_refuses_it(tmp_path):
+    from fdvla_model.dataset import EpisodeDataset
+    from fdvla_model.model import FDVLAPolicy
+    from fdvla_model.train.build import build_model_config
+    from fdvla_model.train.config import TrainConfig
+    from fdvla_policy_node.inference.agents import check_fits_setup
+    from fdvla_policy_node.inference.loading import PolicyLoadError, load_for_inference
+
+    src, dst = tmp_path / "src", tmp_path / "local"
+    write_synthetic_dataset(src, episodes=1, length=8, image_size=(16, 16))
+    _label(src, 0, [0.5, 0.0, 0.03, 0, 0, 0, 1])
+    write_target_frame_dataset(src, dst, yaw_symmetry=2, progress=False)
+    cfg = build_model_config(TrainConfig(dataset=str(dst), out=str(tmp_path / "o")),
+                             EpisodeDataset(dst, chunk_size=4))
+    assert (cfg.action_frame, cfg.target_yaw_symmetry) == ("target", 2)
+    base_cfg = build_model_config(TrainConfig(dataset=str(src), out=str(tmp_path / "o")),
+                                  EpisodeDataset(src, chunk_size=4))
+    assert base_cfg.action_frame == "base"
+    ckpt = tmp_path / "ckpt"
+    FDVLAPolicy(cfg).save(ckpt)
+    for load in (lambda: check_fits_setup(ckpt, wrench_available=True),
+                 lambda: load_for_inference(ckpt, device="cpu")):
+        with pytest.raises(PolicyLoadError, match="'target' frame"):
+            load()

@@ -1,0 +1,127 @@
+"""ViTaL mode's two-phase agent (issue 19, item 3), ROS-free: localise once, reach a pre-contact
+pose above the target in straight-line chunks, hand over to the local policy, whose chunks come
+back to `base` through the target's frame."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from fdvla_model.action_space import TargetFrame, pose_to_vector
+from fdvla_msgs.types import Pose
+from fdvla_policy_node.inference import PolicyRunner, load_for_inference
+from fdvla_policy_node.inference.loading import read_info
+from fdvla_policy_node.inference.observation import Observation
+from fdvla_policy_node.inference.vital import VitalAgent, VitalSettings
+from helpers.checkpoints import make_checkpoint
+
+DOWN = Rotation.from_euler("x", 180, degrees=True)
+TARGET = np.array([-0.40, -0.05, 0.03])
+
+
+def _local_runner(path, seed=0):
+    from fdvla_model.model import FDVLAPolicy
+
+    policy = FDVLAPolicy.load(path)
+    return PolicyRunner(policy, read_info(path, policy.config, local=True), seed=seed)
+
+
+@pytest.fixture(scope="module")
+def local_ckpt(tmp_path_factory):
+    # A local policy pinned 2 cm above its target, in the target's frame.
+    return make_checkpoint(tmp_path_factory.mktemp("local"), Pose.from_rotation([0, 0, 0.02], DOWN),
+                           cameras=("wrist",), action_frame="target", target_yaw_symmetry=4)
+
+
+def obs_at(position, stamp=0.0, yaw=0.0):
+    images = {c: np.zeros((48, 64, 3), np.uint8) for c in ("kinect", "wrist")}
+    return Observation(stamp=stamp, images=images,
+                       tcp_pose=Pose.from_rotation(position, Rotation.from_euler("z", yaw) * DOWN),
+                       q=np.zeros(6), instruction="insert the plug", wrench=None)
+
+
+def test_localise_once_reach_then_hand_over_to_the_local_policy(local_ckpt):
+    calls = []
+
+    def localise(image):
+        calls.append(image.shape)
+        return TARGET, 0.3
+
+    s = VitalSettings(approach_height=0.05, handover_distance=0.01, reach_speed=0.08)
+    agent = VitalAgent(_local_runner(local_ckpt), localise, s)
+    assert "kinect" in agent.info.camera_names  # the localiser's camera is subscribed too
+    far = obs_at(TARGET + [0.10, 0.05, 0.20])
+    inf = agent.infer(far)
+    assert agent.phase == "reach" and calls == [(48, 64, 3)]
+    assert agent.status()["localised"][:3] == pytest.approx(TARGET.tolist())
+    # A straight line from the arm towards the pre-contact pose, within the reach speed.
+    pos = np.array([p.position for p in inf.chunk.poses])
+    goal = TARGET + [0, 0, 0.05]
+    assert np.allclose(pos[0], far.tcp_pose.position)
+    steps = np.linalg.norm(np.diff(pos, axis=0), axis=1) / agent.info.action_dt
+    assert steps.max() <= 1.6 * s.reach_speed  # smoothstep peaks at 1.5x the mean
+    d = pos - far.tcp_pose.position
+    along = (goal - far.tcp_pose.position) / np.linalg.norm(goal - far.tcp_pose.position)
+    assert np.allclose(np.cross(d, along), 0.0, atol=1e-9)
+    # The tool turns to the target's yaw (modulo the square socket's quarter turn).
+    for current, expected in ((0.0, 0.3), (1.5, 0.3 + np.pi / 2), (-1.2, 0.3 - np.pi / 2)):
+        aim = agent.pre_contact(Rotation.from_euler("z", current) * DOWN)
+        assert (aim.rotation * DOWN.inv()).as_euler("xyz")[2] == pytest.approx(expected)
+        np.testing.assert_allclose(aim.position, goal)
+    # Arrived: the local policy's chunk, expressed in base through the target's frame.
+    near = obs_at(goal + [0.004, 0.0, 0.0], stamp=1.0, yaw=0.3)
+    inf = agent.infer(near)
+    assert agent.phase == "local" and len(calls) == 1
+    frame = TargetFrame(TARGET, 0.3)
+    expected = _local_runner(local_ckpt).infer(near, frame=frame)
+    np.testing.assert_allclose(inf.actions, expected.actions, atol=1e-5)
+    np.testing.assert_allclose(inf.actions[:, :3].mean(axis=0), TARGET + [0, 0, 0.02], atol=2e-3)
+    # A new episode localises again.
+    agent.reset()
+    assert agent.phase == "localise" and "localised" not in agent.status()
+    agent.infer(far)
+    assert len(calls) == 2
+
+
+def test_the_agent_refuses_a_base_frame_policy_and_a_missing_target(local_ckpt, tmp_path):
+    base = make_checkpoint(tmp_path / "base", Pose.from_rotation(TARGET, DOWN))
+    policy, info = load_for_inference(base, device="cpu")
+    with pytest.raises(ValueError, match="target frame"):
+        VitalAgent(PolicyRunner(policy, info), lambda image: (TARGET, None))
+    agent = VitalAgent(_local_runner(local_ckpt), lambda image: None)
+    with pytest.raises(RuntimeError, match="no target"):
+        agent.infer(obs_at(TARGET + [0, 0, 0.2]))
+    # The local runner itself will not run without the target's frame.
+    with pytest.raises(ValueError, match="target's frame"):
+        _local_runner(local_ckpt).infer(obs_at(TARGET + [0, 0, 0.2]))
+    with pytest.raises(ValueError, match="reach_speed"):
+        VitalSettings(reach_speed=0.0)
+
+
+def test_a_vital_checkpoint_loads_as_the_agent_and_fits_setups_by_its_local_policy(local_ckpt,
+                                                                                 tmp_path):
+    from fdvla_model.localise import LocaliserConfig, SceneLocaliser, save_localiser
+    from fdvla_model.vital_checkpoint import write_vital_checkpoint
+    from fdvla_policy_node.inference.agents import load_runner
+    from fdvla_policy_node.inference.agents import check_fits_setup
+    from fdvla_policy_node.inference.loading import PolicyLoadError
+
+    loc = save_localiser(SceneLocaliser(LocaliserConfig(yaw_symmetry=4)), tmp_path / "loc")
+    ckpt = write_vital_checkpoint(tmp_path / "vital", local_ckpt, loc,
+                                  {"approach_height": 0.04})
+    agent = load_runner(ckpt, "cpu")
+    assert isinstance(agent, VitalAgent) and agent.settings.approach_height == 0.04
+    assert agent.info.camera_names == ["wrist", "kinect"]
+    assert agent.local.info.camera_names == ["wrist"]  # the local policy's own, untouched
+    inf = agent.infer(obs_at(TARGET + [0, 0, 0.2]))  # the learned localiser answers
+    assert agent.phase == "reach" and np.isfinite(inf.actions).all()
+    assert check_fits_setup(ckpt, wrench_available=False) == ckpt / "local_policy"
+    # Without its localiser it runs only with one given (the oracle ablation).
+    bare = write_vital_checkpoint(tmp_path / "bare", local_ckpt)
+    with pytest.raises(PolicyLoadError, match="no localiser"):
+        load_runner(bare, "cpu")
+    oracle = load_runner(bare, "cpu", localise=lambda image: (TARGET, 0.0))
+    oracle.infer(obs_at(TARGET + [0, 0, 0.2]))
+    assert oracle.status()["localised"][:3] == pytest.approx(TARGET.tolist())
+    (bare / "vital.json").write_text('{"format": "something-else"}')
+    with pytest.raises(PolicyLoadError, match="not a ViTaL manifest"):
+        load_runner(bare, "cpu")
