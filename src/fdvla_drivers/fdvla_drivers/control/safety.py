@@ -198,9 +198,9 @@ class SafetyLimits:
             return "wrench reading is not finite"
         f, t = np.linalg.norm(w[:3]), np.linalg.norm(w[3:])
         if f > self.max_force:
-            return f"force {f:.1f} N above limit {self.max_force:.1f} N"
+            return f"force {_above(f)} N above limit {self.max_force:.1f} N"
         if t > self.max_torque:
-            return f"torque {t:.1f} Nm above limit {self.max_torque:.1f} Nm"
+            return f"torque {_above(t)} Nm above limit {self.max_torque:.1f} Nm"
         return None
 
     def contact_violation(self, estimate) -> str | None:
@@ -210,7 +210,7 @@ class SafetyLimits:
         if not math.isfinite(estimate):
             return "contact estimate is not finite"
         if estimate > self.max_force:
-            return (f"estimated contact force {estimate:.1f} N above limit "
+            return (f"estimated contact force {_above(estimate)} N above limit "
                     f"{self.max_force:.1f} N (sensorless estimate)")
         return None
 
@@ -241,6 +241,12 @@ class SafetyLimits:
             return (f"force {force:.1f} N held at the press limit {self.press_limit:.0f} N for "
                     f"{held:.1f} s")
         return None
+
+
+def _above(value: float) -> str:
+    """A reading that crossed a limit, printed so that it reads above it (rounded up to 0.01):
+    the filtered force crosses smoothly, by less than the one decimal a limit is printed with."""
+    return f"{math.ceil(value * 100.0) / 100.0:.2f}"
 
 
 def _limited_velocity(error: np.ndarray, v_ff: np.ndarray, v_prev: np.ndarray, dt: float,
