@@ -281,7 +281,8 @@ class ServoController:
             self._pressed_since = (self._pressed_since if self._pressed_since is not None
                                    else state.stamp) if pressing else None
             if not violation and pressing:
-                violation = self.limits.press_violation(force, state.stamp - self._pressed_since)
+                violation = self.limits.press_violation(force, state.stamp - self._pressed_since,
+                                                        sensorless=state.wrench is None)
             if violation and (self._armed or self._retract is None):
                 was_armed = self._armed
                 self._fault_locked(key, violation)

@@ -235,11 +235,13 @@ class SafetyLimits:
     def at_press_limit(self, force: float) -> bool:
         return self.press_limit is not None and force >= PRESS_HELD * self.press_limit
 
-    def press_violation(self, force: float, held: float) -> str | None:
+    def press_violation(self, force: float, held: float, sensorless: bool = False) -> str | None:
         """A press at press_limit for press_dwell s: stopped as a force above the limit."""
         if self.at_press_limit(force) and held >= self.press_dwell:
-            return (f"force {force:.1f} N held at the press limit {self.press_limit:.0f} N for "
-                    f"{held:.1f} s")
+            what = "estimated contact force" if sensorless else "force"
+            return (f"{what} {force:.1f} N held at the press limit ({self.press_limit:.0f} N) "
+                    f"for {held:.1f} s: stopped as above the limit {self.max_force:.1f} N"
+                    + (" (sensorless estimate)" if sensorless else ""))
         return None
 
 
