@@ -2,7 +2,7 @@
 
     python scripts/make_default_policy.py demos --task button --episodes 150 --out /tmp/demos
     python scripts/make_default_policy.py train --dataset /tmp/demos --out /tmp/train --steps 3000
-    python scripts/make_default_policy.py ship --train /tmp/train --dataset /tmp/demos
+    python scripts/make_default_policy.py ship --train /tmp/train
 
 `demos` runs the ROS-free rollout (fdvla_drivers.control.rollout.run_episode, lock-step) with the
 task's scripted expert and records, at the dataset's fps, both sim cameras (scene as `kinect`,
@@ -10,8 +10,8 @@ wrist as `wrist`), the state, the controller's servo target as the action and th
 the episode format (fdvla_model.dataset). Seeds 1000.. are training placements; `fdvla
 eval` uses seeds from 0 (held out).
 
-`ship` copies the final policy into fdvla_model/checkpoints/default/ with the dataset's
-meta.json (the policy node reads the action period from its fps).
+`ship` copies the final policy into fdvla_model/checkpoints/default/; it holds the dataset's
+meta.json, which `fdvla train` copies in (the policy node reads the action period from its fps).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from fdvla_drivers.environment import apply_defaults
+from fdvla_drivers.sim.tasks import STARTS  # names only: mujoco is not imported yet
 
 apply_defaults()  # before rclpy or mujoco load
 
@@ -32,7 +33,7 @@ TRAIN_SEED0 = 1000
 
 def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, height: int,
                seed0: int = TRAIN_SEED0, max_duration: float = 12.0,
-               success_hold: float = 0.3, physics: str = "nominal") -> None:
+               success_hold: float = 0.3, physics: str = "nominal", start: str = "region") -> None:
     from tqdm import tqdm
 
     from fdvla_drivers.camera.sim_camera import SimCamera
@@ -52,7 +53,8 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     if not (out / "meta.json").exists():
         create_dataset(out, fps=fps, cameras={k: (height, width) for k in cameras})
     # With the "force" physics make_expert gives the wrench-reading script (issue 18).
-    backend = SimRobotBackend(task, realtime=False, task_physics=physics)
+    # start "near_target": a ViTaL local policy's data (docs/vital.md).
+    backend = SimRobotBackend(task, realtime=False, task_physics=physics, task_start=start)
     backend.connect()
     cams = {k: SimCamera(backend, v, width=width, height=height, fps=fps) for k, v in cameras.items()}
     for c in cams.values():
@@ -113,12 +115,11 @@ def train(dataset: Path, out: Path, steps: int, batch_size: int, chunk_size: int
     subprocess.run(cmd, check=True, env=env)
 
 
-def ship(train_dir: Path, dataset: Path, dest: Path) -> None:
+def ship(train_dir: Path, dest: Path) -> None:
     src = train_dir / "policy"
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(src, dest)
-    shutil.copy(dataset / "meta.json", dest / "dataset_meta.json")
+    shutil.copytree(src, dest)  # with the dataset's meta.json, which `fdvla train` copied in
     print(f"shipped {src} -> {dest}")
 
 
@@ -135,6 +136,9 @@ def main(argv=None) -> None:
     d.add_argument("--max-duration", type=float, default=12.0, help="s per episode at most")
     d.add_argument("--physics", default="nominal", choices=("nominal", "force"),
                    help="task physics (force: hidden parameters, wrench-reading expert)")
+    d.add_argument("--start", default=STARTS[0], choices=STARTS,
+                   help="where episodes start (near_target: a ViTaL local policy's data)")
+    d.add_argument("--seed", type=int, default=TRAIN_SEED0, help="first episode's seed")
     d.add_argument("--success-hold", type=float, default=0.3,
                    help="s recorded after the task succeeds (button: the release and the hold)")
     t = sub.add_parser("train")
@@ -147,19 +151,18 @@ def main(argv=None) -> None:
     t.add_argument("--image-size", type=int, default=None, help="model input size (tiny: 64)")
     s = sub.add_parser("ship")
     s.add_argument("--train", type=Path, required=True)
-    s.add_argument("--dataset", type=Path, required=True)
     s.add_argument("--dest", type=Path, default=Path(__file__).resolve().parents[1]
                    / "src/fdvla_model/fdvla_model/checkpoints/default")
     a = p.parse_args(argv)
     if a.cmd == "demos":
         a.out.mkdir(parents=True, exist_ok=True)
         make_demos(a.task, a.episodes, a.out, a.fps, a.width, a.height,
-                   max_duration=a.max_duration, success_hold=a.success_hold,
-                   physics=a.physics)
+                   seed0=a.seed, max_duration=a.max_duration, success_hold=a.success_hold,
+                   physics=a.physics, start=a.start)
     elif a.cmd == "train":
         train(a.dataset, a.out, a.steps, a.batch_size, a.chunk_size, a.lr, a.image_size)
     else:
-        ship(a.train, a.dataset, a.dest)
+        ship(a.train, a.dest)
 
 
 if __name__ == "__main__":

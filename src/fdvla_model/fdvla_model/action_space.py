@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fdvla_msgs.types import UR_JOINT_NAMES, Pose
+from fdvla_msgs.types import UR_JOINT_NAMES, Pose, equivalent_yaw
 
 ROTATION_6D_NAMES = ("r11", "r21", "r31", "r12", "r22", "r32")
 POSE_VECTOR_NAMES = ("x", "y", "z", *ROTATION_6D_NAMES)
@@ -117,18 +117,6 @@ def action_to_pose(action: np.ndarray) -> Pose:
 ACTION_FRAMES = ("base", "target")
 
 
-def symmetric_yaw(yaw: float, symmetry: int) -> float:
-    """The target's yaw as far as its shape shows it: modulo 2*pi/symmetry, in
-    [-pi/symmetry, pi/symmetry); symmetry 0 (a round button cap): no yaw, 0."""
-    k = int(symmetry)
-    if k < 0:
-        raise ValueError(f"yaw symmetry must be 0 (no yaw) or positive, got {symmetry}")
-    if k == 0:
-        return 0.0
-    period = 2.0 * np.pi / k
-    return float((yaw + period / 2.0) % period - period / 2.0)
-
-
 class TargetFrame:
     """A frame at the target's position, turned about base z by its (symmetric) yaw: positions,
     6D rotations and wrenches expressed in it and back. The joint angles of a state say where
@@ -142,11 +130,10 @@ class TargetFrame:
         self._r = Rotation.from_euler("z", self.yaw).as_matrix()
 
     @classmethod
-    def from_target(cls, pose7, symmetry: int) -> "TargetFrame":
-        """From a stored target [x, y, z, qx, qy, qz, qw] (episode.json `extra.target.pose`)."""
-        p = np.asarray(pose7, dtype=np.float64).reshape(7)
-        yaw = Rotation.from_quat(p[3:]).as_euler("xyz")[2]
-        return cls(p[:3], symmetric_yaw(yaw, symmetry))
+    def from_label(cls, label, symmetry: int) -> "TargetFrame":
+        """From an episode's target label (fdvla_model.dataset.target_label.TargetLabel): its
+        position, its yaw as far as a `symmetry`-fold target shows it."""
+        return cls(label.position, equivalent_yaw(label.yaw, symmetry))
 
     def _map(self, vectors: np.ndarray, r: np.ndarray, shift: np.ndarray) -> np.ndarray:
         v = np.asarray(vectors, dtype=np.float64)

@@ -13,6 +13,8 @@ Conventions (REP-103, SI units):
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -100,6 +102,19 @@ def interpolate_poses(a: Pose, b: Pose, s: float) -> Pose:
     rots = Rotation.from_quat(np.stack([a.quat_xyzw, b.quat_xyzw]))
     r = Slerp([0.0, 1.0], rots)([s])[0]
     return Pose.from_rotation((1.0 - s) * a.position + s * b.position, r)
+
+
+def equivalent_yaw(yaw: float, symmetry: int, near: float = 0.0) -> float:
+    """The yaw about base z that a target with `symmetry`-fold symmetry cannot tell from `yaw`
+    (equal modulo 2*pi/symmetry) nearest to `near`, in [near - pi/symmetry, near + pi/symmetry).
+    Symmetry 0 (a round button cap): every yaw looks the same, so `near` itself."""
+    k = int(symmetry)
+    if k < 0:
+        raise ValueError(f"yaw symmetry must be 0 (no yaw) or positive, got {symmetry}")
+    if k == 0:
+        return float(near)
+    period = 2.0 * math.pi / k
+    return float(near + (yaw - near + period / 2.0) % period - period / 2.0)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 from scipy.spatial.transform import Rotation
 
-from fdvla_model.action_space import (TargetFrame, pose_to_vector, state_vector,
-                                      symmetric_yaw, vector_to_pose)
+from fdvla_model.action_space import TargetFrame, pose_to_vector, state_vector, vector_to_pose
 from fdvla_model.dataset import DatasetError, episode_dirs, load_episode_arrays, load_meta
-from fdvla_model.dataset import write_synthetic_dataset
+from fdvla_model.dataset import LOWDIM_FILE, write_synthetic_dataset
 from fdvla_model.dataset.target_frame import dataset_frame, write_target_frame_dataset
-from fdvla_msgs.types import Pose
+from fdvla_msgs.types import Pose, equivalent_yaw
 
 
 def _pose(xyz, yaw, tilt=0.0):
@@ -24,9 +24,17 @@ def _pose(xyz, yaw, tilt=0.0):
 @pytest.mark.parametrize("k,yaw,expected", [(0, 1.2, 0.0), (4, 0.3, 0.3), (4, 0.3 + np.pi / 2, 0.3),
                                             (4, 0.9, 0.9 - np.pi / 2), (2, -3.0, -3.0 + np.pi)])
 def test_yaw_is_taken_modulo_the_targets_symmetry(k, yaw, expected):
-    assert symmetric_yaw(yaw, k) == pytest.approx(expected)
+    assert equivalent_yaw(yaw, k) == pytest.approx(expected)
     with pytest.raises(ValueError):
-        symmetric_yaw(0.0, -2)
+        equivalent_yaw(0.0, -2)
+
+
+@pytest.mark.parametrize("k,yaw,near,expected", [(0, 1.2, -0.4, -0.4), (4, 0.3, 3.0, 0.3 + np.pi),
+                                                 (2, 0.1, -2.9, 0.1 - np.pi),
+                                                 (4, 0.3, 0.3, 0.3)])
+def test_the_equivalent_yaw_nearest_the_tools(k, yaw, near, expected):
+    # The tool turns the least: to the target's yaw modulo its symmetry nearest its own.
+    assert equivalent_yaw(yaw, k, near=near) == pytest.approx(expected)
 
 
 def test_the_same_approach_at_two_placements_gives_the_same_local_vectors():
@@ -67,21 +75,38 @@ def _label(root, index, pose7):
     (ep / "episode.json").write_text(json.dumps(info))
 
 
+def _sensorless(root, index):
+    """No force sensor: NaN wrench rows, so no contact to take the target from."""
+    ep = episode_dirs(root)[index]
+    arrays = {k: np.asarray(v) for k, v in load_file(str(ep / LOWDIM_FILE)).items()}
+    arrays["wrench"] = np.full_like(arrays["wrench"], np.nan)
+    save_file(arrays, str(ep / LOWDIM_FILE))
+
+
 def test_a_dataset_rewritten_into_its_targets_frames(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "local"
-    write_synthetic_dataset(src, episodes=3, length=12, image_size=(16, 16))
+    write_synthetic_dataset(src, episodes=4, length=12, image_size=(16, 16))
+    yaws = {0: 0.3, 2: 1.0}
     targets = {0: [0.45, -0.05, 0.03, *Rotation.from_euler("z", 0.3).as_quat()],
                2: [0.60, 0.10, 0.04, *Rotation.from_euler("z", 1.0).as_quat()]}
     for i, t in targets.items():
         _label(src, i, t)
+    _sensorless(src, 1)
+    # Episode 3 has no recorded target: its frame is the TCP where it first pressed > 5 N
+    a3 = load_episode_arrays(episode_dirs(src)[3])
+    first = np.flatnonzero(np.linalg.norm(a3["wrench"][:, :3], axis=1) > 5.0)[0]
+    s = a3["state"][first]
+    targets[3] = None
+    yaws[3] = float(np.arctan2(s[4], s[3]))
     report = write_target_frame_dataset(src, dst, yaw_symmetry=4, progress=False)
-    assert report.written == 2 and report.skipped == [episode_dirs(src)[1].name]
+    assert report.written == 3 and report.skipped == [episode_dirs(src)[1].name]
     assert dataset_frame(load_meta(dst)) == {"name": "target", "yaw_symmetry": 4}
     assert dataset_frame(load_meta(src)) == {"name": "base", "yaw_symmetry": 0}
     out = episode_dirs(dst)
-    assert [d.name for d in out] == [episode_dirs(src)[i].name for i in (0, 2)]
-    for d, i in zip(out, (0, 2)):
-        frame = TargetFrame.from_target(targets[i], 4)
+    assert [d.name for d in out] == [episode_dirs(src)[i].name for i in (0, 2, 3)]
+    for d, i in zip(out, (0, 2, 3)):
+        position = a3["state"][first, :3] if targets[i] is None else targets[i][:3]
+        frame = TargetFrame(position, equivalent_yaw(yaws[i], 4))
         a, b = load_episode_arrays(episode_dirs(src)[i]), load_episode_arrays(d)
         np.testing.assert_allclose(b["action"], frame.poses_in(a["action"]), atol=1e-5)
         np.testing.assert_allclose(b["state"], frame.states_in(a["state"]), atol=1e-5)
@@ -99,6 +124,8 @@ def test_a_dataset_rewritten_into_its_targets_frames(tmp_path):
 
 def test_a_dataset_without_labels_is_refused(tmp_path):
     write_synthetic_dataset(tmp_path / "src", episodes=2, length=8, image_size=(16, 16))
+    _sensorless(tmp_path / "src", 0)
+    _sensorless(tmp_path / "src", 1)
     with pytest.raises(DatasetError, match="no episode has a target label"):
         write_target_frame_dataset(tmp_path / "src", tmp_path / "dst", 0, progress=False)
 

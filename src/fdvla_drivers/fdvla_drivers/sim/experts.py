@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from fdvla_msgs.types import ActionChunk, Pose, RobotState
+from fdvla_msgs.types import ActionChunk, Pose, RobotState, equivalent_yaw
 from fdvla_drivers import quat
 from fdvla_drivers.sim.tasks import ButtonTask, PlugTask, SimTask, WipeTask, tool_down
 
@@ -119,12 +119,6 @@ def _current_yaw(state: RobotState) -> float:
     return float(rel.as_euler("xyz")[2])
 
 
-def _nearest_equivalent_yaw(target: float, current: float, symmetry: float) -> float:
-    """The yaw equal to `target` modulo `symmetry` closest to `current`."""
-    k = np.round((current - target) / symmetry)
-    return float(target + k * symmetry)
-
-
 class ButtonExpert(ScriptedExpert):
     """Approach, press until the cap latches, keep pressing `release_delay` s, then let go: rise
     from the pressing target to `release_height` above the released cap's top and hold there for
@@ -180,7 +174,7 @@ class PlugExpert(ScriptedExpert):
         task: PlugTask = self.task
         top = task.hole_top()
         socket_yaw = task.object_poses()["socket_hole_top"].rotation.as_euler("xyz")[2]
-        yaw = _nearest_equivalent_yaw(socket_yaw, _current_yaw(state), np.pi / 2)
+        yaw = equivalent_yaw(socket_yaw, task.target_yaw_symmetry, near=_current_yaw(state))
         rot = tool_down(yaw)
         path = WaypointPath(now, state.tcp_pose)
         self._free(path, Pose.from_rotation(top + [0, 0, self.cfg.approach_height], rot))
@@ -202,7 +196,7 @@ class WipeExpert(ScriptedExpert):
         task: WipeTask = self.task
         board_yaw = task.object_poses()["board_surface"].rotation.as_euler("xyz")[2]
         # The pad is a rectangle: aligned with the board, either way round.
-        yaw = _nearest_equivalent_yaw(board_yaw, _current_yaw(state), np.pi)
+        yaw = equivalent_yaw(board_yaw, task.target_yaw_symmetry, near=_current_yaw(state))
         rot = tool_down(yaw)
         z_surface = task.surface_z
         here = state.tcp_pose.position[:2]

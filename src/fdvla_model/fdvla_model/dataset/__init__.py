@@ -28,6 +28,9 @@ Files (one job each):
   episode_dataset.py  EpisodeDataset, the torch Dataset training reads; images_to_float
   stats.py            dataset moments and the model's normalisation statistics
   synthetic.py        write_synthetic_dataset, a small learnable dataset for tests and demos
+  target_label.py     episode_target: where an episode's task target was (recorded, or the TCP
+                      at first contact), dataset_targets
+  target_frame.py     write_target_frame_dataset: episodes in their targets' frames (ViTaL)
 """
 
 from .episode_dataset import EpisodeDataset, images_to_float

@@ -1,12 +1,13 @@
 """A dataset's episodes in the frame of their task's target: the data a ViTaL local policy
 trains on (docs/vital.md).
 
-Each episode's state, action and wrench are expressed in `TargetFrame.from_target(extra.target,
-yaw_symmetry)` (fdvla_model.action_space): positions relative to the target, rotations and wrench
-axes turned by its symmetric yaw, joint angles zeroed. Camera frames are the same pixels, hard
+Each episode's state, action and wrench are expressed in `TargetFrame.from_label(label,
+yaw_symmetry)` (fdvla_model.action_space), the label being the episode's target
+(target_label.episode_target: recorded, or the TCP at first contact): positions relative to the
+target, rotations and wrench axes turned by its symmetric yaw, joint angles zeroed. Camera frames are the same pixels, hard
 linked where the file system allows (copied otherwise). meta.json's `extra.frame` records the
 frame, which `fdvla train` writes into the checkpoint's configuration; episodes without a
-target label (hardware recordings) are skipped and counted.
+target label (a sensorless recording without a recorded target) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file as save_safetensors
 
-from fdvla_model.action_space import TargetFrame, symmetric_yaw
+from fdvla_msgs.types import equivalent_yaw
+from fdvla_model.action_space import TargetFrame
 from .meta import (EPISODE_FILE, LOWDIM_FILE, PARTIAL_SUFFIX, DatasetError, create_dataset,
                    episode_dirs, load_meta)
 from .reader import load_episode_arrays
+from .target_label import episode_target
 
 #: meta.json `extra` key naming the frame a dataset's vectors are in (absent: `base`).
 FRAME_KEY = "frame"
@@ -41,21 +44,6 @@ def dataset_frame(meta) -> dict:
     frame = dict(meta.extra.get(FRAME_KEY) or {"name": "base"})
     frame.setdefault("yaw_symmetry", 0)
     return frame
-
-
-def episode_target_pose(episode_dir: Path):
-    """(the stored target pose [x, y, z, qx, qy, qz, qw], its yaw symmetry or None) of an
-    episode, or None without a target."""
-    info = json.loads((Path(episode_dir) / EPISODE_FILE).read_text())
-    target = (info.get("extra") or {}).get("target")
-    try:
-        pose = np.asarray(target["pose"], dtype=np.float64)
-        symmetry = target.get("yaw_symmetry")
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    if pose.shape != (7,) or not np.all(np.isfinite(pose)):
-        return None
-    return pose, (None if symmetry is None else int(symmetry))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -76,14 +64,14 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
     meta = load_meta(src)
     if dataset_frame(meta)["name"] != "base":
         raise DatasetError(f"{src} is already in the {dataset_frame(meta)['name']!r} frame")
-    labels = {ep: episode_target_pose(ep) for ep in episode_dirs(src)}
+    labels = {ep: episode_target(ep) for ep in episode_dirs(src)}
     if yaw_symmetry is None:
-        recorded = {lab[1] for lab in labels.values() if lab is not None}
+        recorded = {lab.yaw_symmetry for lab in labels.values() if lab is not None}
         if len(recorded) != 1 or None in recorded:
             raise DatasetError(f"{src}: the target labels record yaw symmetries {sorted(recorded, key=str)}; "
                                "give the target's yaw symmetry (--yaw-symmetry)")
         yaw_symmetry = recorded.pop()
-    symmetric_yaw(0.0, yaw_symmetry)  # raises for a negative symmetry
+    equivalent_yaw(0.0, yaw_symmetry)  # raises for a negative symmetry
     if dst.exists() and any(dst.iterdir()):
         raise DatasetError(f"{dst} exists and is not empty")
     kept = [meta.camera(c) for c in cameras] if cameras else list(meta.cameras)
@@ -97,7 +85,7 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
         if labels[ep] is None:
             report.skipped.append(ep.name)
             continue
-        frame = TargetFrame.from_target(labels[ep][0], yaw_symmetry)
+        frame = TargetFrame.from_label(labels[ep], yaw_symmetry)
         arrays = load_episode_arrays(ep)
         tmp = dst / (ep.name + PARTIAL_SUFFIX)
         tmp.mkdir()
@@ -116,6 +104,7 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
         os.rename(tmp, dst / ep.name)
         report.written += 1
     if not report.written:
-        raise DatasetError(f"{src}: no episode has a target label (episode.json extra.target); "
-                           "record in simulation, where the recorder stores it")
+        raise DatasetError(f"{src}: no episode has a target label (episode.json extra.target, "
+                           "or a measured contact); record in simulation, where the recorder "
+                           "stores the target, or with a force sensor")
     return report

@@ -2,13 +2,12 @@
 
 ViTaL splits a contact-rich task in two: a localiser finds the task's target in the scene camera
 image and the arm reaches a pose above it; a local policy then does the contact. This package is
-the first half, ROS-free (docs/vital.md):
+the first half, ROS-free (docs/vital.md). Its labels (the recorded target pose, or the TCP at
+first contact) are the dataset's: fdvla_model.dataset.target_label, re-exported here.
 
   configuration_localiser.py  LocaliserConfig (strict JSON round trip)
   modeling_localiser.py       SceneLocaliser (CNN + spatial-softmax keypoints -> xyz [+ yaw]),
                               save_localiser / load_localiser (safetensors + JSON)
-  labels.py                   episode_target: the label of one episode (recorded target pose, or
-                              the TCP at first contact), dataset_targets
   oracle.py                   OracleLocaliser: truth + seeded noise, for ablations
   train_localiser.py          train_localiser(...) and `python -m fdvla_model.localise.train_localiser`
                               (import it from there: the package does not import the trainer,
@@ -17,7 +16,7 @@ the first half, ROS-free (docs/vital.md):
 
 from .configuration_localiser import (LOCALISER_FORMAT_VERSION, MIN_POSITION_STD, LocaliserConfig,
                                       LocaliserConfigError)
-from .labels import CONTACT_FORCE, DatasetLabels, TargetLabel, dataset_targets, episode_target
+from fdvla_model.dataset.target_label import CONTACT_FORCE, DatasetLabels, TargetLabel, dataset_targets, episode_target
 from .modeling_localiser import (LocaliserLoadError, SceneLocaliser, decode_yaw, encode_yaw,
                                  load_localiser, save_localiser, yaw_error)
 from .oracle import OracleLocaliser

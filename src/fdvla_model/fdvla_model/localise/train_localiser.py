@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from fdvla_model.dataset import DatasetError, load_episode_images, load_meta
 
 from .configuration_localiser import MIN_POSITION_STD, LocaliserConfig
-from .labels import CONTACT_FORCE, dataset_targets
+from fdvla_model.dataset.target_label import CONTACT_FORCE, dataset_targets
 from .modeling_localiser import SceneLocaliser, encode_yaw, save_localiser, yaw_error
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _resized_frames(frames: np.ndarray, size: tuple) -> np.ndarray:
         return np.ascontiguousarray(frames)
     out = []
     for i in range(0, len(frames), _CHUNK):
-        x = torch.from_numpy(np.ascontiguousarray(frames[i:i + _CHUNK])).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.array(frames[i:i + _CHUNK])).permute(0, 3, 1, 2).float()
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
         out.append(x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)

@@ -17,7 +17,6 @@ from fdvla_model import DEFAULT_CHECKPOINT
 from fdvla_model.dataset.meta import POLICY_DATASET_META
 from fdvla_msgs import topics
 
-DATASET_META_FILE = POLICY_DATASET_META
 #: Without dataset_meta.json: the dataset format's default fps.
 DEFAULT_ACTION_DT = 0.1
 
@@ -79,7 +78,7 @@ def read_info(path: Path, config, local: bool = False) -> PolicyInfo:
     if not local:
         refuse_local_frame(path, config.action_frame)
     action_dt, sizes = DEFAULT_ACTION_DT, {}
-    meta = path / DATASET_META_FILE
+    meta = path / POLICY_DATASET_META
     if meta.is_file():
         try:
             d = json.loads(meta.read_text())

@@ -24,9 +24,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from fdvla_model.action_space import TargetFrame, action_to_pose, pose_to_vector, symmetric_yaw
+from fdvla_model.action_space import TargetFrame, action_to_pose, pose_to_vector
 from fdvla_drivers import quat
-from fdvla_msgs.types import ActionChunk, Pose, interpolate_poses
+from fdvla_msgs.types import ActionChunk, Pose, equivalent_yaw, interpolate_poses
 from .observation import Observation
 from .runner import Guide, Inference
 
@@ -99,11 +99,7 @@ class VitalAgent:
                                 rotation.as_quat()))
 
     def _tool_yaw(self, current: float) -> float:
-        if not self.yaw_symmetry:
-            return current
-        period = 2.0 * np.pi / self.yaw_symmetry
-        k = np.round((current - self.frame.yaw) / period)
-        return float(self.frame.yaw + k * period)
+        return equivalent_yaw(self.frame.yaw, self.yaw_symmetry, near=current)
 
     # ------------------------------------------------------------------ runner interface
     def warmup(self, example: Observation, iterations: int = 3) -> float:
@@ -123,8 +119,8 @@ class VitalAgent:
             if found is None:
                 raise RuntimeError("the localiser found no target in the scene image")
             position, yaw = found
-            self.frame = TargetFrame(position, symmetric_yaw(0.0 if yaw is None else yaw,
-                                                             self.yaw_symmetry))
+            self.frame = TargetFrame(position, equivalent_yaw(0.0 if yaw is None else yaw,
+                                                              self.yaw_symmetry))
             self.localised = np.array([*self.frame.position, self.frame.yaw])
             self.phase = "reach"
         if self.phase == "reach":

@@ -22,9 +22,8 @@ from typing import Optional
 
 import numpy as np
 
-from fdvla_msgs.types import ActionChunk, Pose, RobotState
-from fdvla_drivers.sim.experts import (ExpertConfig, WaypointPath, _current_yaw,
-                                       _nearest_equivalent_yaw)
+from fdvla_msgs.types import ActionChunk, Pose, RobotState, equivalent_yaw
+from fdvla_drivers.sim.experts import ExpertConfig, WaypointPath, _current_yaw
 from fdvla_drivers.sim.cell import ServoGains
 from fdvla_drivers.sim.tasks import tool_down
 
@@ -108,8 +107,8 @@ class PlugScript:
     def _plan(self, state: RobotState, now: float) -> WaypointPath:
         socket = self.task.object_poses()["socket_hole_top"]
         self.top = socket.position.copy()
-        yaw = _nearest_equivalent_yaw(socket.rotation.as_euler("xyz")[2], _current_yaw(state),
-                                      np.pi / 2)
+        yaw = equivalent_yaw(socket.rotation.as_euler("xyz")[2], self.task.target_yaw_symmetry,
+                             near=_current_yaw(state))
         self.rot = tool_down(yaw)
         cfg = self.cfg
         path = WaypointPath(now, state.tcp_pose)

@@ -26,9 +26,8 @@ from typing import Optional
 
 import numpy as np
 
-from fdvla_msgs.types import ActionChunk, Pose, RobotState
-from fdvla_drivers.sim.experts import (ExpertConfig, WaypointPath, _current_yaw,
-                                       _nearest_equivalent_yaw, wipe_passes)
+from fdvla_msgs.types import ActionChunk, Pose, RobotState, equivalent_yaw
+from fdvla_drivers.sim.experts import ExpertConfig, WaypointPath, _current_yaw, wipe_passes
 from fdvla_drivers.sim.tasks import WipeTask, tool_down
 
 
@@ -94,7 +93,7 @@ class WipeScript:
         cfg = self.cfg
         board_yaw = task.object_poses()["board_surface"].rotation.as_euler("xyz")[2]
         # The pad is a rectangle: aligned with the board, either way round.
-        rot = tool_down(_nearest_equivalent_yaw(board_yaw, _current_yaw(state), np.pi))
+        rot = tool_down(equivalent_yaw(board_yaw, task.target_yaw_symmetry, near=_current_yaw(state)))
         z_surface = task.surface_z
         if self.reads_wrench:
             self.contact_z = z_surface + self.oracle_clearance

@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fdvla_msgs.types import Pose
+from fdvla_msgs.types import Pose, equivalent_yaw
 from fdvla_drivers.sim.tasks import PHYSICS, STARTS
 
 #: Tool pointing straight down, tool x along base y: the orientation of UR5E_HOME_Q.
@@ -58,11 +58,7 @@ class NearTarget:
 
     def sample(self, rng: np.random.Generator, task: "SimTask") -> Pose:
         target = task.object_poses()[task.target_name]
-        k = task.target_yaw_symmetry
-        yaw = 0.0
-        if k:
-            period = 2.0 * np.pi / k
-            yaw = float((target.rotation.as_euler("xyz")[2] + period / 2) % period - period / 2)
+        yaw = equivalent_yaw(target.rotation.as_euler("xyz")[2], task.target_yaw_symmetry)
         p = target.position + [0.0, 0.0, self.height] + \
             rng.uniform(-1, 1, 3) * np.asarray(self.half_extent)
         return Pose.from_rotation(p, tool_down(yaw + rng.uniform(-self.max_yaw, self.max_yaw)))

@@ -1,13 +1,14 @@
-"""Where the task's target is, per episode: the localiser's training label.
+"""Where the task's target is, per episode: the label the localiser learns and the frame a
+target-frame dataset is written in (one reader of `extra.target` for both).
 
 The label contract (docs/vital.md):
 
-1. `episode.json` `extra.target = {"name": ..., "pose": [x, y, z, qx, qy, qz, qw]}`: the target's
-   pose in `base` at the episode's start (simulation: the privileged object pose). Source
-   "recorded".
+1. `episode.json` `extra.target = {"name": ..., "pose": [x, y, z, qx, qy, qz, qw],
+   "yaw_symmetry": k}`: the target's pose in `base` at the episode's start (simulation: the
+   privileged object pose) and how many ways round it looks the same. Source "recorded".
 2. Otherwise (hardware recordings): the TCP pose at the first row whose measured force norm
    exceeds `CONTACT_FORCE` (5 N), i.e. where the demonstration made contact; position, and the
-   TCP's yaw about base z. Source "first_contact".
+   TCP's yaw about base z; no yaw symmetry recorded. Source "first_contact".
 3. Neither (no target, and no contact: a sensorless recording has NaN wrench rows): None; the
    trainer skips the episode and says how many it skipped.
 """
@@ -23,8 +24,8 @@ from typing import Optional
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from fdvla_model.dataset import (EPISODE_FILE, DatasetError, episode_dirs, load_episode_arrays,
-                                 load_meta)
+from .meta import EPISODE_FILE, DatasetError, episode_dirs, load_meta
+from .reader import load_episode_arrays
 
 #: Force norm (N) above which a row counts as the demonstration's first contact.
 CONTACT_FORCE = 5.0
@@ -38,6 +39,7 @@ class TargetLabel:
     position: np.ndarray  # (3,) m, frame `base`
     yaw: float  # rad, about base z
     source: str  # "recorded" | "first_contact"
+    yaw_symmetry: Optional[int] = None  # as recorded (None: not recorded)
 
     def __post_init__(self):
         p = np.asarray(self.position, dtype=np.float64).reshape(-1)
@@ -49,6 +51,10 @@ class TargetLabel:
             raise ValueError(f"target source must be one of {SOURCES}, got {self.source!r}")
         object.__setattr__(self, "position", p)
         object.__setattr__(self, "yaw", float(self.yaw))
+        if self.yaw_symmetry is not None:
+            if int(self.yaw_symmetry) < 0:
+                raise ValueError(f"target yaw symmetry must be >= 0, got {self.yaw_symmetry!r}")
+            object.__setattr__(self, "yaw_symmetry", int(self.yaw_symmetry))
 
 
 def yaw_of_rotation(matrix: np.ndarray) -> float:
@@ -70,7 +76,11 @@ def _recorded_target(target, episode_dir: Path) -> TargetLabel:
         raise DatasetError(f"{where}.pose must be 7 finite numbers [x, y, z, qx, qy, qz, qw] "
                            f"with a non-zero quaternion, got {target['pose']!r}")
     yaw = yaw_of_rotation(Rotation.from_quat(pose[3:]).as_matrix())
-    return TargetLabel(str(target.get("name", "target")), pose[:3], yaw, "recorded")
+    symmetry = target.get("yaw_symmetry")
+    if symmetry is not None and (isinstance(symmetry, bool) or not isinstance(symmetry, int)
+                                 or symmetry < 0):
+        raise DatasetError(f"{where}.yaw_symmetry must be an int >= 0, got {symmetry!r}")
+    return TargetLabel(str(target.get("name", "target")), pose[:3], yaw, "recorded", symmetry)
 
 
 def _first_contact_target(episode_dir: Path, contact_force: float) -> Optional[TargetLabel]:
