@@ -176,14 +176,17 @@ def validate_setup(cfg: dict) -> None:
             check_split(robot["appearance"])
         except ValueError as e:
             raise ConfigError(f"robot.appearance: {e}") from None
-    if isinstance(robot, dict) and "task_start" in robot:
-        from fdvla_drivers.sim.tasks import STARTS
+    from fdvla_drivers.sim.tasks import PLACEMENTS, STARTS
 
-        if robot.get("backend") != "sim":
-            raise ConfigError("robot.task_start: where simulated episodes start; the "
-                              f"{robot.get('backend')!r} backend's arm is where it is")
-        if robot["task_start"] not in STARTS:
-            raise ConfigError(f"robot.task_start: {robot['task_start']!r} is not one of "
-                              f"{', '.join(STARTS)}")
+    for key, names, why in (("task_start", STARTS, "where simulated episodes start; the {} "
+                             "backend's arm is where it is"),
+                            ("task_placement", PLACEMENTS, "where the simulated objects are "
+                             "placed; the {} backend's are where they are")):
+        if isinstance(robot, dict) and key in robot:
+            if robot.get("backend") != "sim":
+                raise ConfigError(f"robot.{key}: " + why.format(repr(robot.get("backend"))))
+            if robot[key] not in names:
+                raise ConfigError(f"robot.{key}: {robot[key]!r} is not one of "
+                                  f"{', '.join(names)}")
     period = backend_servo_period(robot) if isinstance(robot, dict) else None
     controller_settings(_controller_dict(cfg.get("controller")), cfg.get("safety"), period)

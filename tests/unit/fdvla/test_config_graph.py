@@ -83,3 +83,13 @@ def test_where_simulated_episodes_start_is_checked():
         load_setup("sim", ["robot.task_start=above"])
     with pytest.raises(ConfigError, match="robot.task_start: where simulated episodes start"):
         load_setup("ur5e", ["robot.task_start=near_target"])
+
+
+def test_where_simulated_objects_are_placed_is_checked():
+    cfg = load_setup("sim", ["robot.task_placement=wide"])
+    cell = [p for p in build_graph(cfg) if p.robot is not None]
+    assert len(cell) == 1 and cell[0].robot["task_placement"] == "wide"
+    with pytest.raises(ConfigError, match="robot.task_placement: 'far' is not one of nominal, wide"):
+        load_setup("sim", ["robot.task_placement=far"])
+    with pytest.raises(ConfigError, match="robot.task_placement: where the simulated objects"):
+        load_setup("ur5e", ["robot.task_placement=wide"])

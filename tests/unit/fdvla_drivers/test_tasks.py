@@ -137,8 +137,6 @@ def test_the_target_a_localiser_learns_is_the_placed_object(task, name):
 
 @pytest.mark.parametrize("task", ["button", "plug", "wipe"])
 def test_near_target_starts_surround_a_pre_contact_pose_above_the_placed_target(task):
-    from scipy.spatial.transform import Rotation
-
     near = SimRobotBackend(task, seed=3, realtime=False, task_start="near_target")
     globl = SimRobotBackend(task, seed=3, realtime=False)
     near.connect()
@@ -172,3 +170,26 @@ def test_near_target_starts_surround_a_pre_contact_pose_above_the_placed_target(
         globl.close()
     with pytest.raises(ValueError, match="unknown start"):
         make_task(task, start_region="above")
+
+
+@pytest.mark.parametrize("task", ["button", "plug", "wipe"])
+def test_wide_placements_move_the_same_draws_out_from_the_work_centre(task):
+    from fdvla_drivers.sim.tasks.base import WORK_CENTRE
+
+    offsets = {}
+    for placement in ("nominal", "wide"):
+        b = SimRobotBackend(task, seed=3, realtime=False, task_placement=placement)
+        b.connect()
+        try:
+            offsets[placement] = []
+            for seed in range(5, 11):
+                b.reset(seed=seed)
+                offsets[placement].append(np.subtract(b.task.target()["pose"][:2],
+                                                      WORK_CENTRE[:2]))
+        finally:
+            b.close()
+    nominal, wide = np.array(offsets["nominal"]), np.array(offsets["wide"])
+    assert np.abs(nominal).max() > 0.01  # the placements vary
+    np.testing.assert_allclose(wide, 1.5 * nominal, atol=1e-9)
+    with pytest.raises(ValueError, match="unknown placement"):
+        make_task(task, placement="far")

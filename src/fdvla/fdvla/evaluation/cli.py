@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from fdvla_drivers.sim.tasks import PHYSICS, TASK_NAMES
+from fdvla_drivers.sim.tasks import PHYSICS, PLACEMENTS, TASK_NAMES
 from fdvla_drivers.sim.appearance import SPLITS
 
 
@@ -45,6 +45,10 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="what the cameras see (the paper's generalisation settings): nominal, "
                         "background (a novel work surface colour) or lighting (light intensity, "
                         "colour and direction), drawn per episode")
+    e.add_argument("--placement", default="nominal", choices=tuple(PLACEMENTS),
+                   help="where the task's objects are placed: nominal (the demonstrations' box) "
+                        "or wide (1.5 times it about the work centre: placements a global "
+                        "policy has not seen)")
     e.add_argument("--guidance", choices=("none", "blend", "rtc"), default=None,
                    help="how a new chunk joins the executing one (default: rtc)")
     e.add_argument("--threshold", type=float, default=None,
@@ -165,13 +169,14 @@ def run_eval(args) -> int:
                                              video_dir=video_dir, progress=progress,
                                              success_hold=args.success_hold,
                                              physics=args.physics, appearance=args.split,
-                                             oracle=oracle)
+                                             placement=args.placement, oracle=oracle)
         else:
             from .realtime import evaluate_realtime
 
             overrides = [f"policy.{k}={v}" for k, v in changed.items()]
             overrides.append(f"robot.task_physics={args.physics}")
             overrides.append(f"robot.appearance={args.split}")
+            overrides.append(f"robot.task_placement={args.placement}")
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} real-time episodes over DDS "
                               f"(added latency {latency * 1e3:.0f} ms)")
@@ -187,7 +192,7 @@ def run_eval(args) -> int:
     meta = {"policy": str(ckpt), "mode": "lockstep" if args.lockstep else "realtime",
             "robot": args.robot, "seed": args.seed, "timeout": args.timeout,
             "success_hold": args.success_hold, "physics": args.physics, "split": args.split,
-            "latency": latency, "guidance": settings.chunking.guidance,
+            "placement": args.placement, "latency": latency, "guidance": settings.chunking.guidance,
             "threshold": settings.chunking.threshold,
             "wall_time": time.time() - t_start, "policy_node": figures or None}
     summary = write_report(records, args.out, meta)

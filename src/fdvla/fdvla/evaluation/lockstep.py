@@ -85,6 +85,7 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                       success_hold: float = 0.3,
                       physics: str = "nominal",
                       appearance: str = "nominal",
+                      placement: str = "nominal",
                       oracle=None) -> list[EpisodeRecord]:
     """`oracle` (an OracleLocaliser): a ViTaL agent localises with the task's true target plus
     its noise instead of its learned localiser (the ablation)."""
@@ -99,7 +100,7 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
     setup_name = "sim_sensorless" if sensorless else "sim"
     refuse_without_wrench(info.variant, not sensorless, setup_name)
     backend = SimRobotBackend(task, realtime=False, has_wrench=not sensorless,
-                              task_physics=physics)
+                              task_physics=physics, task_placement=placement)
     backend.connect()
     # The controller settings and safety limits of the simulated setup, as the graph runs them.
     setup = load_setup(setup_name)

@@ -62,12 +62,13 @@ class SimRobotBackend(RobotBackend):
                  has_wrench: bool = RobotBackend.has_wrench, tcp_offset: float | None = None,
                  params: CellParams | None = None, fault_limits: SimFaultLimits | None = None,
                  max_lag: float = 0.1, task_physics: str = "nominal",
-                 task_start: str = "region"):
+                 task_start: str = "region", task_placement: str = "nominal"):
         """`task_physics`: "nominal", or "force" (hidden physical parameters per episode that
         make the measured force necessary; see SimTask). `task_start`: where episodes start
-        (fdvla_drivers.sim.tasks.STARTS)."""
-        self._task = make_task(task, physics=task_physics, start_region=task_start) \
-            if isinstance(task, str) else task
+        (fdvla_drivers.sim.tasks.STARTS); `task_placement`: where the objects are placed
+        (fdvla_drivers.sim.tasks.PLACEMENTS)."""
+        self._task = make_task(task, physics=task_physics, start_region=task_start,
+                               placement=task_placement) if isinstance(task, str) else task
         self.seed = seed
         self.realtime = realtime
         self.has_wrench = bool(has_wrench)

@@ -25,12 +25,17 @@ PHYSICS = ("nominal", "force")
 #: policy starts from; "near_target", around a pre-contact pose above the placed target (the
 #: data of a ViTaL local policy, docs/vital.md).
 STARTS = ("region", "near_target")
+#: Where the task's objects are placed (`robot.task_placement`) -> the scale of each task's
+#: placement box about the work centre: "nominal", the demonstrations' box; "wide", 1.5 times
+#: it, the generalisation setting a global policy has not seen (the same seed draws the same
+#: numbers, so a wide placement is the nominal one moved out from the centre).
+PLACEMENTS = {"nominal": 1.0, "wide": 1.5}
 
 #: what the package offers -> the module that defines it (imported on first use)
 _EXPORTS = {"SimTask": "base", "StartRegion": "base", "tool_down": "base",
             **{cls: module for module, cls in _REGISTRY.values()}}
 
-__all__ = [*_EXPORTS, "PHYSICS", "STARTS", "TASK_NAMES", "make_task"]
+__all__ = [*_EXPORTS, "PHYSICS", "PLACEMENTS", "STARTS", "TASK_NAMES", "make_task"]
 
 
 def __getattr__(name: str):

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fdvla_msgs.types import Pose, equivalent_yaw
-from fdvla_drivers.sim.tasks import PHYSICS, STARTS
+from fdvla_drivers.sim.tasks import PHYSICS, PLACEMENTS, STARTS
 
 #: Tool pointing straight down, tool x along base y: the orientation of UR5E_HOME_Q.
 TOOL_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
@@ -146,10 +146,13 @@ class SimTask(abc.ABC):
     judged_force_time: float = 0.01
 
     def __init__(self, start_region: StartRegion | NearTarget | str | None = None,
-                 physics: str = "nominal"):
+                 physics: str = "nominal", placement: str = "nominal"):
         if physics not in PHYSICS:
             raise ValueError(f"{self.name}: unknown task physics {physics!r}; expected one of "
                              f"{', '.join(PHYSICS)}")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"{self.name}: unknown placement {placement!r}; expected one of "
+                             f"{', '.join(PLACEMENTS)}")
         if isinstance(start_region, str):
             if start_region not in STARTS:
                 raise ValueError(f"{self.name}: unknown start {start_region!r}; expected one of "
@@ -157,6 +160,7 @@ class SimTask(abc.ABC):
             start_region = START_MODES[start_region]()
         self.start_region = start_region or StartRegion()
         self.physics = physics
+        self.placement = placement
         self.quality = ForceQuality()
         self.judged = JudgedForce(self.judged_force_time)
 
@@ -181,6 +185,11 @@ class SimTask(abc.ABC):
     @abc.abstractmethod
     def randomize(self, data: mujoco.MjData, rng: np.random.Generator) -> None:
         """Place the objects at random and reset the task's state."""
+
+    def placement_offset(self, rng: np.random.Generator, half_extent) -> np.ndarray:
+        """The objects' xy offset from the work centre: uniform in the task's placement box,
+        scaled by the placement setting (PLACEMENTS)."""
+        return rng.uniform(-1, 1, 2) * np.asarray(half_extent) * PLACEMENTS[self.placement]
 
     def after_step(self, data: mujoco.MjData) -> None:
         """Called after every physics step (latching, erasing)."""

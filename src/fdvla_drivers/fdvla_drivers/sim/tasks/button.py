@@ -190,7 +190,7 @@ class ButtonTask(SimTask):
 
     def randomize(self, data, rng):
         p = self.p
-        xy = WORK_CENTRE[:2] + rng.uniform(-1, 1, 2) * np.asarray(p.placement_half_extent)
+        xy = WORK_CENTRE[:2] + self.placement_offset(rng, p.placement_half_extent)
         self._yaw = float(rng.uniform(-np.pi, np.pi))
         self._xy = xy
         data.mocap_pos[self._mocap] = [xy[0], xy[1], 0.0]

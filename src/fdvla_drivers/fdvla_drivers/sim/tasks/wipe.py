@@ -177,7 +177,7 @@ class WipeTask(SimTask):
 
     def randomize(self, data, rng):
         p = self.p
-        self._xy = WORK_CENTRE[:2] + rng.uniform(-1, 1, 2) * np.asarray(p.placement_half_extent)
+        self._xy = WORK_CENTRE[:2] + self.placement_offset(rng, p.placement_half_extent)
         self._yaw = float(rng.uniform(-p.max_yaw, p.max_yaw))
         data.mocap_pos[self._board_mocap] = [self._xy[0], self._xy[1], 0.0]
         data.mocap_quat[self._board_mocap] = yaw_quat_wxyz(self._yaw)
