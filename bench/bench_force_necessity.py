@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections import Counter
@@ -27,16 +26,7 @@ from fdvla_drivers.control.rollout import run_episode  # noqa: E402
 from fdvla_drivers.robot.sim_backend import SimRobotBackend  # noqa: E402
 from fdvla_drivers.sim.force_scripts import make_force_script  # noqa: E402
 from fdvla_drivers.sim.tasks import TASK_NAMES  # noqa: E402
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
+from fdvla.study.report import wilson_interval  # noqa: E402
 
 
 def run_script(task: str, physics: str, seed: int, reads_wrench: bool,
@@ -77,7 +67,7 @@ def main(argv=None) -> int:
             eps = [run_script(task, args.physics, args.seed + i, reads)
                    for i in range(args.episodes)]
             k = sum(e["success"] for e in eps)
-            lo, hi = wilson(k, len(eps))
+            lo, hi = wilson_interval(k, len(eps))
             # Grouped on the cause's words, not its figures ("smeared: pressed 23 N > 16 N").
             causes = Counter((e["failure"] or e["safety_stop"] or "?").split("(")[0]
                              .split(":")[0].strip() for e in eps if not e["success"])
