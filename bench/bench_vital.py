@@ -27,10 +27,12 @@ CELLS = {
     "global/wide": ("global", ["--placement", "wide"]),
     "global/background": ("global", ["--split", "background"]),
     "global/lighting": ("global", ["--split", "lighting"]),
+    "global/distractors": ("global", ["--split", "distractors"]),
     "vital/nominal": ("vital", []),
     "vital/wide": ("vital", ["--placement", "wide"]),
     "vital/background": ("vital", ["--split", "background"]),
     "vital/lighting": ("vital", ["--split", "lighting"]),
+    "vital/distractors": ("vital", ["--split", "distractors"]),
     "vital_oracle/nominal": ("vital", ["--localiser", "oracle"]),
     "vital_oracle/wide": ("vital", ["--localiser", "oracle", "--placement", "wide"]),
     "vital_no_force/nominal": ("vital_no_force", []),
@@ -39,12 +41,14 @@ CELLS = {
 
 
 def run_cell(cell: str, policy: str, extra: list, args) -> dict:
-    out = args.out / args.task / cell.replace("/", "_")
+    folder = args.task if args.physics == "nominal" else f"{args.task}_{args.physics}"
+    out = args.out / folder / cell.replace("/", "_")
     results = out / "results.json"
     if not results.exists():
         cmd = [sys.executable, "-m", "fdvla.cli", "eval", "--policy", policy, "--task", args.task,
                "--episodes", str(args.episodes), "--seed", str(args.seed),
-               "--timeout", str(args.timeout), "--out", str(out), *extra]
+               "--timeout", str(args.timeout), "--physics", args.physics,
+               "--success-hold", str(args.success_hold), "--out", str(out), *extra]
         if not args.realtime:
             cmd.append("--lockstep")
         print(f"[{cell}] {' '.join(cmd[2:])}", flush=True)
@@ -73,6 +77,10 @@ def main(argv=None) -> None:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=100, help="first held-out placement seed")
     p.add_argument("--timeout", type=float, default=15.0)
+    p.add_argument("--success-hold", type=float, default=0.3,
+                   help="s an episode goes on after success (fdvla eval --success-hold)")
+    p.add_argument("--physics", default="nominal", choices=("nominal", "force"),
+                   help="task physics (fdvla eval --physics); force: hidden parameters")
     p.add_argument("--realtime", action="store_true", help="real time over DDS, not lock-step")
     p.add_argument("--cells", nargs="*", default=None, choices=tuple(CELLS))
     p.add_argument("--out", type=Path, required=True)
@@ -84,9 +92,11 @@ def main(argv=None) -> None:
         role, extra = CELLS[cell]
         if policies[role] is None:
             continue
-        table[f"{args.task}/{cell}"] = run_cell(cell, policies[role], extra, args)
+        key = args.task if args.physics == "nominal" else f"{args.task}_{args.physics}"
+        table[f"{key}/{cell}"] = run_cell(cell, policies[role], extra, args)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"vital_comparison_{args.task}.json").write_text(json.dumps(table, indent=2) + "\n")
+    name = args.task if args.physics == "nominal" else f"{args.task}_{args.physics}"
+    (args.out / f"vital_comparison_{name}.json").write_text(json.dumps(table, indent=2) + "\n")
     print("| cell | success | Wilson 95 % | failures |\n|---|---|---|---|")
     for cell, d in table.items():
         fails = ", ".join(f"{k} {v}" for k, v in sorted(d["failures"].items())) or "-"

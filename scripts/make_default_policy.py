@@ -33,7 +33,8 @@ TRAIN_SEED0 = 1000
 
 def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, height: int,
                seed0: int = TRAIN_SEED0, max_duration: float = 12.0,
-               success_hold: float = 0.3, physics: str = "nominal", start: str = "region") -> None:
+               success_hold: float = 0.3, physics: str = "nominal", start: str = "region",
+               masks: tuple = ()) -> None:
     from tqdm import tqdm
 
     from fdvla_drivers.camera.sim_camera import SimCamera
@@ -56,6 +57,9 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     # start "near_target": a ViTaL local policy's data (docs/vital.md).
     backend = SimRobotBackend(task, realtime=False, task_physics=physics, task_start=start)
     backend.connect()
+    unknown = sorted(set(masks) - set(cameras))
+    if unknown:
+        raise SystemExit(f"--masks: no camera {unknown}; the sim setup has {sorted(cameras)}")
     cams = {k: SimCamera(backend, v, width=width, height=height, fps=fps) for k, v in cameras.items()}
     for c in cams.values():
         c.start()
@@ -78,9 +82,11 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
             if rec.now + 1e-9 < next_t[0]:
                 return
             next_t[0] += period
-            images = {k: c.render().rgb for k, c in cams.items()}
+            frames = {k: c.render(mask=k in masks) for k, c in cams.items()}
             writer.append(rec.now, state_vector(rec.state.tcp_pose, rec.state.q),
-                          action_vector(rec.target), rec.state.wrench, images)
+                          action_vector(rec.target), rec.state.wrench,
+                          {k: f.rgb for k, f in frames.items()},
+                          masks={k: frames[k].mask for k in masks})
 
         try:
             result = run_episode(backend, ServoController(ControllerConfig(), SafetyLimits()),
@@ -141,6 +147,9 @@ def main(argv=None) -> None:
     d.add_argument("--seed", type=int, default=TRAIN_SEED0, help="first episode's seed")
     d.add_argument("--success-hold", type=float, default=0.3,
                    help="s recorded after the task succeeds (button: the release and the hold)")
+    d.add_argument("--masks", nargs="*", default=[], metavar="CAMERA",
+                   help="also record these cameras' foreground masks (segmentation: robot, tool "
+                        "and task objects), for fdvla train --augment-background")
     t = sub.add_parser("train")
     t.add_argument("--dataset", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
@@ -158,7 +167,7 @@ def main(argv=None) -> None:
         a.out.mkdir(parents=True, exist_ok=True)
         make_demos(a.task, a.episodes, a.out, a.fps, a.width, a.height,
                    seed0=a.seed, max_duration=a.max_duration, success_hold=a.success_hold,
-                   physics=a.physics, start=a.start)
+                   physics=a.physics, start=a.start, masks=tuple(a.masks))
     elif a.cmd == "train":
         train(a.dataset, a.out, a.steps, a.batch_size, a.chunk_size, a.lr, a.image_size)
     else:

@@ -228,3 +228,6 @@ class CameraIntrinsics:
 class CameraFrame:
     stamp: float
     rgb: np.ndarray  # (H, W, 3) uint8
+    #: (H, W) bool, where asked for (a simulated camera's segmentation): True on the pixels of
+    #: the robot, its tool and the task's objects, False on the table and the void.
+    mask: Optional[np.ndarray] = None

@@ -55,6 +55,8 @@ def _from_episode(path: Path) -> dict:
            "wrench": None if np.all(np.isnan(arr["wrench"])) else (t, arr["wrench"]),
            "predicted": None, "frames": {}}
     for npy in sorted(path.glob("*.npy")):
+        if npy.name.endswith(".mask.npy"):  # foreground masks (semantic augmentation), no images
+            continue
         imgs = np.load(npy, mmap_mode="r")
         pick = np.linspace(0, len(imgs) - 1, 5).astype(int)
         out["frames"][npy.stem] = [np.asarray(imgs[i]) for i in pick]

@@ -62,3 +62,88 @@ def test_rendered_frames_change_with_the_split_and_cameras_agree(backend):
 def test_unknown_split_is_refused():
     with pytest.raises(ValueError, match="unknown appearance split"):
         check_split("fog")
+
+
+def _distractors(backend, seed):
+    """The distractors a renderer of episode `seed` draws: (kinds, positions, sizes)."""
+    import mujoco
+
+    backend.reset(seed=seed)
+    look = Appearance(backend.model, "distractors")
+    model = look.for_episode(seed)
+    data = mujoco.MjData(model)
+    _, snap = backend.snapshot()
+    data.qpos[:] = snap.qpos
+    data.mocap_pos[:] = snap.mocap_pos
+    data.mocap_quat[:] = snap.mocap_quat
+    mujoco.mj_kinematics(model, data)
+    scene = mujoco.MjvScene(model, maxgeom=1000)
+    added = look.decorate(scene, data)
+    geoms = [scene.geoms[i] for i in range(added)]
+    return look, data, np.array([g.pos.copy() for g in geoms]), np.array([g.size.copy() for g in geoms])
+
+
+def test_distractors_stand_clear_of_the_task_and_repeat_for_a_seed(backend):
+    from fdvla_drivers.sim.appearance import DISTRACTOR_COUNT
+
+    ngeom = backend.model.ngeom
+    look, data, pos, size = _distractors(backend, 21)
+    assert DISTRACTOR_COUNT[0] <= len(pos) <= DISTRACTOR_COUNT[1]
+    assert backend.model.ngeom == ngeom and look.model.ngeom == ngeom  # drawn, not modelled
+    assert np.all(pos[:, 2] > 0.0)  # standing on the table, not in it
+    centres, radii = look._task_geoms(data)
+    assert len(centres) > 0
+    gaps = np.linalg.norm(pos[:, None, :2] - centres[None], axis=2) - radii[None]
+    assert gaps.min() > 0.0  # no distractor overlaps a task object's bounding circle
+    _, _, again, _ = _distractors(backend, 21)
+    assert np.array_equal(again, pos)  # another camera of the episode draws the same
+    _, _, other, _ = _distractors(backend, 22)
+    assert other.shape != pos.shape or not np.allclose(other, pos)
+
+
+def test_distractors_show_in_the_frames_and_nominal_has_none(backend):
+    nominal = _frame(backend, "nominal", 9)
+    distracted = _frame(backend, "distractors", 9)
+    changed = np.abs(distracted - nominal).max(axis=2) > 30
+    assert 0.002 < changed.mean() < 0.3  # some objects, not a different scene
+    assert np.array_equal(_frame(backend, "distractors", 9), distracted)
+
+
+def test_foreground_mask_marks_the_task_objects_and_the_tool_not_the_table_or_distractors(backend):
+    import mujoco
+
+    backend.reset(seed=4)
+    rendered = {}
+    for split in ("nominal", "distractors"):
+        cam = SimCamera(backend, "scene", 128, 96, appearance=split)
+        cam.start()
+        try:
+            with_mask, plain = cam.render(mask=True), cam.render()
+        finally:
+            cam.stop()
+        assert plain.mask is None and np.array_equal(with_mask.rgb, plain.rgb)
+        mask = with_mask.mask
+        rendered[split] = (with_mask.rgb.astype(float), mask)
+        assert mask.shape == (96, 128) and mask.dtype == bool
+        assert 0.01 < mask.mean() < 0.5  # the arm and the button, not the table
+        # Where the button's cap projects into the image, the mask is set; the image's top
+        # corners (table or void, far from the arm) are not.
+        m = backend.model
+        d = mujoco.MjData(m)
+        _, snap = backend.snapshot()
+        d.qpos[:], d.mocap_pos[:], d.mocap_quat[:] = snap.qpos, snap.mocap_pos, snap.mocap_quat
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_camlight(m, d)
+        cap = d.geom_xpos[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "button_cap")]
+        cam_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "scene")
+        local = d.cam_xmat[cam_id].reshape(3, 3).T @ (cap - d.cam_xpos[cam_id])
+        f = 0.5 * 96 / np.tan(np.deg2rad(m.cam_fovy[cam_id]) / 2)
+        u = int(round((128 - 1) / 2 + f * local[0] / -local[2]))
+        v = int(round((96 - 1) / 2 - f * local[1] / -local[2]))
+        assert mask[max(v - 1, 0):v + 2, max(u - 1, 0):u + 2].any(), (u, v)
+        assert not mask[:5, :5].any() and not mask[:5, -5:].any()
+    # The distractors changed the image but are not foreground.
+    (nominal, nominal_mask), (distracted, mask) = rendered["nominal"], rendered["distractors"]
+    new_pixels = np.abs(distracted - nominal).max(axis=2) > 30
+    assert new_pixels.any() and not (new_pixels & mask).any()
+    assert np.array_equal(mask, nominal_mask)

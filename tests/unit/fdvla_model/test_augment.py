@@ -1,5 +1,6 @@
 """Random-shift augmentation of training images (train/augment.py)."""
 
+import pytest
 import torch
 
 from fdvla_model.train.augment import random_shift, shift_cameras
@@ -24,3 +25,33 @@ def test_no_shift_is_the_identity_and_cameras_are_shifted_independently():
     assert random_shift(images, 0, torch.Generator()) is images
     out = shift_cameras({"a": images, "b": images.clone()}, 2, torch.Generator().manual_seed(1))
     assert set(out) == {"a", "b"} and not torch.equal(out["a"], out["b"])
+
+
+def test_semantic_augmentation_keeps_the_foreground_and_replaces_the_background():
+    from fdvla_model.train.augment import paste_cameras, paste_on_random_backgrounds
+
+    images = torch.randint(0, 256, (6, 3, 10, 12), dtype=torch.uint8)
+    masks = torch.zeros(6, 10, 12, dtype=torch.bool)
+    masks[:, 3:7, 4:9] = True  # the "object"
+    out = paste_on_random_backgrounds(images, masks, 1.0, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    fg = masks.unsqueeze(1).expand_as(images)
+    assert torch.equal(out[fg], images[fg])  # the object's pixels are untouched
+    changed = (out != images).any(dim=1) & ~masks
+    assert changed.float().mean() > 0.9 * (~masks).float().mean()  # the rest is new
+    assert not torch.equal(out[0][~fg[0]], out[1][~fg[1]])  # a background per sample
+    floats = images.float() / 255
+    out_f = paste_on_random_backgrounds(floats, masks, 1.0, torch.Generator().manual_seed(0))
+    assert out_f.dtype == torch.float32 and 0.0 <= out_f.min() and out_f.max() <= 1.0
+    # Probability: none, some, and cameras without masks pass through.
+    assert paste_on_random_backgrounds(images, masks, 0.0, torch.Generator()) is images
+    many = images.repeat(8, 1, 1, 1)
+    half = paste_on_random_backgrounds(many, masks.repeat(8, 1, 1), 0.5,
+                                       torch.Generator().manual_seed(3))
+    kept = [torch.equal(half[i], many[i]) for i in range(len(many))]
+    assert any(kept) and not all(kept)
+    both = paste_cameras({"wrist": images, "kinect": images}, {"wrist": masks}, 1.0,
+                         torch.Generator().manual_seed(0))
+    assert both["kinect"] is images and not torch.equal(both["wrist"], images)
+    with pytest.raises(ValueError, match="do not fit"):
+        paste_on_random_backgrounds(images, masks[:, :5], 1.0, torch.Generator())

@@ -204,3 +204,40 @@ def test_synthetic_dataset_is_consistent(tmp_path):
     write_synthetic_dataset(again, episodes=2, length=12, image_size=(16, 20), seed=5)
     np.testing.assert_array_equal(np.load(again / "episode_000001" / "wrist.npy"),
                                   np.load(root / "episode_000001" / "wrist.npy"))
+
+
+def test_foreground_masks_are_stored_read_and_carried_into_the_target_frame(tmp_path):
+    from fdvla_model.dataset.reader import load_episode_masks
+    from fdvla_model.dataset.target_frame import write_target_frame_dataset
+
+    root = tmp_path / "masked"
+    create_dataset(root, fps=10, cameras=CAMS)
+    rng = np.random.default_rng(1)
+    written = []
+    with EpisodeWriter(root, instruction="press", task="t",
+                       extra={"target": {"name": "cap", "pose": [0.1, 0.2, 0.0, 0, 0, 0, 1]}}) as ep:
+        for t in range(4):
+            mask = rng.random(CAMS["wrist"]) < 0.5
+            written.append(mask)
+            ep.append(0.1 * t, rng.normal(size=STATE_DIM), rng.normal(size=ACTION_DIM),
+                      rng.normal(size=6), {c: _frame(rng, c) for c in CAMS}, masks={"wrist": mask})
+        with pytest.raises(ValueError, match="started with"):  # the same cameras every frame
+            ep.append(0.5, rng.normal(size=STATE_DIM), rng.normal(size=ACTION_DIM),
+                      rng.normal(size=6), {c: _frame(rng, c) for c in CAMS})
+    path = episode_dirs(root)[0]
+    assert np.array_equal(load_episode_masks(path, "wrist"), np.stack(written))
+    assert load_episode_masks(path, "kinect") is None
+    ds = EpisodeDataset(root, chunk_size=2, camera_names=["wrist"], with_masks=True)
+    sample = ds[2]
+    assert sample["masks"]["wrist"].dtype == torch.bool
+    assert np.array_equal(sample["masks"]["wrist"].numpy(), written[2])
+    assert "masks" not in EpisodeDataset(root, chunk_size=2)[0]
+    with pytest.raises(DatasetError, match="foreground masks are missing"):
+        EpisodeDataset(root, chunk_size=2, with_masks=True)  # kinect has none
+    local = tmp_path / "local"
+    write_target_frame_dataset(root, local, yaw_symmetry=0, cameras=["wrist"], progress=False)
+    assert np.array_equal(load_episode_masks(episode_dirs(local)[0], "wrist"), np.stack(written))
+    # A mask of the wrong shape is a dataset error, not a crash in training.
+    np.save(path / "wrist.mask.npy", np.zeros((4, 3, 3), dtype=bool))
+    with pytest.raises(DatasetError, match="expected bool"):
+        EpisodeDataset(root, chunk_size=2)

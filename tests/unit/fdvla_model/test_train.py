@@ -378,3 +378,28 @@ def test_vital_makes_a_checkpoint_of_a_local_policy_and_a_localiser(tmp_path):
     assert (out / "local" / "policy" / "dataset_meta.json").is_file()
     loc = json.loads((out / "localiser" / "config.json").read_text())
     assert loc["yaw_symmetry"] == 4 and loc["camera"] == "kinect"
+
+
+def test_semantic_augmentation_trains_on_masked_data_and_refuses_data_without_masks(tmp_path):
+    root = tmp_path / "masked"
+    write_synthetic_dataset(root, episodes=2, length=6, image_size=(16, 16), seed=2)
+    for ep in sorted(root.glob("episode_*")):
+        for cam in ("kinect", "wrist"):
+            frames = np.load(ep / f"{cam}.npy")
+            np.save(ep / f"{cam}.mask.npy", frames.mean(axis=-1) > 128)
+    out = tmp_path / "aug"
+    cfg = TrainConfig(dataset=str(root), out=str(out), steps=2, save_every=2, keep_checkpoints=0,
+                      augment_background=0.5, **COMMON)
+    train(cfg)
+    assert json.loads((out / "train_config.json").read_text())["augment_background"] == 0.5
+    assert (out / "policy" / "config.json").is_file()
+    for ep in sorted(root.glob("episode_*")):
+        (ep / "wrist.mask.npy").unlink()
+    from fdvla_model.dataset import DatasetError
+
+    with pytest.raises(DatasetError, match="foreground masks are missing"):
+        train(TrainConfig(dataset=str(root), out=str(tmp_path / "no"), steps=1,
+                          augment_background=0.5, **COMMON))
+    with pytest.raises(ValueError, match="share in"):
+        train(TrainConfig(dataset=str(root), out=str(tmp_path / "bad"), steps=1,
+                          augment_background=1.5, **COMMON))

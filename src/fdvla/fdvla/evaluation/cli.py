@@ -43,8 +43,9 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                         "docs/study/force_necessity.md)")
     e.add_argument("--split", default="nominal", choices=SPLITS,
                    help="what the cameras see (the paper's generalisation settings): nominal, "
-                        "background (a novel work surface colour) or lighting (light intensity, "
-                        "colour and direction), drawn per episode")
+                        "background (a novel work surface colour), lighting (light intensity, "
+                        "colour and direction) or distractors (unrelated objects on the table), "
+                        "drawn per episode")
     e.add_argument("--placement", default="nominal", choices=tuple(PLACEMENTS),
                    help="where the task's objects are placed: nominal (the demonstrations' box) "
                         "or wide (1.5 times it about the work centre: placements a global "

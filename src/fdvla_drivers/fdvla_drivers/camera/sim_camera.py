@@ -108,12 +108,14 @@ class SimCamera(CameraBackend):
             self._close_renderer()
 
     # ---------------------------------------------------------------------- rendering
-    def render(self) -> CameraFrame:
-        """Render the backend's current state now, on the calling thread."""
+    def render(self, mask: bool = False) -> CameraFrame:
+        """Render the backend's current state now, on the calling thread; `mask`: also the
+        foreground mask of the same state (a second, segmentation render), for semantic
+        augmentation of training images."""
         stamp, snap = self.backend.snapshot()
-        return self._render(stamp, snap)
+        return self._render(stamp, snap, mask)
 
-    def _render(self, stamp, snap) -> CameraFrame:
+    def _render(self, stamp, snap, mask: bool = False) -> CameraFrame:
         if self._renderer is None:
             self._look = Appearance(self.backend.model, self.appearance)
             model = self._look.for_episode(snap.episode)
@@ -130,9 +132,26 @@ class SimCamera(CameraBackend):
         mujoco.mj_kinematics(model, d)
         mujoco.mj_camlight(model, d)
         self._renderer.update_scene(d, camera=self._cam_id)
+        self._look.decorate(self._renderer.scene, d)
         rgb = self._renderer.render()
         self.frames_rendered += 1
-        return CameraFrame(stamp=stamp, rgb=np.ascontiguousarray(rgb, dtype=np.uint8))
+        fg = self._foreground(model) if mask else None
+        return CameraFrame(stamp=stamp, rgb=np.ascontiguousarray(rgb, dtype=np.uint8), mask=fg)
+
+    def _foreground(self, model) -> np.ndarray:
+        """The scene just rendered, as segmentation: True where a geom of a body other than the
+        world (the table) shows, i.e. the robot, the tool and the task's objects. The
+        distractors of the `distractors` split are decoration, not objects: background."""
+        self._renderer.enable_segmentation_rendering()
+        try:
+            seg = self._renderer.render()
+        finally:
+            self._renderer.disable_segmentation_rendering()
+        ids, types = seg[..., 0], seg[..., 1]
+        is_geom = (types == int(mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)
+        body = np.zeros(ids.shape, dtype=np.int64)
+        body[is_geom] = model.geom_bodyid[ids[is_geom]]
+        return is_geom & (body != 0)
 
     def _capture_loop(self) -> None:
         period = 1.0 / self.fps

@@ -5,6 +5,10 @@
   changes per episode, as a new tablecloth or bench would.
 - `lighting`: colour and lighting perturbation: the lights' intensity (0.35-1.6x), their colour
   (each channel 0.7-1.3x) and the top light's direction (tilted up to 35 deg) change per episode.
+- `distractors`: 3-6 objects that have nothing to do with the task (boxes, cylinders, balls and
+  capsules, 3-7 cm, any colour) stand on the table around the work area, kept clear of the task's
+  objects and the robot's base. They are drawn into each camera's scene (`decorate`), not added
+  to any model: nothing can touch them.
 
 Only renderers apply a split, each to its own copy of the model (`Appearance.model`), drawn
 from the episode's seed (carried by every snapshot), so every camera of a cell, in this process
@@ -22,12 +26,20 @@ import numpy as np
 if TYPE_CHECKING:  # MuJoCo loads where a model exists; the CLI reads SPLITS before MUJOCO_GL
     import mujoco
 
-SPLITS = ("nominal", "background", "lighting")
+SPLITS = ("nominal", "background", "lighting", "distractors")
 
 #: Multiplier range of the lights' intensity, of each colour channel, and the top light's tilt.
 LIGHT_SCALE = (0.35, 1.6)
 LIGHT_TINT = (0.7, 1.3)
 LIGHT_TILT_DEG = 35.0
+#: Distractors: how many, their half size (m), the box (about the work centre, m) they stand
+#: in, and the clearance (m) they keep from every task object's bounding sphere and from the
+#: robot's base.
+DISTRACTOR_COUNT = (3, 6)
+DISTRACTOR_HALF_SIZE = (0.015, 0.035)
+DISTRACTOR_HALF_AREA = (0.28, 0.30)
+DISTRACTOR_CLEARANCE = 0.02
+ROBOT_BASE_KEEP_OUT = 0.22
 
 
 def check_split(split: str) -> str:
@@ -48,6 +60,7 @@ class Appearance:
         self._table_mat = int(m.geom_matid[m.geom("table").id])
         # (Texture repeats are not varied: a renderer's GL context keeps the ones it was made
         # with, so a change would show in a camera started later and not in a running one.)
+        self._distractors: list | None = None  # drawn at the episode's first decorate
         self._base = {"mat_rgba": m.mat_rgba.copy(),
                       "light_diffuse": m.light_diffuse.copy(),
                       "light_ambient": m.light_ambient.copy(), "light_dir": m.light_dir.copy(),
@@ -59,12 +72,99 @@ class Appearance:
         if self.split != "nominal" and episode != self.episode:
             self.episode = episode
             self._restore()
+            self._distractors = None
             rng = np.random.default_rng([int(episode), SPLITS.index(self.split)])
             if self.split == "background":
                 self._background(rng)
-            else:
+            elif self.split == "lighting":
                 self._lighting(rng)
         return self.model
+
+    def decorate(self, scene: mujoco.MjvScene, data: mujoco.MjData) -> int:
+        """Add the episode's distractors to a camera's scene (after `update_scene`, before
+        rendering); the number added. `data` is the episode's state after kinematics: the
+        distractors are placed clear of where its task objects stand, the first time an episode
+        is decorated, so every camera (in any process) draws the same ones: the objects do not
+        move in the table's plane during an episode."""
+        if self.split != "distractors" or self.episode is None:
+            return 0
+        import mujoco
+
+        if self._distractors is None:
+            rng = np.random.default_rng([int(self.episode), SPLITS.index(self.split)])
+            self._distractors = self._draw_distractors(rng, data)
+        added = 0
+        for kind, size, pos, mat, rgba in self._distractors:
+            if scene.ngeom >= scene.maxgeom:
+                break
+            geom = scene.geoms[scene.ngeom]
+            mujoco.mjv_initGeom(geom, kind, size, pos, mat, rgba)
+            # Segmentation renders index by segid; no model object stands behind a distractor.
+            geom.segid = scene.ngeom
+            geom.objtype = int(mujoco.mjtObj.mjOBJ_UNKNOWN)
+            geom.objid = -1
+            scene.ngeom += 1
+            added += 1
+        return added
+
+    def _task_geoms(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """xy centres and bounding radii of the geoms of the task's objects: every body tree
+        hanging from the world other than the robot's."""
+        m = self.model
+        robot_root = int(m.body_rootid[m.body("ur5e_link1").id])
+        roots = m.body_rootid[m.geom_bodyid]
+        task = (m.geom_bodyid != 0) & (roots != robot_root)
+        return data.geom_xpos[task, :2].copy(), m.geom_rbound[task].copy()
+
+    def _draw_distractors(self, rng: np.random.Generator, data: mujoco.MjData) -> list:
+        import mujoco
+        from scipy.spatial.transform import Rotation
+
+        from fdvla_drivers.sim.tasks.base import WORK_CENTRE
+
+        centres, radii = self._task_geoms(data)
+        kinds = (mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_CYLINDER,
+                 mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom.mjGEOM_CAPSULE)
+        placed: list = []
+        taken: list[tuple[np.ndarray, float]] = []
+        want = int(rng.integers(DISTRACTOR_COUNT[0], DISTRACTOR_COUNT[1] + 1))
+        for _ in range(200):  # rejection sampling; a crowded table gets fewer
+            if len(placed) == want:
+                break
+            kind = kinds[int(rng.integers(len(kinds)))]
+            half = rng.uniform(*DISTRACTOR_HALF_SIZE, size=3)
+            xy = WORK_CENTRE[:2] + rng.uniform(-1.0, 1.0, size=2) * DISTRACTOR_HALF_AREA
+            yaw = rng.uniform(0.0, 2 * np.pi)
+            rgba = np.array([*rng.uniform(0.05, 0.95, size=3), 1.0])
+            if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+                half[:] = half[0]
+            elif kind in (mujoco.mjtGeom.mjGEOM_CYLINDER, mujoco.mjtGeom.mjGEOM_CAPSULE):
+                half[1] = half[0]  # radius, half length
+            footprint = float(np.hypot(half[0], half[1])) if kind == mujoco.mjtGeom.mjGEOM_BOX \
+                else float(half[0])
+            clear = footprint + DISTRACTOR_CLEARANCE
+            if np.linalg.norm(xy) < ROBOT_BASE_KEEP_OUT + footprint:
+                continue
+            if len(centres) and np.any(np.linalg.norm(centres - xy, axis=1) < radii + clear):
+                continue
+            if any(np.linalg.norm(c - xy) < r + clear for c, r in taken):
+                continue
+            # Standing on the table: a capsule's half height is its radius plus half length.
+            if kind == mujoco.mjtGeom.mjGEOM_BOX or kind == mujoco.mjtGeom.mjGEOM_CYLINDER:
+                height = half[2] if kind == mujoco.mjtGeom.mjGEOM_BOX else half[1]
+            elif kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+                height = half[0]
+            else:
+                height = half[0] + half[1]
+            # A scene geom's size: half extents (box), radius thrice (sphere), or radius,
+            # radius, half length along its z axis (cylinder, capsule; as mjv_connector's).
+            size = half if kind == mujoco.mjtGeom.mjGEOM_BOX else \
+                np.array([half[0], half[0], half[1]])
+            mat = Rotation.from_euler("z", yaw).as_matrix().reshape(-1)
+            placed.append((int(kind), size.astype(np.float64), np.array([*xy, height]),
+                           mat, rgba.astype(np.float32)))
+            taken.append((xy, footprint))
+        return placed
 
     def _restore(self) -> None:
         m, b = self.model, self._base

@@ -9,6 +9,8 @@ Layout (format version 1; docs/dataset.md is the reference):
         lowdim.safetensors         timestamp (T,) f64, state (T,S) f32, action (T,A) f32,
                                    wrench (T,6) f32 (NaN rows where no sensor was present)
         <camera>.npy               uint8 (T,H,W,3) RGB, one per camera in meta.json
+        <camera>.mask.npy          optional: bool (T,H,W) foreground (sim segmentation), for
+                                   semantic augmentation (train --augment-background)
       episode_000001/ ...
 
 Why this shape: every file is a format numpy/safetensors read without our code, images are

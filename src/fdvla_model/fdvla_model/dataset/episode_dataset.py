@@ -9,7 +9,8 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from .meta import _EPISODE_DIR_RE, DatasetError, episode_dirs, load_meta
-from .reader import _load_episode_info, load_episode_arrays, load_episode_images
+from .meta import MASK_SUFFIX
+from .reader import _load_episode_info, load_episode_arrays, load_episode_images, load_episode_masks
 
 
 class EpisodeDataset:
@@ -23,6 +24,7 @@ class EpisodeDataset:
       action_is_pad bool    (chunk,)      True on the padded rows
       task          str                   the episode's instruction
       episode_index, frame_index  int
+      masks[cam]    bool (H, W)           with_masks=True only: the camera's foreground mask
 
     torch's default collate turns a list of these into the batch FDVLAPolicy.compute_loss takes.
     With images_as_uint8=True images stay uint8 (3, H, W); `images_to_float` converts them later
@@ -31,7 +33,8 @@ class EpisodeDataset:
     """
 
     def __init__(self, root, chunk_size: int, *, camera_names: Optional[Sequence[str]] = None,
-                 episodes: Optional[Iterable[int]] = None, images_as_uint8: bool = False):
+                 episodes: Optional[Iterable[int]] = None, images_as_uint8: bool = False,
+                 with_masks: bool = False):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"dataset directory {self.root} does not exist")
@@ -51,6 +54,15 @@ class EpisodeDataset:
         self.episodes = [_load_episode_info(d, self.meta) for d in dirs]
         if not self.episodes:
             raise DatasetError(f"{self.root} holds no finished episodes")
+        self.with_masks = bool(with_masks)
+        if self.with_masks:
+            missing = [f"{e.path.name}/{cam}{MASK_SUFFIX}" for e in self.episodes
+                       for cam in self.camera_names if not (e.path / f"{cam}{MASK_SUFFIX}").is_file()]
+            if missing:
+                raise DatasetError(
+                    f"{len(missing)} foreground masks are missing (e.g. {missing[0]}); semantic "
+                    "augmentation needs them for every episode and camera (simulated demos "
+                    "recorded with masks: scripts/make_default_policy.py demos --masks)")
         self._starts = np.cumsum([0] + [e.length for e in self.episodes]).tolist()
         self._lowdim: dict = {}
         self._images: dict = {}
@@ -102,7 +114,7 @@ class EpisodeDataset:
         for cam in self.camera_names:
             frame = torch.from_numpy(np.array(self._frames(k, cam)[t])).permute(2, 0, 1)  # copy out of the mmap
             images[cam] = frame.contiguous() if self.images_as_uint8 else images_to_float(frame)
-        return {
+        sample = {
             "images": images,
             "state": torch.from_numpy(arrays["state"][t].astype(np.float32)),
             "wrench": torch.from_numpy(arrays["wrench"][t].astype(np.float32)),
@@ -112,6 +124,16 @@ class EpisodeDataset:
             "episode_index": ep.index,
             "frame_index": t,
         }
+        if self.with_masks:
+            sample["masks"] = {cam: torch.from_numpy(np.array(self._masks(k, cam)[t]))
+                               for cam in self.camera_names}
+        return sample
+
+    def _masks(self, k: int, cam: str) -> np.ndarray:
+        key = (k, cam, "mask")
+        if key not in self._images:
+            self._images[key] = load_episode_masks(self.episodes[k].path, cam)
+        return self._images[key]
 
 
 def images_to_float(images):

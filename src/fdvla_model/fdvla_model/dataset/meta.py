@@ -21,6 +21,9 @@ EPISODE_FILE = "episode.json"
 LOWDIM_FILE = "lowdim.safetensors"
 EPISODE_PREFIX = "episode_"
 PARTIAL_SUFFIX = ".partial"
+#: Optional beside <camera>.npy: <camera>.mask.npy, bool (T, H, W), True on the pixels of the
+#: robot, tool and task objects (a simulated camera's segmentation): semantic augmentation.
+MASK_SUFFIX = ".mask.npy"
 DEFAULT_CAMERAS = ("kinect", "wrist")
 _EPISODE_DIR_RE = re.compile(r"^episode_(\d{6,})$")
 _ANY_EPISODE_DIR_RE = re.compile(r"^episode_(\d{6,})(\.partial)?$")

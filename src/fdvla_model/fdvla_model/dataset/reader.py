@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 from safetensors.numpy import load_file as load_safetensors
 
-from .meta import EPISODE_FILE, LOWDIM_FILE, META_FILE, DatasetError, DatasetMeta
+from .meta import EPISODE_FILE, LOWDIM_FILE, MASK_SUFFIX, META_FILE, DatasetError, DatasetMeta
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,12 @@ def _load_episode_info(path: Path, meta: DatasetMeta) -> EpisodeInfo:
         if shape != (info.length, cam.height, cam.width, 3) or dtype != np.uint8:
             raise DatasetError(f"{npy}: {dtype} {shape}, expected uint8 "
                                f"{(info.length, cam.height, cam.width, 3)}")
+        mask = path / f"{cam.name}{MASK_SUFFIX}"
+        if mask.is_file():
+            shape, dtype = _npy_shape(mask)
+            if shape != (info.length, cam.height, cam.width) or dtype != np.bool_:
+                raise DatasetError(f"{mask}: {dtype} {shape}, expected bool "
+                                   f"{(info.length, cam.height, cam.width)}")
     if info.length == 0:
         raise DatasetError(f"{path} is an empty episode")
     return info
@@ -75,3 +81,11 @@ def load_episode_arrays(path) -> dict:
 def load_episode_images(path, camera: str) -> np.ndarray:
     """Memory-mapped uint8 (T, H, W, 3) frames of one camera."""
     return np.load(Path(path) / f"{camera}.npy", mmap_mode="r", allow_pickle=False)
+
+
+def load_episode_masks(path, camera: str) -> Optional[np.ndarray]:
+    """Memory-mapped bool (T, H, W) foreground masks of one camera, or None if not recorded."""
+    file = Path(path) / f"{camera}{MASK_SUFFIX}"
+    if not file.is_file():
+        return None
+    return np.load(file, mmap_mode="r", allow_pickle=False)

@@ -23,7 +23,7 @@ from safetensors.numpy import save_file as save_safetensors
 
 from fdvla_msgs.types import equivalent_yaw
 from fdvla_model.action_space import TargetFrame
-from .meta import (EPISODE_FILE, LOWDIM_FILE, PARTIAL_SUFFIX, DatasetError, create_dataset,
+from .meta import (EPISODE_FILE, LOWDIM_FILE, MASK_SUFFIX, PARTIAL_SUFFIX, DatasetError, create_dataset,
                    episode_dirs, load_meta)
 from .reader import load_episode_arrays
 from .target_label import episode_target
@@ -97,6 +97,8 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
         }, str(tmp / LOWDIM_FILE))
         for cam in kept:
             _link_or_copy(ep / f"{cam.name}.npy", tmp / f"{cam.name}.npy")
+            if (ep / f"{cam.name}{MASK_SUFFIX}").is_file():  # recorded for semantic augmentation
+                _link_or_copy(ep / f"{cam.name}{MASK_SUFFIX}", tmp / f"{cam.name}{MASK_SUFFIX}")
         info = json.loads((ep / EPISODE_FILE).read_text())
         info.setdefault("extra", {})[FRAME_KEY] = {"position": frame.position.tolist(),
                                                    "yaw": frame.yaw}

@@ -17,6 +17,7 @@ from .meta import (
     EPISODE_FILE,
     EPISODE_PREFIX,
     LOWDIM_FILE,
+    MASK_SUFFIX,
     PARTIAL_SUFFIX,
     DatasetError,
     load_meta,
@@ -94,6 +95,7 @@ class EpisodeWriter:
         self._wrenches: list = []
         self._frames = {c.name: _NpyFrameWriter(self.tmp_dir / f"{c.name}.npy", (c.height, c.width, 3))
                         for c in self.meta.cameras}
+        self._masks: Optional[dict] = None  # camera -> mask writer, from the first append
         self._open = True
 
     def _claim_folder(self, wanted: Optional[int]):
@@ -124,7 +126,10 @@ class EpisodeWriter:
     def __len__(self) -> int:
         return len(self._timestamps)
 
-    def append(self, timestamp: float, state, action, wrench, images: Mapping[str, np.ndarray]) -> None:
+    def append(self, timestamp: float, state, action, wrench, images: Mapping[str, np.ndarray],
+               masks: Optional[Mapping[str, np.ndarray]] = None) -> None:
+        """One frame. `masks` (optional, the same cameras on every frame of an episode): bool
+        (H, W) foreground masks, stored as <camera>.mask.npy."""
         if not self._open:
             raise RuntimeError("episode already closed")
         m = self.meta
@@ -140,8 +145,21 @@ class EpisodeWriter:
             raise ValueError(f"images for cameras {sorted(images)} but the dataset has {sorted(self._frames)}")
         if self._timestamps and timestamp <= self._timestamps[-1]:
             raise ValueError(f"timestamps must increase ({timestamp} after {self._timestamps[-1]})")
+        masks = dict(masks or {})
+        if self._masks is None:
+            unknown = sorted(set(masks) - set(self._frames))
+            if unknown:
+                raise ValueError(f"masks for cameras {unknown} the dataset does not have")
+            self._masks = {name: _NpyFrameWriter(self.tmp_dir / f"{name}{MASK_SUFFIX}",
+                                                 self._frames[name].frame_shape[:2], dtype=bool)
+                           for name in masks}
+        elif set(masks) != set(self._masks):
+            raise ValueError(f"masks for cameras {sorted(masks)}, but this episode started with "
+                             f"{sorted(self._masks)}")
         for name, frame in images.items():
             self._frames[name].append(np.asarray(frame))
+        for name, mask in masks.items():
+            self._masks[name].append(np.asarray(mask, dtype=bool))
         self._timestamps.append(float(timestamp))
         self._states.append(state)
         self._actions.append(action)
@@ -156,7 +174,7 @@ class EpisodeWriter:
         if not self._timestamps:
             self.discard()
             raise DatasetError("refusing to write an empty episode")
-        for w in self._frames.values():
+        for w in [*self._frames.values(), *(self._masks or {}).values()]:
             w.close()
         save_safetensors({
             "timestamp": np.asarray(self._timestamps, dtype=np.float64),
@@ -175,7 +193,7 @@ class EpisodeWriter:
     def discard(self) -> None:
         if not self._open:
             return
-        for w in self._frames.values():
+        for w in [*self._frames.values(), *(self._masks or {}).values()]:
             w.abort()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self._open = False

@@ -61,6 +61,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment-shift", type=int, default=d.augment_shift, metavar="PX",
                    help="shift each training image by up to PX pixels (of the dataset's images) "
                         "at random, DrQ-style; 0: no augmentation")
+    p.add_argument("--augment-background", type=float, default=d.augment_background, metavar="P",
+                   help="semantic augmentation (ViTaL): replace the background of this share of "
+                        "training images (all but the robot, tool and task objects) by a random "
+                        "one; needs foreground masks in the dataset (simulated demos: "
+                        "make_default_policy.py demos --masks); 0: none")
     p.add_argument("--train-expert-only", action=argparse.BooleanOptionalAction, default=None,
                    help="freeze the whole VLM and train the action expert, as SmolVLA does on its "
                         "pretrained VLM (default: yes for --preset full, no for tiny, whose VLM is "

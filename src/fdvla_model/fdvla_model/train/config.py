@@ -41,6 +41,10 @@ class TrainConfig:
     chunk_size: Optional[int] = None  # None: the preset's (50)
     image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
     augment_shift: int = 0  # px of random shift per camera image in training (0: none)
+    #: Semantic augmentation (ViTaL): the share of training images whose background (all but
+    #: the robot, tool and task objects, from the dataset's <camera>.mask.npy) is replaced by a
+    #: random one (0: none; train/augment.py).
+    augment_background: float = 0.0
     # What of the VLM trains (None: the preset's; FDVLAConfig.train_expert_only explains)
     train_expert_only: Optional[bool] = None
     freeze_vision_encoder: Optional[bool] = None

@@ -20,7 +20,7 @@ from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
 from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_model.train.state import load_training_state, restore_rng_state
 
-from .augment import shift_cameras
+from .augment import paste_cameras, shift_cameras
 from .batches import ResumableSampler, _to_device
 from .build import build_optimizer, build_policy, check_dataset_fits, fit_teacher_on_dataset
 from .checkpoints import VLM_STORE, _resolve_resume, _write_checkpoint, checkpoint_root
@@ -84,8 +84,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ValueError(f"--variant {cfg.variant} but the checkpoint {resume_from} is a "
                          f"{model_cfg.variant!r} model")
     check_dataset_fits(probe, model_cfg, cfg.model_variant)
+    if not 0.0 <= cfg.augment_background <= 1.0:
+        raise ValueError(f"--augment-background is a share in [0, 1], got {cfg.augment_background}")
     dataset = EpisodeDataset(cfg.dataset, chunk_size=model_cfg.chunk_size, episodes=train_episodes,
-                             camera_names=model_cfg.camera_names, images_as_uint8=True)
+                             camera_names=model_cfg.camera_names, images_as_uint8=True,
+                             with_masks=cfg.augment_background > 0)
     evaluator = None
     if info.is_main and cfg.eval_every > 0:
         eval_set = dataset if not eval_episodes else EpisodeDataset(
@@ -142,6 +145,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         batches = iter(loader)
         while step < cfg.steps:
             batch = _to_device(next(batches), device)
+            masks = batch.pop("masks", None)
+            if masks is not None:
+                pastes = torch.Generator().manual_seed(cfg.seed * 1_000_033 + step + 1)
+                batch["images"] = paste_cameras(batch["images"], masks, cfg.augment_background,
+                                                pastes)
             if cfg.augment_shift:
                 # Seeded by the step, so a resumed run draws the shifts it would have drawn.
                 shifts = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 1)
