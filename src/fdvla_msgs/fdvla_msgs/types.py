@@ -117,6 +117,24 @@ def equivalent_yaw(yaw: float, symmetry: int, near: float = 0.0) -> float:
     return float(near + (yaw - near + period / 2.0) % period - period / 2.0)
 
 
+#: The tool pointing straight down (tool z along -base z), tool x along base y: the orientation
+#: of the arm's home pose. Scripts, sim starts and the ViTaL agent turn it about base z by a
+#: yaw (`tool_down`), and a tool's yaw is read back in the same convention (`tool_yaw`), so a
+#: target's yaw and the tool's are comparable.
+TOOL_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+
+
+def tool_down(yaw: float = 0.0) -> Rotation:
+    """Tool pointing down, turned by `yaw` about the base z axis."""
+    return Rotation.from_euler("z", yaw) * TOOL_DOWN
+
+
+def tool_yaw(rotation: Rotation) -> float:
+    """The yaw about base z of a (near) tool-down rotation: `tool_down(tool_yaw(r))` is `r`
+    when `r` points the tool straight down."""
+    return float((rotation * TOOL_DOWN.inv()).as_euler("xyz")[2])
+
+
 @dataclass(frozen=True)
 class ActionChunk:
     """A timed sequence of target TCP poses.

@@ -125,3 +125,26 @@ def test_a_vital_checkpoint_loads_as_the_agent_and_fits_setups_by_its_local_poli
     (bare / "vital.json").write_text('{"format": "something-else"}')
     with pytest.raises(PolicyLoadError, match="not a ViTaL manifest"):
         load_runner(bare, "cpu")
+
+
+def test_the_pre_contact_turn_matches_the_demonstrations_starts_for_a_two_fold_target(tmp_path):
+    """A board (yaw symmetry 2): the local policy learnt from starts with the tool at
+    tool_down(target yaw +- a little), the sim's NearTarget; the reach must end there, not a
+    quarter turn off (the tool's Euler yaw is a quarter turn from the tool-down yaw)."""
+    from fdvla_drivers.sim.tasks.base import NearTarget
+    from fdvla_msgs.types import equivalent_yaw, tool_down, tool_yaw
+
+    ckpt = make_checkpoint(tmp_path / "board", Pose.from_rotation([0, 0, 0.02], DOWN),
+                           cameras=("wrist",), action_frame="target", target_yaw_symmetry=2)
+    agent = VitalAgent(_local_runner(ckpt), lambda image: (TARGET, 0.3))
+    agent.infer(obs_at(TARGET + [0.1, 0.0, 0.2]))
+    assert NearTarget().max_yaw < np.pi / 4  # starts lie well inside a half turn
+    for current in (0.0, 1.2, 2.0, -2.5):
+        aim = agent.pre_contact(tool_down(current))
+        turned = tool_yaw(aim.rotation)
+        # The board's yaw, or its half turn, whichever is nearer the tool's.
+        wanted = equivalent_yaw(0.3, 2, near=current)
+        assert np.angle(np.exp(1j * (turned - wanted))) == pytest.approx(0.0, abs=1e-9)
+        # Still pointing down: only turned about base z.
+        np.testing.assert_allclose(aim.rotation.apply([0, 0, 1]), [0, 0, -1], atol=1e-9)
+        assert np.allclose((tool_down(turned).inv() * aim.rotation).magnitude(), 0.0, atol=1e-9)

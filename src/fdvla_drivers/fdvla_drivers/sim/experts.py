@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from fdvla_msgs.types import ActionChunk, Pose, RobotState, equivalent_yaw
+from fdvla_msgs.types import ActionChunk, Pose, RobotState, equivalent_yaw, tool_yaw
 from fdvla_drivers import quat
 from fdvla_drivers.sim.tasks import ButtonTask, PlugTask, SimTask, WipeTask, tool_down
 
@@ -115,8 +115,7 @@ class ScriptedExpert:
 
 def _current_yaw(state: RobotState) -> float:
     """Yaw of the tool about base z, relative to the tool-down orientation."""
-    rel = state.tcp_pose.rotation * tool_down(0.0).inv()
-    return float(rel.as_euler("xyz")[2])
+    return tool_yaw(state.tcp_pose.rotation)
 
 
 class ButtonExpert(ScriptedExpert):

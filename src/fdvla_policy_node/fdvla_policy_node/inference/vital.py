@@ -26,7 +26,7 @@ import numpy as np
 
 from fdvla_model.action_space import TargetFrame, action_to_pose, pose_to_vector
 from fdvla_drivers import quat
-from fdvla_msgs.types import ActionChunk, Pose, equivalent_yaw, interpolate_poses
+from fdvla_msgs.types import ActionChunk, Pose, equivalent_yaw, interpolate_poses, tool_yaw
 from .observation import Observation
 from .runner import Guide, Inference
 
@@ -92,8 +92,11 @@ class VitalAgent:
         """The pose the reach ends at: above the target, the tool turned to its yaw."""
         p = self.frame.position + [0.0, 0.0, self.settings.approach_height]
         # The tool's yaw follows the target's (a local policy learnt its starts around it):
-        # a turn about base z, so roll and pitch stay as they are (tool down).
-        yaw = rotation.as_euler("xyz")[2]
+        # a turn about base z, so roll and pitch stay as they are (tool down). Both yaws in the
+        # tool-down convention the demonstrations' starts use (fdvla_msgs.types.tool_down): the
+        # tool's Euler yaw is a quarter turn off it, which only a target with a 4-fold (or no)
+        # symmetry cannot tell.
+        yaw = tool_yaw(rotation)
         half = 0.5 * (self._tool_yaw(yaw) - yaw)
         return Pose(p, quat.mul(np.array([0.0, 0.0, np.sin(half), np.cos(half)]),
                                 rotation.as_quat()))

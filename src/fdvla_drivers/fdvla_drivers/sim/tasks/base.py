@@ -12,20 +12,12 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from fdvla_msgs.types import Pose, equivalent_yaw
+from fdvla_msgs.types import TOOL_DOWN, Pose, equivalent_yaw, tool_down  # noqa: F401 (re-exported)
 from fdvla_drivers.sim.tasks import PHYSICS, PLACEMENTS, STARTS
 
-#: Tool pointing straight down, tool x along base y: the orientation of UR5E_HOME_Q.
-TOOL_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 #: Centre of the region of the table where task objects are placed (base frame, metres).
 WORK_CENTRE = np.array([-0.45, -0.13, 0.0])
-
-
-def tool_down(yaw: float = 0.0) -> Rotation:
-    """Tool pointing down, turned by `yaw` about the base z axis."""
-    return Rotation.from_euler("z", yaw) * TOOL_DOWN
 
 
 def yaw_quat_wxyz(yaw: float) -> np.ndarray:
