@@ -1,6 +1,7 @@
-"""Wipe with physics "force" (issue 18): a hidden board mount decides the pressing force; the ink
-erases only inside the force band. Lock-step, seeded; the scripts run under the sim setup's
-controller and safety limits (as bench/bench_force_necessity.py does)."""
+"""Wipe with physics "force" (issue 18): ink comes off by rubbing inside a band of friction force,
+and a hidden friction coefficient (plus a hidden board mount) decides how hard to press for it.
+Lock-step, seeded; the scripts run under the sim setup's controller and safety limits (as
+bench/bench_force_necessity.py does)."""
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from fdvla_drivers.control.rollout import run_episode
 from fdvla_drivers.robot.sim_backend import SimRobotBackend
 from fdvla_drivers.sim.force_scripts import make_force_script
 from fdvla_drivers.sim.tasks import tool_down
-from fdvla_drivers.sim.tasks.base import contact_normal_force
+from fdvla_drivers.sim.tasks.base import contact_force_vector
 from helpers.sim_servo import servo_to
 
 SERVO_STIFFNESS = 4000.0  # N/m, the simulated servo's (sim/cell.py ServoGains)
@@ -24,22 +25,24 @@ def force_backend(seed):
 
 def test_hidden_parameters_vary_by_seed_and_repeat_for_a_seed():
     seen = [force_backend(seed).task.hidden_params() for seed in range(6)]
-    stiffness = {h["mount_stiffness"] for h in seen}
-    heights = {h["height_offset"] for h in seen}
-    assert len(stiffness) == 6 and len(heights) == 6
-    assert all(2500.0 <= k <= 50000.0 for k in stiffness)
-    assert all(-0.004 <= h <= 0.004 for h in heights)
+    for key, (lo, hi) in (("mount_stiffness", (5000.0, 50000.0)),
+                          ("height_offset", (-0.004, 0.004)), ("friction", (0.12, 0.6))):
+        values = {h[key] for h in seen}
+        assert len(values) == 6 and all(lo <= v <= hi for v in values), key
     again = force_backend(3)
     assert again.task.hidden_params() == seen[3]
     # They are the model's values, not just a report.
     m, task = again.model, again.task
     assert m.jnt_stiffness[task._mount_jnt] == pytest.approx(seen[3]["mount_stiffness"], rel=1e-5)
     assert task.board_offset(again.cell.data) == pytest.approx(seen[3]["height_offset"], abs=1e-5)
+    for g in (task._pad_id, *task._board):
+        assert m.geom_friction[g, 0] == pytest.approx(seen[3]["friction"], rel=1e-3)
     # Hidden from the privileged poses: the board's pose is the nominal task's for that seed.
     nominal = SimRobotBackend("wipe", seed=3, realtime=False).task
     for name, pose in nominal.object_poses().items():
         assert np.allclose(task.object_poses()[name].position, pose.position)
-    assert task.force_band() == (8.0, 16.0)
+    assert task.force_band() == (2.5, 5.0)
+    assert task.quality.summary(task.force_band())["force_axis"] == "tangential"
 
 
 def test_nominal_physics_has_no_hidden_parameters_and_no_mount():
@@ -47,6 +50,7 @@ def test_nominal_physics_has_no_hidden_parameters_and_no_mount():
     assert b.task.physics == "nominal"
     assert b.task.hidden_params() == {}
     assert b.task.force_band() is None
+    assert b.task.quality.summary()["force_axis"] == "normal"
     with pytest.raises(KeyError):
         b.model.joint("board_mount")
 
@@ -66,69 +70,88 @@ def pad_rotation(task):
 
 
 def contact(b):
-    return contact_normal_force(b.model, b.cell.data, b.task._pad, b.task._board)
+    """(normal, rubbing) force of the pad on the board now (N)."""
+    f = contact_force_vector(b.model, b.cell.data, b.task._pad, b.task._board)
+    return abs(f[2]), float(np.hypot(f[0], f[1]))
 
 
-def press_on_first_mark(b, force):
-    """Put the pad on mark 0 and aim for `force` newtons; the contact force it settles at."""
-    task = b.task
-    mark = task.marks_world()[0]
-    _, rot = pad_rotation(task)
-    z = task.surface_z
-    servo_to(b, Pose([mark[0], mark[1], z + 0.02], rot), 1.0)
-    servo_to(b, Pose([mark[0], mark[1], z - depth_for(task, force)], rot), 1.0)
-    return contact(b)
-
-
-def test_in_band_pressure_erases():
-    b = force_backend(11)
-    f = press_on_first_mark(b, 12.0)
-    assert 9.0 < f < 15.0
-    assert b.task.erased[0]
-    assert not b.task.smeared.any()
-    assert b.cell.data.mocap_pos[b.task._mark_mocap[0], 2] < 0  # gone from the cameras' view
-
-
-def test_too_light_erases_nothing():
-    b = force_backend(11)
-    f = press_on_first_mark(b, 4.0)
-    assert 1.0 < f < 7.0  # touching, not enough
-    assert not b.task.erased.any()
-    assert not b.task.smeared.any()
-    assert b.task.failure_cause() == f"marks left: {b.task.n_marks}/{b.task.n_marks}"
-
-
-def test_too_hard_smears_for_good():
-    """Pressing past the band on a clean part of the board, then sliding onto a mark, smears it
-    (pressing down onto a mark would pass through the band and erase it on the way)."""
-    b = force_backend(11)
-    task = b.task
+def clean_spot(task):
+    """A spot next to mark 0 with no mark under the pad (5 mm margin), and the pad's yaw."""
     yaw, rot = pad_rotation(task)
     mark = task.marks_world()[0]
-    # A spot next to mark 0 with no mark under the pad (5 mm margin), in the pad's axes.
     R = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
     hx, hy, _ = task.p.pad_half
     spots = [mark[:2] + R @ v for v in ([hx + 0.03, 0], [-hx - 0.03, 0], [0, hy + 0.03],
                                         [0, -hy - 0.03])]
     local = [np.abs((task.marks_world()[:, :2] - c) @ R) for c in spots]
-    clean = next(c for c, xy in zip(spots, local)
-                 if not ((xy[:, 0] < hx + 0.005) & (xy[:, 1] < hy + 0.005)).any())
-    z = task.surface_z
-    depth = depth_for(task, 26.0)
-    servo_to(b, Pose([*clean, z + 0.02], rot), 1.0)
-    servo_to(b, Pose([*clean, z - depth], rot), 1.0)
-    assert contact(b) > 20.0
+    return next(c for c, xy in zip(spots, local)
+                if not ((xy[:, 0] < hx + 0.005) & (xy[:, 1] < hy + 0.005)).any()), rot
+
+
+def rub_onto_first_mark(b, rub):
+    """Press on a clean spot beside mark 0 with the normal force that would rub with `rub`
+    newtons on this board at rest (from the hidden parameters), then slide onto mark 0 at about
+    the wipe speed; the (normal, rubbing) forces on the way. Sliding presses harder than the
+    static estimate (about twice on seed 11), so the tests judge by the forces measured."""
+    task = b.task
+    spot, rot = clean_spot(task)
+    mark = task.marks_world()[0]
+    z = task.surface_z - depth_for(task, rub / task.hidden_params()["friction"])
+    servo_to(b, Pose([*spot, task.surface_z + 0.02], rot), 1.0)
+    servo_to(b, Pose([*spot, z], rot), 1.0)
     assert not task.erased.any() and not task.smeared.any()  # no mark under the pad yet
-    servo_to(b, Pose([mark[0], mark[1], z - depth], rot), 1.0)
-    assert contact(b) > 20.0
+    seen = []
+    start = b.read_state().tcp_pose.position
+    for s in np.linspace(0.0, 1.0, 40)[1:]:  # ~6 cm/s, the wipe speed
+        target = Pose([*(start[:2] + s * (mark[:2] - start[:2])), z], rot)
+        servo_to(b, target, 0.025, hold=0.0)
+        seen.append(contact(b))
+    servo_to(b, Pose([*mark[:2], z], rot), 0.2, hold=0.2)
+    return np.array(seen)
+
+
+def test_rubbing_inside_the_band_erases():
+    b = force_backend(11)
+    forces = rub_onto_first_mark(b, 2.0)
+    sliding = forces[len(forces) // 3:]
+    assert 2.5 < np.median(sliding[:, 1]) < 5.0  # the friction force while sliding
+    assert 2.5 < b.task.judged.peak < 5.0
+    assert b.task.erased[0] and not b.task.smeared.any()
+    assert b.cell.data.mocap_pos[b.task._mark_mocap[0], 2] < 0  # gone from the cameras' view
+
+
+def test_rubbing_too_lightly_erases_nothing():
+    b = force_backend(11)
+    forces = rub_onto_first_mark(b, 1.0)
+    assert np.median(forces[len(forces) // 3:, 0]) > 2.0  # pressing, just not hard enough
+    assert b.task.judged.peak < 2.5
+    assert not b.task.erased.any() and not b.task.smeared.any()
+    assert b.task.failure_cause() == f"marks left: {b.task.n_marks}/{b.task.n_marks}"
+
+
+def test_rubbing_too_hard_smears_for_good():
+    b = force_backend(11)
+    forces = rub_onto_first_mark(b, 4.0)
+    assert np.median(forces[len(forces) // 3:, 1]) > 5.0
+    task = b.task
     assert task.smeared[0] and not task.erased[0]
-    assert task.failure_cause().startswith("smeared: pressed ")
-    # Easing off into the band does not bring the smeared mark back.
-    servo_to(b, Pose([mark[0], mark[1], z - depth_for(task, 12.0)], rot), 1.0)
-    assert 9.0 < contact(b) < 15.0
-    assert not task.erased[0]
+    assert task.failure_cause().startswith("smeared: rubbed ")
     assert not task.success()
-    assert task.failure_cause().startswith("smeared: pressed ")
+
+
+def test_pressing_without_rubbing_erases_nothing():
+    """The right pressing force, straight down onto a mark and held: the pad does not slide,
+    so the ink stays (what erases is rubbing, which no still press does)."""
+    b = force_backend(11)
+    task = b.task
+    _, rot = pad_rotation(task)
+    mark = task.marks_world()[0]
+    z = task.surface_z - depth_for(task, 3.75 / task.hidden_params()["friction"])
+    servo_to(b, Pose([*mark[:2], task.surface_z + 0.02], rot), 1.0)
+    servo_to(b, Pose([*mark[:2], z], rot), 1.0, hold=0.5)
+    normal, rub = contact(b)
+    assert normal > 4.0 and rub < 1.0
+    assert not task.erased[0] and not task.smeared.any()
 
 
 def run_script(physics, seed, reads_wrench, max_duration=14.0):
@@ -146,25 +169,25 @@ def run_script(physics, seed, reads_wrench, max_duration=14.0):
         b.close()
 
 
-# Seeds picked from the bench: 5000 has a stiff mount set high (the blind depth smears), 5006
-# a soft one set low (the blind depth is too light to erase anything).
-@pytest.mark.parametrize("seed, blind_cause", [(5000, "smeared"), (5006, "marks left")])
+# Seeds picked from the bench: 5002 has a grippy board (friction 0.39) on a stiff mount
+# (the blind depth rubs too hard and smears), 5006 a slippery one (0.13) on a soft mount set low
+# (the blind depth rubs too lightly to erase anything).
+@pytest.mark.parametrize("seed, blind_cause", [(5002, "smeared"), (5006, "marks left")])
 def test_oracle_succeeds_where_the_blind_script_fails(seed, blind_cause):
     result, task, controller = run_script("force", seed, reads_wrench=True)
     assert result.success, task.failure_cause()
     assert not controller.fault  # the 60 N stop never tripped
     quality = task.quality.summary(task.force_band())
-    assert quality["force_band"] == [8.0, 16.0]
-    assert quality["in_band_share"] > 0.7
-    assert quality["peak_force"] < 30.0
-    assert quality["contact_lost"] == 0
+    assert quality["force_band"] == [2.5, 5.0] and quality["force_axis"] == "tangential"
+    assert quality["in_band_share"] > 0.6  # of the time the pad rubs
+    assert quality["peak_force"] < 5.0  # never rubbed hard enough to smear
+    assert quality["contact_lost"] == 0  # rubbed from the first stroke to the last
 
     result, task, _ = run_script("force", seed, reads_wrench=False)
     assert not result.success
     assert task.failure_cause().startswith(blind_cause)
     quality = task.quality.summary(task.force_band())
-    assert quality["in_band_share"] < 0.1
-    assert quality["contact_lost"] >= 1  # the final lift-off at least is counted
+    assert quality["in_band_share"] < 0.3
 
 
 def test_oracle_does_the_nominal_task():

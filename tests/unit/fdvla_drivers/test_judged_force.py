@@ -43,7 +43,7 @@ def test_quality_peak_is_the_judged_force_of_each_task(task, seed):
                     max_duration=14.0)
         t = b.task
         q = t.quality.summary(t.force_band())
-        assert q["peak_force"] > 5.0  # it pressed
+        assert q["peak_force"] >= t.force_band()[0]  # it pressed (rubbed) into the band
         assert q["peak_force"] == pytest.approx(t.judged.peak, abs=0.01)
         # A new episode starts the judged force and the quality from zero.
         b.reset(seed=seed + 1)

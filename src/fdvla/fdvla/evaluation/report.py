@@ -97,12 +97,19 @@ def write_report(records: list[EpisodeRecord], out: Path, meta: dict) -> dict:
     n = len(records)
     fig, axes = plt.subplots(n, 1, figsize=(7, 1.9 * n + 0.5), squeeze=False, sharex=True)
     for ax, r in zip(axes[:, 0], records):
+        # The force the task judges: pressing (Fz), or rubbing (|Fxy|: the wipe's "force" physics).
+        rubbing = (r.force_quality or {}).get("force_axis") == "tangential"
+        name = "|Fxy| (rubbing)" if rubbing else "Fz"
+
+        def judged(w):
+            w = np.asarray(w)
+            return np.hypot(w[:, 0], w[:, 1]) if rubbing else w[:, 2]
+
         if r.wrench:
-            ax.plot(r.wrench_t, np.asarray(r.wrench)[:, 2], color="tab:blue", lw=1,
-                    label="measured Fz")
+            ax.plot(r.wrench_t, judged(r.wrench), color="tab:blue", lw=1, label=f"measured {name}")
         if r.predicted:
-            ax.plot(r.predicted_t, np.asarray(r.predicted)[:, 2], "o-", color="tab:orange",
-                    ms=3, lw=1, label="predicted Fz (force decoder)")
+            ax.plot(r.predicted_t, judged(r.predicted), "o-", color="tab:orange",
+                    ms=3, lw=1, label=f"predicted {name} (force decoder)")
         band = (r.force_quality or {}).get("force_band")
         if band:  # the contact force the task asks for this episode (physics "force")
             ax.axhspan(band[0], band[1], color="tab:green", alpha=0.15,

@@ -1,23 +1,27 @@
-"""Wipe, physics "force": the oracle regulates the pressing force; its blind twin picks a depth.
+"""Wipe, physics "force": the oracle rubs at the force the ink needs; its blind twin picks a depth.
 
 Both follow one plan, made once from the privileged (vision-level) poses: the board's yaw and
 nominal surface height, and the marks' positions. Like `WipeExpert` it visits the nearest
-stroke end, wipes along each stroke past its first and last mark, and stays on the board
-between strokes. The two differ only in how deep they press:
+stroke end and wipes along each stroke past its first and last mark, then back again, and
+stays on the board between strokes. The two differ only in how deep they press:
 
 - `reads_wrench=True` (oracle): the contact waypoints are planned `oracle_clearance` above the
   nominal surface (above any hidden board height), and every chunk (0.1 s) shifts them by a
   depth correction that an integral force loop updates from the measured normal force
-  (`state.wrench[2]`, pressing reads > 0) towards the middle of the task's force band: down at
-  `search_speed` until it touches, then by a step proportional to the force error over a
-  nominal contact stiffness. The plan's clock stops at the first touch until the force is
-  within `settle_tolerance` of the target, and again whenever it strays out of the band while
-  wiping, so the pad never slides across marks at the wrong pressure.
+  (`state.wrench[2]`, pressing reads > 0) towards a target: down at `search_speed` until it
+  touches, then by a step proportional to the force error over a nominal contact stiffness.
+  The target starts at `safe_force`, light enough that even the most slippery board's friction
+  cannot smear, and once the pad slides it becomes the band's middle over the friction
+  coefficient the wrench shows (tangential over normal force; the largest of the last few
+  readings, so a reading at a stroke's turn, where the pad sticks, does not make it press
+  harder). The first stroke's way out is slow rubbing that finds the friction; its way back,
+  and every later stroke, rubs at the right force. The plan's clock stops at the first touch
+  until the force is within `settle_tolerance` of the target.
 - `reads_wrench=False` (blind): the contact waypoints are `blind_depth` below the nominal
-  surface, all the way. 6.2 mm is the best single depth for the task's distribution (it lands
-  the force in the 8-16 N band for ~38 % of the mount stiffness and height pairs, computed over
-  the distribution before sliding; no other depth does better), a policy that sees only the
-  cameras can do no better than one such depth (see `fdvla_drivers.sim.tasks.wipe`).
+  surface, all the way. 5.9 mm is the best single depth for the task's distribution (it rubs
+  inside the band for ~36 % of the friction, mount stiffness and height draws, computed over
+  the distribution; no other depth does better): a policy that sees only the cameras can do no
+  better than one such depth (see `fdvla_drivers.sim.tasks.wipe`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from fdvla_drivers.sim.tasks import WipeTask, tool_down
 
 class WipeScript:
     #: Blind: the fixed depth below the nominal surface (m); see the module docstring.
-    blind_depth: float = 0.0062
+    blind_depth: float = 0.0059
     #: Oracle: contact waypoints are planned this far above the nominal surface (m), so that
     #: the force loop, not the plan, decides how deep the pad goes.
     oracle_clearance: float = 0.005
@@ -50,8 +54,13 @@ class WipeScript:
     max_step: float = 0.002
     #: Oracle: the plan waits at the first touch until the force is this close (N) to target.
     settle_tolerance: float = 2.0
-    #: Oracle: while wiping, the plan waits if the force is this close (N) to a band edge.
-    band_margin: float = 1.0
+    #: Oracle: the normal force (N) to start rubbing with, as a share of the force that would
+    #: smear on the most slippery board of the distribution.
+    safe_share: float = 0.8
+    #: Oracle: the friction coefficient is the largest of this many last readings while sliding.
+    friction_window: int = 5
+    #: Oracle: readings need at least this normal force (N) and friction force (N).
+    min_reading: tuple = (2.0, 0.3)
     #: Force (N) above which the pad counts as touching.
     touch_force: float = 1.0
     #: Oracle: a new depth correction is reached over this time (s): the replanning period.
@@ -72,10 +81,15 @@ class WipeScript:
                 raise TypeError(f"WipeScript has no setting {key!r}")
             setattr(self, key, value)
         band = task.force_band()
-        # Nominal physics has no upper limit: aim at 1.5x the erasing force, as the expert's
-        # 5 mm does roughly on the rigid board.
         self.band = band
-        self.target_force = (sum(band) / 2) if band else 1.5 * task.p.erase_force
+        if band:  # the band is of the rubbing force: press with its middle over the friction
+            self.target_rub = sum(band) / 2
+            self.safe_force = self.safe_share * band[1] / task.p.friction[1]
+            self.target_force = self.safe_force
+        else:  # nominal: aim at 1.5x the erasing force, as the expert's 5 mm does roughly
+            self.target_rub = None
+            self.target_force = 1.5 * task.p.erase_force
+        self.friction_readings: list = []  # oracle: recent friction coefficients while sliding
         self.path: Optional[WaypointPath] = None
         self.contact_z = 0.0  # the plan's contact level (base z)
         self.touch_time = 0.0  # plan time when the first contact waypoint is reached
@@ -102,7 +116,10 @@ class WipeScript:
         here = state.tcp_pose.position[:2]
         path = WaypointPath(now, state.tcp_pose)
         first = True
+        passes = []
         for a, b in wipe_passes(task, here, self.overshoot):
+            passes += [(a, b), (b, a)]  # out and back: the oracle's first way out finds friction
+        for a, b in passes:
             if first:
                 above = [*a, z_surface + cfg.approach_height]
                 path.move(Pose.from_rotation(above, rot), cfg.travel_speed,
@@ -167,15 +184,30 @@ class WipeScript:
             self.correction -= self.search_speed * self.ramp_time
             return False
         self.touched = True
+        if self.settled and self.target_rub is not None:
+            self._read_friction(state)
         error = self.target_force - force
         step = np.clip(self.gain * error / self.nominal_stiffness, -self.max_step, self.max_step)
         self.correction -= float(step)
         if not self.settled:
             self.settled = abs(error) <= self.settle_tolerance
             return self.settled
-        if self.band is None:
-            return True
-        return self.band[0] + self.band_margin <= force <= self.band[1] - self.band_margin
+        # Rubbing needs the pad to move: the plan never waits once it slides.
+        return True
+
+    def _read_friction(self, state: RobotState) -> None:
+        """While sliding: the friction coefficient the wrench shows, and the pressing force
+        that rubs at the band's middle with it."""
+        w = state.wrench
+        if w is None:
+            return
+        normal, rub = float(w[2]), float(np.hypot(w[0], w[1]))
+        if normal < self.min_reading[0] or rub < self.min_reading[1]:
+            return
+        self.friction_readings = (self.friction_readings + [rub / normal])[-self.friction_window:]
+        friction = max(self.friction_readings)
+        self.target_force = max(self.safe_force, self.target_rub / friction) if \
+            len(self.friction_readings) >= 2 else self.safe_force
 
     def _pose_at(self, t: float, correction: float) -> Pose:
         pose = self.path.sample(t)

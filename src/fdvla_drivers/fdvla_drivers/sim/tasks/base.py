@@ -89,8 +89,11 @@ class ForceQuality:
     """The contact force of one episode, step by step: peak, mean while in contact, the share of
     contact time inside the task's force band, and how often contact was lost."""
 
-    def __init__(self, threshold: float = 1.0):
+    def __init__(self, threshold: float = 1.0, axis: str = "normal"):
         self.threshold = threshold  # N: above this the tool is in contact
+        #: Which contact force the task judges: "normal" (pressing) or "tangential" (rubbing:
+        #: the wipe's "force" physics, whose "contact" is then the pad rubbing the board).
+        self.axis = axis
         self.reset()
 
     def reset(self) -> None:
@@ -120,7 +123,8 @@ class ForceQuality:
                 "mean_contact_force": round(float(self._sum) / n, 2) if n else 0.0,
                 "in_band_share": round(self._in_band / n, 3) if n and band else None,
                 "contact_lost": self.contact_lost,
-                "force_band": [float(b) for b in band] if band else None}
+                "force_band": [float(b) for b in band] if band else None,
+                "force_axis": self.axis}
 
 
 class SimTask(abc.ABC):
@@ -241,6 +245,27 @@ class SimTask(abc.ABC):
 
     def _mocap_id(self, body_name: str) -> int:
         return int(self.model.body_mocapid[self._id(mujoco.mjtObj.mjOBJ_BODY, body_name)])
+
+
+def contact_force_vector(model: mujoco.MjModel, data: mujoco.MjData, geoms_a: set,
+                         geoms_b: set) -> np.ndarray:
+    """Total contact force (N, base frame) between two sets of geoms: normal and friction
+    together, as the geoms of `geoms_a` push on those of `geoms_b`."""
+    total = np.zeros(3)
+    f6 = np.zeros(6)
+    for k in range(data.ncon):
+        c = data.contact[k]
+        g1, g2 = int(c.geom1), int(c.geom2)
+        if g1 in geoms_a and g2 in geoms_b:
+            sign = 1.0
+        elif g1 in geoms_b and g2 in geoms_a:
+            sign = -1.0
+        else:
+            continue
+        mujoco.mj_contactForce(model, data, k, f6)
+        # The contact frame's rows are the normal and the two tangents, in the world frame.
+        total += sign * (c.frame.reshape(3, 3).T @ f6[:3])
+    return total
 
 
 def contact_normal_force(model: mujoco.MjModel, data: mujoco.MjData, geoms_a: set,

@@ -1,36 +1,35 @@
 """Wipe marker strokes off a whiteboard: a mark is erased only under the eraser pad, and only
 while the pad presses on the board with at least `erase_force` newtons.
 
-Physics "force" (issue 18): the board sits on a hidden spring mount whose stiffness and rest
-height change per episode, and the ink has a pressure window. A mark under the pad is erased
-while the pad's (10 ms low-passed) normal force is inside `force_band()` = (8, 16) N; pressing
-harder than the band over a mark that is still there smears it, which is a failure ("smeared:
-pressed X N > 16 N") however many marks are erased; lighter than the band does nothing.
+Physics "force" (issue 18): ink comes off by rubbing, and how hard the pad must press to rub it
+off changes per episode where no camera can see it. A mark under the pad is erased while the
+pad's friction force on the board (the tangential contact force, 10 ms low-passed) is inside
+`force_band()` = (2.5, 5) N; rubbing harder over a mark smears it, which is a failure ("smeared:
+rubbed X N > 5 N") however many marks are erased; lighter does nothing. The pad must slide to
+rub: pressing without moving erases nothing.
 
 What varies, from the episode's rng (`hidden_params()`):
-- `mount_stiffness`, log-uniform 2500..50000 N/m: in series with the servo's 4000 N/m the
-  force per millimetre of commanded depth is 1.5..3.7 N/mm. It is a MjModel value
-  (`jnt_stiffness`), which the cameras' model copy never reads: invisible by construction.
+- `friction`, log-uniform 0.12..0.6: the pad-on-board friction coefficient (board coating, pad
+  wear). The normal force that rubs at the band's middle is 3.75 N / friction: 6 to 31 N. A
+  MjModel value (`geom_friction` of the pad and the board), which the cameras never read.
+- `mount_stiffness`, log-uniform 5000..50000 N/m, the board's spring mount: in series with the
+  servo's 4000 N/m the force per millimetre of commanded depth is 2.2..3.7 N/mm.
 - `height_offset`, uniform -4..+4 mm: the spring's rest position (`qpos_spring`), so the board
   *is* rendered that much higher or lower. The scene camera sees about 8.6 mm per pixel at the
-  board (0.73 m away, 59 degree fovy over 96 rows): under half a pixel. The wrist camera at the
-  approach pose is ~0.1 m from the board, where 4 mm changes the board's apparent scale by ~3 %
-  (a pixel or two at the image edge, on a uniform white board whose edges are mostly outside
-  the view). The privileged poses (`object_poses`, `surface_z`, `marks_world`) give the nominal
-  height, what vision can tell, not the true one.
-Together they move the commanded depth that gives the band's middle (12 N) from ~0 to ~12 mm
-below the nominal surface. A fixed depth lands in the band in at most ~38 % of episodes even
-ideally (6.2 mm, computed over the distribution; sliding makes it worse), while regulating the
-measured force holds it for all of them.
+  board (0.73 m away, 59 degree fovy over 96 rows): under half a pixel; the privileged poses
+  (`object_poses`, `surface_z`, `marks_world`) give the nominal height, what vision can tell.
 
-Why a camera-only policy cannot simply do it: the pressing force is nowhere in the images
-(the board sinks with the pad, so the wrist camera's view of the board is the same at 2 N and
-at 30 N). The one visual consequence of the force is which marks vanish, and the pad covers the
-marks it presses on, so a policy learns it only after lifting the pad off. A "press lightly,
-look, press deeper" search must step by less than the band's width over the stiffest mount
-(8 N / 3.7 N/mm ~ 2 mm) across a ~12 mm range, a lift-and-look cycle per step, and one step too
-deep over a mark is an irreversible smear. The demonstrations of a fixed expert carry no such
-search. Physics "nominal" is the task as it always was.
+Why force, and why the rubbing force: the wrench shows the friction coefficient directly (the
+ratio of the tangential to the normal force while the pad slides), so a policy that reads it
+can press with 3.75 N / friction. Without it, a fixed depth (the blind script) lands in the band
+for at most ~35 % of the draws (computed over the distribution), and so does a fixed pressing
+force: a policy that sees its own pose but not the wrench can hold a *fixed* force (the servo's
+impedance turns the command's lead over the TCP into a force, 4000 N/m), which is why a band of
+normal force, the same every episode, did not need a force sensor (docs/study/force_necessity.md),
+but no fixed force rubs inside a 2:1 band for friction that varies 5:1 (at best 43 % of the
+draws). The pressing force is nowhere in the images (the board sinks with the pad), and the
+marks the pad covers vanish only when it lifts off. Physics "nominal" is the task as it always
+was.
 """
 
 from __future__ import annotations
@@ -42,8 +41,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fdvla_msgs.types import Pose
-from fdvla_drivers.sim.tasks.base import (WORK_CENTRE, SimTask, contact_normal_force,
-                                          yaw_quat_wxyz)
+from fdvla_drivers.sim.tasks.base import (WORK_CENTRE, SimTask, contact_force_vector,
+                                          contact_normal_force, yaw_quat_wxyz)
 
 _HIDDEN_Z = -0.5  # erased marks are moved under the table, out of every camera's view
 _MARK_LIFT = 0.0004  # a mark's centre above the board's surface
@@ -64,10 +63,12 @@ class WipeParams:
     placement_half_extent: tuple = (0.05, 0.05)
     max_yaw: float = 0.5
     # ---- physics "force" only ----
-    #: Above this (N) the pad smears the marks under it instead of erasing them.
-    smear_force: float = 16.0
+    #: The pad's friction force on the board (N) that rubs the ink off; above it, it smears.
+    rub_band: tuple = (2.5, 5.0)
+    #: Range of the pad-on-board friction coefficient, sampled log-uniformly.
+    friction: tuple = (0.12, 0.6)
     #: Range (N/m) of the board mount's spring stiffness, sampled log-uniformly.
-    mount_stiffness: tuple = (2500.0, 50000.0)
+    mount_stiffness: tuple = (5000.0, 50000.0)
     #: Range (m) of the board's rest height about the nominal one, sampled uniformly.
     height_offset: tuple = (-0.004, 0.004)
     #: Damping ratio of the mount (the moving plate's mass is `plate_mass`).
@@ -87,6 +88,8 @@ class WipeTask(SimTask):
     def __init__(self, params: WipeParams | None = None, **kw):
         super().__init__(**kw)
         self.p = params or WipeParams()
+        if self.physics == "force":
+            self.quality.axis = "tangential"  # the checker judges the rubbing force
         self.holder_length = 0.06
         self.tool_length = self.holder_length + 2 * self.p.pad_half[2]
         self.n_marks = self.p.strokes * self.p.dots_per_stroke
@@ -213,7 +216,13 @@ class WipeTask(SimTask):
         m.dof_damping[self._mount_dof] = 2 * p.mount_damping_ratio * np.sqrt(k * p.plate_mass)
         data.qpos[self._mount_q] = h  # at rest on its spring (the plate's weight is compensated)
         data.qvel[self._mount_dof] = 0.0
-        self._hidden = {"mount_stiffness": round(k, 1), "height_offset": round(h, 5)}
+        # Drawn after the mount, so a seed's mount is what it was before friction varied.
+        lo, hi = np.log(p.friction)
+        mu = float(np.exp(rng.uniform(lo, hi)))
+        for g in (self._pad_id, *self._board):
+            m.geom_friction[g, 0] = mu  # MuJoCo takes the larger of the two: set both
+        self._hidden = {"mount_stiffness": round(k, 1), "height_offset": round(h, 5),
+                        "friction": round(mu, 4)}
         self.smeared[:] = False
         self.smear_force_seen = 0.0
         self._follow_board(data)
@@ -222,9 +231,11 @@ class WipeTask(SimTask):
         return dict(self._hidden) if self.physics == "force" else {}
 
     def force_band(self) -> tuple[float, float] | None:
+        """Physics "force": the band of the pad's friction (rubbing) force, not its pressing
+        force (`quality.axis` says so)."""
         if self.physics != "force":
             return None
-        return (self.p.erase_force, self.p.smear_force)
+        return tuple(self.p.rub_band)
 
     def board_offset(self, data) -> float:
         """How far (m) the board's surface is above its nominal height now (physics "force":
@@ -275,10 +286,11 @@ class WipeTask(SimTask):
         self._erase(data, self._under_pad(data) & ~self.erased)
 
     def _after_step_force(self, data) -> None:
-        raw = contact_normal_force(self.model, data, self._pad, self._board)
-        self.max_normal_force = max(self.max_normal_force, raw)
-        # Ink responds to pressure held for a few milliseconds, not to one contact spike.
-        force = self.judge_contact(raw)
+        f = contact_force_vector(self.model, data, self._pad, self._board)
+        self.max_normal_force = max(self.max_normal_force, abs(float(f[2])))
+        # The board turns only about z: its surface's tangent plane is base xy. Ink responds to
+        # rubbing held for a few milliseconds, not to one contact spike.
+        force = self.judge_contact(float(np.hypot(f[0], f[1])))
         band = self.force_band()
         self._follow_board(data)
         if force < band[0]:
@@ -299,7 +311,7 @@ class WipeTask(SimTask):
 
     def failure_cause(self) -> str:
         if self.physics == "force" and self.smeared.any():
-            return (f"smeared: pressed {self.smear_force_seen:.0f} N > {self.p.smear_force:g} N "
+            return (f"smeared: rubbed {self.smear_force_seen:.1f} N > {self.p.rub_band[1]:g} N "
                     f"({int(self.smeared.sum())}/{self.n_marks} marks)")
         left = int((~self.erased).sum())
         return f"marks left: {left}/{self.n_marks}" if left else ""
