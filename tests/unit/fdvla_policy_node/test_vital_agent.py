@@ -148,3 +148,41 @@ def test_the_pre_contact_turn_matches_the_demonstrations_starts_for_a_two_fold_t
         # Still pointing down: only turned about base z.
         np.testing.assert_allclose(aim.rotation.apply([0, 0, 1]), [0, 0, -1], atol=1e-9)
         assert np.allclose((tool_down(turned).inv() * aim.rotation).magnitude(), 0.0, atol=1e-9)
+
+
+def test_after_a_reset_the_agent_localises_only_from_a_scene_frame_taken_after_it(local_ckpt):
+    """Real time: the observation that shows the arm at a new placement can carry the scene
+    frame of the old one (cameras run at 10 Hz, the state at 500 Hz). Localising from it would
+    send the arm to where the target was. The agent holds until a newer frame arrives."""
+    places = [TARGET, TARGET + [0.06, -0.04, 0.0]]
+    seen = []
+
+    def localise(image):
+        seen.append(int(image[0, 0, 0]))  # which placement's frame it was (pixel value)
+        return places[seen[-1]], 0.0
+
+    agent = VitalAgent(_local_runner(local_ckpt), localise)
+
+    def obs(placement_in_image, scene_t, tcp_t, where):
+        o = obs_at(where, stamp=scene_t)
+        o.images["kinect"][:] = placement_in_image
+        o.stamps.update({"camera:kinect": scene_t, "camera:wrist": scene_t, "tcp_pose": tcp_t})
+        return o
+
+    start = TARGET + [0.1, 0.05, 0.2]
+    agent.infer(obs(0, 1.00, 1.05, start))  # the first episode: its frames are its own
+    assert seen == [0] and agent.phase == "reach"
+    agent.reset()  # a /sim/reset: the arm is at the next start, the frame still the old scene
+    new_start = places[1] + [-0.1, 0.05, 0.2]
+    held = agent.infer(obs(0, 5.95, 6.02, new_start))
+    assert seen == [0] and agent.phase == "localise"  # not localised from the stale frame
+    np.testing.assert_allclose([p.position for p in held.chunk.poses],
+                               np.tile(new_start, (len(held.chunk.poses), 1)), atol=1e-9)
+    assert agent.status()["stale_scene_waits"] == 1
+    agent.infer(obs(1, 6.05, 6.07, new_start))  # a frame rendered after the reset
+    assert seen == [0, 1] and agent.phase == "reach"
+    assert agent.status()["localised"][:3] == pytest.approx(places[1].tolist())
+    # Lock-step observations carry no stamps: they render in step, nothing to wait for.
+    agent.reset()
+    agent.infer(obs_at(new_start))
+    assert len(seen) == 3

@@ -74,16 +74,24 @@ class VitalAgent:
         self.device = local_runner.device
         self.autocast = local_runner.autocast
         self.policy = local_runner.policy
+        self.stale_scene_waits = 0  # inferences that held for a scene frame after a reset
         self.reset()
+        self._after_reset = False  # the first episode's frames are all its own
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         self.phase = "localise"
         self.frame: Optional[TargetFrame] = None
         self.localised: Optional[np.ndarray] = None  # [x, y, z, yaw]
+        # After a reset (the arm moved: a new placement) the observation that showed it can
+        # carry a scene frame rendered before it, of the old placement: localise only from a
+        # frame stamped after that observation's robot state (the node's observations say
+        # when each input was sampled; lock-step ones render in step and carry no stamps).
+        self._after_reset = True
+        self._fresh_after: Optional[float] = None
 
     def status(self) -> dict:
-        d = {"phase": self.phase}
+        d = {"phase": self.phase, "stale_scene_waits": self.stale_scene_waits}
         if self.localised is not None:
             d["localised"] = [round(float(v), 4) for v in self.localised]
         return d
@@ -117,6 +125,9 @@ class VitalAgent:
 
     def infer(self, obs: Observation, guide: Optional[Guide] = None) -> Inference:
         started = time.time()
+        if self.phase == "localise" and self._scene_is_stale(obs):
+            self.stale_scene_waits += 1
+            return self._reach(obs, obs.tcp_pose, started)  # hold where the arm is
         if self.phase == "localise":
             found = self.localise(obs.images[self.settings.scene_camera])
             if found is None:
@@ -132,6 +143,21 @@ class VitalAgent:
                 return self._reach(obs, goal, started)
             self.phase = "local"
         return self.local.infer(obs, guide, frame=self.frame)
+
+    def _scene_is_stale(self, obs: Observation) -> bool:
+        if not self._after_reset:
+            return False
+        scene = obs.stamps.get(f"camera:{self.settings.scene_camera}")
+        state = obs.stamps.get("tcp_pose")
+        if scene is None or state is None:
+            self._after_reset = False
+            return False
+        if self._fresh_after is None:
+            self._fresh_after = state
+        if scene < self._fresh_after:
+            return True
+        self._after_reset = False
+        return False
 
     def _reach(self, obs: Observation, goal: Pose, started: float) -> Inference:
         """A chunk along the straight line from the arm to `goal`, at the reach speeds, then
