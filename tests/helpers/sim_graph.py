@@ -14,14 +14,13 @@ NO_CAMERAS = ["cameras={}"]
 
 
 def rejected(probe: Probe) -> dict:
-    msg = probe.latest(topics.DIAGNOSTICS)
-    out = {}
-    if msg is None:
-        return out
-    for st in msg.status:
-        if st.name.endswith(": controller"):
-            out = {k: v for k, v in conv.diagnostic_values(st).items()}
-    return out
+    """The controller's latest diagnostic values. Every node publishes on /diagnostics, so the
+    newest message may be another node's: take the newest one that carries the controller."""
+    for msg in reversed(probe.all(topics.DIAGNOSTICS)):
+        for st in msg.status:
+            if st.name.endswith(": controller"):
+                return {k: v for k, v in conv.diagnostic_values(st).items()}
+    return {}
 
 
 def tcp(probe: Probe) -> Pose:
