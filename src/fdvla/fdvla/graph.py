@@ -113,6 +113,10 @@ def _policy_processes(cfg: dict) -> list:
         PolicySettings.from_dict(params)
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
+    backend = (cfg.get("robot") or {}).get("backend")
+    if params.get("localiser") == "oracle" and backend != "sim":
+        raise ConfigError("policy.localiser=oracle reads the simulation's true target; the "
+                          f"{backend!r} backend has none (use the checkpoint's localiser)")
     return [ProcessSpec("policy", (NodeSpec("policy", "policy", params),))]
 
 

@@ -7,6 +7,7 @@ callbacks only store the latest samples.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -43,8 +44,16 @@ class PolicyNode(Node):
         device = pick_device(config.device)
         if device == "cpu" and config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
+        self.oracle = None  # ViTaL ablation in simulation: the task state's true target
+        if config.localiser == "oracle":
+            from fdvla_model.localise import OracleLocaliser
+            from fdvla_policy_node.inference.task_oracle import TaskStateOracle
+
+            self.oracle = TaskStateOracle(OracleLocaliser.with_noise(config.localiser_noise,
+                                                                     seed=config.seed))
         self.runner = load_runner(config.checkpoint, device, seed=config.seed,
-                                  noise_scale=config.noise_scale)
+                                  noise_scale=config.noise_scale,
+                                  localise=self.oracle.localise if self.oracle else None)
         self.info = self.runner.info
         refuse_without_wrench(self.info.variant, config.wrench_available, config.setup)
         self.assembler = ObservationAssembler(ObservationConfig(
@@ -76,6 +85,9 @@ class PolicyNode(Node):
             self._state_subs.append((self._state_node.create_subscription(
                 WrenchStamped, topics.WRENCH, _unused, qos.LATEST), self._on_wrench))
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
+        if self.oracle is not None:
+            self.create_subscription(String, topics.SIM_TASK_STATE, self._on_task_state,
+                                     qos.SIM_TASK_STATE)
         self.pub_chunk = self.create_publisher(MultiDOFJointTrajectory, topics.ACTION_CHUNK, qos.COMMAND)
         self.pub_wrench = self.create_publisher(WrenchStamped, topics.PREDICTED_WRENCH, qos.SENSOR_PUB)
         self.pub_token = self.create_publisher(Float32MultiArray, topics.FORCE_TOKEN, qos.SENSOR_PUB)
@@ -127,6 +139,13 @@ class PolicyNode(Node):
         if msg.data.strip() and msg.data.strip() != self.assembler.instruction:
             self.get_logger().info(f"instruction: {msg.data.strip()!r}")
         self.assembler.set_instruction(msg.data)
+
+    def _on_task_state(self, msg: String) -> None:
+        try:
+            self.oracle.update(json.loads(msg.data))
+        except (ValueError, TypeError, AttributeError) as e:
+            self.stats.skip("bad_task_state")
+            self.error = f"{topics.SIM_TASK_STATE}: {e}"
 
     # ------------------------------------------------------------------ inference thread
     def start(self) -> None:
@@ -206,6 +225,8 @@ class PolicyNode(Node):
                         "(limits.conf rtprio) to permit it.")
 
     def _infer_and_publish(self, obs) -> None:
+        if self.oracle is not None:
+            self.oracle.observed(obs.stamps.get(f"camera:{self.runner.settings.scene_camera}"))
         p = self.pipeline.predict(obs)
         if p.dropped_old:
             self.stats.count("old_chunk_not_followed")

@@ -56,3 +56,20 @@ def test_one_source_of_policy_defaults_and_bad_keys_refused_before_start():
     assert flat["smooth_degree"] == SchedulerConfig().smooth_degree
     with pytest.raises(ConfigError, match="thresold"):
         build_graph(load_setup("sim", ["policy.checkpoint=default", "policy.thresold=0.5"]))
+
+
+def test_the_oracle_localiser_is_checked_and_runs_only_on_the_simulation():
+    import pytest
+
+    from fdvla.config import ConfigError
+
+    graph = build_graph(load_setup("sim", ["policy.checkpoint=x", "policy.localiser=oracle",
+                                           "policy.localiser_noise=0.002"]))
+    params = graph[-1].nodes[0].params
+    assert params["localiser"] == "oracle" and params["localiser_noise"] == 0.002
+    with pytest.raises(ConfigError, match="the 'ur_rtde' backend has none"):
+        build_graph(load_setup("ur5e", ["policy.checkpoint=x", "policy.localiser=oracle"]))
+    with pytest.raises(ConfigError, match="policy.localiser must be one of learned, oracle"):
+        build_graph(load_setup("sim", ["policy.checkpoint=x", "policy.localiser=vlm"]))
+    with pytest.raises(ConfigError, match="localiser_noise is a standard deviation"):
+        build_graph(load_setup("sim", ["policy.checkpoint=x", "policy.localiser_noise=-1"]))

@@ -87,9 +87,18 @@ def test_the_agent_refuses_a_base_frame_policy_and_a_missing_target(local_ckpt, 
     policy, info = load_for_inference(base, device="cpu")
     with pytest.raises(ValueError, match="target frame"):
         VitalAgent(PolicyRunner(policy, info), lambda image: (TARGET, None))
-    agent = VitalAgent(_local_runner(local_ckpt), lambda image: None)
-    with pytest.raises(RuntimeError, match="no target"):
-        agent.infer(obs_at(TARGET + [0, 0, 0.2]))
+    # A localiser with no answer: the arm holds, and after `localise_patience` tries in a row
+    # the agent gives up with an error (never a chunk to a guessed target).
+    agent = VitalAgent(_local_runner(local_ckpt), lambda image: None,
+                       VitalSettings(localise_patience=3))
+    here = TARGET + [0, 0, 0.2]
+    for _ in range(2):
+        held = agent.infer(obs_at(here))
+        np.testing.assert_allclose([p.position for p in held.chunk.poses],
+                                   np.tile(here, (len(held.chunk.poses), 1)), atol=1e-9)
+    assert agent.phase == "localise" and agent.status()["localise_waits"] == 2
+    with pytest.raises(RuntimeError, match="no target in 3 scene images"):
+        agent.infer(obs_at(here))
     # The local runner itself will not run without the target's frame.
     with pytest.raises(ValueError, match="target's frame"):
         _local_runner(local_ckpt).infer(obs_at(TARGET + [0, 0, 0.2]))
@@ -186,3 +195,51 @@ def test_after_a_reset_the_agent_localises_only_from_a_scene_frame_taken_after_i
     agent.reset()
     agent.infer(obs_at(new_start))
     assert len(seen) == 3
+
+
+def test_the_agent_holds_until_its_localiser_answers_then_reaches(local_ckpt):
+    answers = [None, None, (TARGET, 0.0)]
+    agent = VitalAgent(_local_runner(local_ckpt), lambda image: answers.pop(0),
+                       VitalSettings(localise_patience=3))
+    start = TARGET + [0.1, 0.0, 0.2]
+    agent.infer(obs_at(start))
+    agent.infer(obs_at(start))
+    assert agent.phase == "localise"
+    agent.infer(obs_at(start))  # the third try answers: patience counts misses in a row
+    assert agent.phase == "reach" and agent.status()["localise_waits"] == 2
+    assert agent.status()["localised"][:3] == pytest.approx(TARGET.tolist())
+
+
+def test_the_real_time_oracle_answers_only_from_a_task_state_as_new_as_the_scene_frame():
+    """The policy node's oracle (policy.localiser=oracle): /sim/task_state's target plus noise.
+    After a reset the newest task state can still be the old placement's: no answer from it."""
+    from fdvla_model.localise import OracleLocaliser
+    from fdvla_policy_node.inference.task_oracle import TaskStateOracle
+
+    def state(stamp, xyz, yaw, symmetry=4):
+        q = Rotation.from_euler("z", yaw).as_quat()
+        return {"stamp": stamp, "target": {"name": "socket_hole_top", "pose": [*xyz, *q],
+                                           "yaw_symmetry": symmetry}}
+
+    oracle = TaskStateOracle(OracleLocaliser.with_noise(0.0))
+    assert oracle.localise(None) is None  # nothing received yet
+    oracle.update(state(1.0, TARGET, 0.2))
+    oracle.observed(1.0)
+    position, yaw = oracle.localise(None)
+    np.testing.assert_allclose(position, TARGET)
+    assert yaw == pytest.approx(0.2)
+    oracle.observed(2.05)  # a frame of the next placement; the task state is older
+    assert oracle.localise(None) is None
+    moved = TARGET + [0.05, 0.02, 0.0]
+    oracle.update(state(2.10, moved, -0.1, symmetry=0))
+    position, yaw = oracle.localise(None)
+    np.testing.assert_allclose(position, moved)
+    assert yaw is None  # a round target: its yaw is not seen
+    oracle.update({"stamp": 3.0})  # a task state without a target changes nothing
+    np.testing.assert_allclose(oracle.localise(None)[0], moved)
+    # The noise knob: x, y at the given sigma, z at half, yaw 0.05 rad per cm.
+    noisy = TaskStateOracle(OracleLocaliser.with_noise(0.01, seed=3))
+    noisy.update(state(1.0, TARGET, 0.0))
+    draws = np.array([[*noisy.localise(None)[0], noisy.localise(None)[1]] for _ in range(2000)])
+    assert draws[:, :3].std(axis=0) == pytest.approx([0.01, 0.01, 0.005], rel=0.1)
+    assert draws[:, 3].std() == pytest.approx(0.05, rel=0.1)

@@ -60,7 +60,8 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="initial flow noise scale (0: deterministic chunks; default: 1)")
     e.add_argument("--localiser", choices=("learned", "oracle"), default="learned",
                    help="ViTaL checkpoints: the checkpoint's localiser, or the task's true "
-                        "target plus --localiser-noise (lock-step only; the ablation)")
+                        "target plus --localiser-noise (the ablation; in real time the policy "
+                        "node reads it from /sim/task_state)")
     e.add_argument("--localiser-noise", type=float, default=0.0, metavar="M",
                    help="oracle localiser: standard deviation of its x, y (and half of it in z) "
                         "error, m; 0.05 rad per cm on the yaw")
@@ -83,6 +84,8 @@ def _policy_overrides(args) -> dict:
         d["noise_scale"] = args.noise_scale
     if not args.lockstep and args.latency:
         d["extra_latency"] = args.latency
+    if not args.lockstep and args.localiser == "oracle":  # lock-step builds its own oracle
+        d.update(localiser="oracle", localiser_noise=args.localiser_noise)
     return d
 
 
@@ -110,9 +113,9 @@ def run_eval(args) -> int:
     except PolicyLoadError as e:
         print(f"fdvla eval: {e}", file=sys.stderr)
         return 2
-    if args.localiser == "oracle" and not (vital and args.lockstep):
+    if args.localiser == "oracle" and not vital:
         print("fdvla eval: --localiser oracle runs a ViTaL checkpoint's agent on the task's "
-              "true target, in --lockstep only", file=sys.stderr)
+              "true target; this checkpoint is a single policy", file=sys.stderr)
         return 2
     if not args.localiser_noise >= 0:
         print("fdvla eval: --localiser-noise is a standard deviation (m), >= 0", file=sys.stderr)
@@ -156,8 +159,7 @@ def run_eval(args) -> int:
             if args.localiser == "oracle":
                 from fdvla_model.localise import OracleLocaliser
 
-                n = args.localiser_noise
-                oracle = OracleLocaliser(n, n / 2, 5.0 * n, seed=args.seed)
+                oracle = OracleLocaliser.with_noise(args.localiser_noise, seed=args.seed)
             runner = load_runner(ckpt, pick_device(args.device), noise_scale=settings.noise_scale,
                                  localise=(lambda image: None) if oracle else None)
             refuse_without_wrench(runner.info.variant, not sensorless, args.robot)

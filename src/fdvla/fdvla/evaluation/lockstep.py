@@ -70,12 +70,7 @@ class PolicyAgent:
 
 def _oracle_localise(oracle, task):
     """The localiser interface (scene image -> position, yaw) answered from the task's truth."""
-    target = task.object_poses()[task.target_name]
-    yaw = float(target.rotation.as_euler("xyz")[2]) if task.target_yaw_symmetry else None
-
-    def localise(_image):
-        return oracle.localise(target.position, yaw)
-    return localise
+    return lambda _image: oracle.localise_target(task.target())
 
 
 def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: int = 0,

@@ -65,7 +65,12 @@ def yaw_of_rotation(matrix: np.ndarray) -> float:
 
 
 def _recorded_target(target, episode_dir: Path) -> TargetLabel:
-    where = f"{episode_dir / EPISODE_FILE}: extra.target"
+    return target_from_dict(target, f"{episode_dir / EPISODE_FILE}: extra.target")
+
+
+def target_from_dict(target, where: str = "target") -> TargetLabel:
+    """A task's target as the sim reports it (`SimTask.target()`, /sim/task_state "target") and
+    datasets store it (episode.json `extra.target`); DatasetError naming `where` if malformed."""
     if not isinstance(target, dict) or "pose" not in target:
         raise DatasetError(f"{where} must be {{'name': ..., 'pose': [x, y, z, qx, qy, qz, qw]}}")
     try:

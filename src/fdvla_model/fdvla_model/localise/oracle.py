@@ -31,6 +31,12 @@ class OracleLocaliser:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
+    @classmethod
+    def with_noise(cls, noise: float, seed: Optional[int] = None) -> "OracleLocaliser":
+        """One knob (`fdvla eval --localiser-noise`, `policy.localiser_noise`): `noise` m in x
+        and y, half of it in z, and 0.05 rad of yaw per cm."""
+        return cls(noise, noise / 2, 5.0 * noise, seed=seed)
+
     def localise(self, true_position, true_yaw: Optional[float] = None
                  ) -> tuple[np.ndarray, Optional[float]]:
         """(position (3,) m, yaw rad or None when `true_yaw` is None), noise added."""
@@ -45,6 +51,14 @@ class OracleLocaliser:
             return noisy, None
         yaw = float(true_yaw) + float(draw[3]) * self.noise_yaw
         return noisy, yaw
+
+    def localise_target(self, target: dict) -> tuple[np.ndarray, Optional[float]]:
+        """The same from a task's target as the sim reports it (`SimTask.target()`, the
+        "target" of /sim/task_state); a target whose yaw is not seen (symmetry 0) gets none."""
+        from fdvla_model.dataset.target_label import target_from_dict
+
+        truth = target_from_dict(target)
+        return self.localise(truth.position, truth.yaw if truth.yaw_symmetry else None)
 
     def __repr__(self) -> str:
         return (f"OracleLocaliser(noise_xy={self.noise_xy}, noise_z={self.noise_z}, "

@@ -35,6 +35,9 @@ def load_runner(spec, device: Optional[str] = None, seed: int = 0, noise_scale: 
     """The runner for `spec`. `localise` (image -> (position, yaw) | None) replaces a ViTaL
     checkpoint's learned localiser (the oracle ablation); a checkpoint without one needs it."""
     manifest = vital_manifest(spec)
+    if manifest is None and localise is not None:
+        raise PolicyLoadError(f"{spec}: a localiser (the oracle) is for a ViTaL checkpoint; "
+                              "this one is a single policy")
     if manifest is None:
         policy, info = load_for_inference(spec, device)
         return PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale)
@@ -44,7 +47,7 @@ def load_runner(spec, device: Optional[str] = None, seed: int = 0, noise_scale: 
     if localise is None:
         if manifest["localiser"] is None:
             raise PolicyLoadError(f"{spec}: the ViTaL checkpoint has no localiser; run it with "
-                                  "the oracle (fdvla eval --lockstep --localiser oracle)")
+                                  "the oracle (fdvla eval --localiser oracle, policy.localiser=oracle)")
         from fdvla_model.localise import LocaliserLoadError, load_localiser
 
         try:

@@ -11,6 +11,8 @@ from typing import Optional
 
 from .chunking import SchedulerConfig
 
+LOCALISERS = ("learned", "oracle")
+
 
 @dataclass
 class PolicySettings:
@@ -42,11 +44,21 @@ class PolicySettings:
     #: False on a setup without a force/torque sensor (no /wrench anywhere).
     wrench_available: bool = True
     setup: str = ""  # the robot setup's name, for messages
+    #: ViTaL checkpoints: "learned" (the checkpoint's localiser) or "oracle" (simulation only:
+    #: the sim's true target plus `localiser_noise`, an ablation; `fdvla eval --localiser`).
+    localiser: str = "learned"
+    localiser_noise: float = 0.0  # m (OracleLocaliser.with_noise)
     chunking: SchedulerConfig = field(default_factory=SchedulerConfig)
 
     def __post_init__(self):
         if not 0.0 <= float(self.extra_latency) <= 10.0:
             raise ValueError(f"policy.extra_latency must be in [0, 10] s, got {self.extra_latency}")
+        if self.localiser not in LOCALISERS:
+            raise ValueError(f"policy.localiser must be one of {', '.join(LOCALISERS)}, got "
+                             f"{self.localiser!r}")
+        if not 0.0 <= float(self.localiser_noise) <= 1.0:
+            raise ValueError("policy.localiser_noise is a standard deviation in m, in [0, 1], "
+                             f"got {self.localiser_noise}")
         if not 0 <= int(self.inference_priority) <= 98:
             raise ValueError("policy.inference_priority must be in [0, 98] (below the servo "
                              f"thread's), got {self.inference_priority}")

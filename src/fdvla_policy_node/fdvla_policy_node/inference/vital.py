@@ -44,15 +44,19 @@ class VitalSettings:
     reach_angular_speed: float = 0.5  # rad/s
     #: The camera the localiser looks through (the scene camera).
     scene_camera: str = "kinect"
+    #: Inferences in a row that the arm holds while the localiser has no answer yet (an oracle
+    #: waiting for the task state of the new placement) before the agent gives up with an error.
+    localise_patience: int = 50
 
     def __post_init__(self):
-        for name in ("approach_height", "handover_distance", "reach_speed", "reach_angular_speed"):
+        for name in ("approach_height", "handover_distance", "reach_speed", "reach_angular_speed",
+                     "localise_patience"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"vital.{name} must be positive, got {getattr(self, name)}")
 
 
 #: A localiser: the scene image -> (target position (3,) in base, yaw or None), or None when it
-#: finds nothing.
+#: has no answer (yet): the arm holds and it is asked again, `localise_patience` times.
 Localise = Callable[[np.ndarray], Optional[tuple]]
 
 
@@ -75,6 +79,8 @@ class VitalAgent:
         self.autocast = local_runner.autocast
         self.policy = local_runner.policy
         self.stale_scene_waits = 0  # inferences that held for a scene frame after a reset
+        self.localise_waits = 0  # inferences that held for the localiser's answer
+        self._unanswered = 0  # of them, in a row
         self.reset()
         self._after_reset = False  # the first episode's frames are all its own
 
@@ -91,7 +97,8 @@ class VitalAgent:
         self._fresh_after: Optional[float] = None
 
     def status(self) -> dict:
-        d = {"phase": self.phase, "stale_scene_waits": self.stale_scene_waits}
+        d = {"phase": self.phase, "stale_scene_waits": self.stale_scene_waits,
+             "localise_waits": self.localise_waits}
         if self.localised is not None:
             d["localised"] = [round(float(v), 4) for v in self.localised]
         return d
@@ -131,7 +138,13 @@ class VitalAgent:
         if self.phase == "localise":
             found = self.localise(obs.images[self.settings.scene_camera])
             if found is None:
-                raise RuntimeError("the localiser found no target in the scene image")
+                self._unanswered += 1
+                if self._unanswered >= self.settings.localise_patience:
+                    raise RuntimeError(f"the localiser found no target in {self._unanswered} "
+                                       "scene images in a row")
+                self.localise_waits += 1
+                return self._reach(obs, obs.tcp_pose, started)  # hold where the arm is
+            self._unanswered = 0
             position, yaw = found
             self.frame = TargetFrame(position, equivalent_yaw(0.0 if yaw is None else yaw,
                                                               self.yaw_symmetry))

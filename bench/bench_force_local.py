@@ -1,0 +1,153 @@
+"""The paper's four variants on a `force` task, local recipe, several training seeds (issue 18).
+
+Each variant is trained on the same target-frame dataset (near-target demonstrations, wrist
+camera; docs/study/force_necessity.md) once per seed, wrapped as a ViTaL checkpoint and run
+from the pre-contact pose the oracle localiser gives (2 mm noise by default), so that only the
+contact phase is compared. Lock-step (or --realtime: over DDS, the way users run it),
+`--physics force`, held-out placements from --eval-seed (real time: from the next seed on, the
+sim episode contract).
+Variants that need no wrench at inference run on the sensorless robot (the study's rule).
+
+A stage whose output exists is read, not redone, so an interrupted run resumes, and two runs
+with different --variants can share the machine's two cores. Writes OUT/force_local_TASK.json
+(the study's `"task/variant": {"successes", "trials", ...}` with seeds pooled and per seed) and
+prints the Markdown table.
+
+    python bench/bench_force_local.py --task button --dataset runs/vforce/button_local_tf --seeds 0 1 --out runs/vforce/local
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from fdvla.study.pipeline import fault_kind, run_fdvla
+from fdvla.study.protocol import EVAL_ROBOT, SCALES, VARIANTS
+from fdvla.study.report import wilson_interval
+
+
+def _stage(name: str, done: Path, argv: list) -> None:
+    if done.exists():
+        return
+    print(f"[{name}] fdvla {' '.join(map(str, argv))}", flush=True)
+    started = time.time()
+    run_fdvla(argv)
+    print(f"[{name}] {time.time() - started:.0f} s", flush=True)
+
+
+def run_cell(variant: str, seed: int, args) -> Path:
+    """Train, wrap and evaluate one variant at one training seed; the evaluation's folder."""
+    from fdvla_model.vital_checkpoint import write_vital_checkpoint
+
+    name = f"{variant}_s{seed}"
+    train, vital = args.out / "train" / name, args.out / "vital" / name
+    evaluation = args.out / _eval_folder(args) / name
+    _stage(f"train {name}", train / "policy" / "config.json",
+           ["train", "--dataset", args.dataset, "--variant", variant, "--preset", args.preset,
+            "--steps", args.steps, "--batch-size", args.batch_size, "--chunk-size",
+            args.chunk_size, "--lr", args.lr, "--seed", seed, "--out", train])
+    if not (vital / "vital.json").is_file():
+        write_vital_checkpoint(vital, train)
+    _stage(f"eval {name}", evaluation / "results.json",
+           ["eval", "--policy", vital, "--task", args.task, "--episodes", args.episodes,
+            "--seed", args.eval_seed, *([] if args.realtime else ["--lockstep"]),
+            "--physics", "force", "--timeout",
+            args.timeout, "--success-hold", args.success_hold, "--localiser", "oracle",
+            "--localiser-noise", args.localiser_noise, "--robot", EVAL_ROBOT[variant],
+            "--out", evaluation])
+    return evaluation
+
+
+def _eval_folder(args) -> str:
+    return "eval_realtime" if args.realtime else "eval"
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if isinstance(v, (int, float)) and np.isfinite(v)]
+    return round(float(np.mean(values)), 3) if values else None
+
+
+def summarise(variant: str, seeds: list, args) -> dict | None:
+    """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
+    per_seed, episodes = {}, []
+    for seed in seeds:
+        path = args.out / _eval_folder(args) / f"{variant}_s{seed}" / "results.json"
+        if not path.is_file():
+            continue
+        eps = json.loads(path.read_text())["episodes"]
+        per_seed[str(seed)] = {"successes": sum(bool(e["success"]) for e in eps),
+                               "trials": len(eps)}
+        episodes += eps
+    if not episodes:
+        return None
+    k, n = sum(bool(e["success"]) for e in episodes), len(episodes)
+    quality = [e.get("force_quality") or {} for e in episodes]
+    rates = [d["successes"] / d["trials"] for d in per_seed.values()]
+    return {"successes": k, "trials": n, "wilson_95": [round(x, 3) for x in wilson_interval(k, n)],
+            "per_seed": per_seed,
+            "seed_spread": round(max(rates) - min(rates), 3) if len(rates) > 1 else None,
+            "robot": EVAL_ROBOT[variant], "mode": "realtime" if args.realtime else "lockstep",
+            "localiser": "oracle",
+            "failures": dict(Counter((e.get("failure") or "?").split(" (")[0]
+                                     for e in episodes if not e["success"])),
+            "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
+            "peak_force_mean": _mean(q.get("peak_force") for q in quality),
+            "mean_force_mean": _mean(q.get("mean_contact_force") for q in quality),
+            "in_band_share_mean": _mean(q.get("in_band_share") for q in quality)}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="button")
+    p.add_argument("--dataset", type=Path, required=True,
+                   help="target-frame dataset (fdvla dataset target-frame)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="training seeds")
+    recipe = SCALES["small"]  # the study's training recipe (and the default policy's)
+    p.add_argument("--preset", default=recipe.preset)
+    p.add_argument("--steps", type=int, default=recipe.train_steps)
+    p.add_argument("--batch-size", type=int, default=recipe.batch_size)
+    p.add_argument("--chunk-size", type=int, default=recipe.chunk_size)
+    p.add_argument("--lr", type=float, default=recipe.lr)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--eval-seed", type=int, default=100, help="first held-out placement seed")
+    p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--success-hold", type=float, default=1.0)
+    p.add_argument("--localiser-noise", type=float, default=0.002, help="m (oracle localiser)")
+    p.add_argument("--realtime", action="store_true",
+                   help="evaluate in real time over DDS (the policy node's oracle), not lock-step")
+    p.add_argument("--summarise-only", action="store_true",
+                   help="only read the evaluations present and write the table")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    args.out = args.out / args.task
+    if not args.summarise_only:
+        for seed in args.seeds:  # every variant once before any second seed
+            for variant in args.variants:
+                run_cell(variant, seed, args)
+    table = {}
+    for variant in VARIANTS:  # the table holds whatever has been evaluated, by any run
+        row = summarise(variant, args.seeds, args)
+        if row is not None:
+            table[f"{args.task}/{variant}"] = row
+    args.out.mkdir(parents=True, exist_ok=True)
+    mode = "_realtime" if args.realtime else ""
+    (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")
+    print("| variant | success (seeds pooled) | Wilson 95 % | per seed | failures | peak force "
+          "| in band |\n|---|---|---|---|---|---|---|")
+    for key, d in table.items():
+        seeds = ", ".join(f"{v['successes']}/{v['trials']}" for v in d["per_seed"].values())
+        fails = ", ".join(f"{k} {v}" for k, v in sorted(d["failures"].items())) or "-"
+        print(f"| {key} | {d['successes']}/{d['trials']} | [{d['wilson_95'][0]:.2f}, "
+              f"{d['wilson_95'][1]:.2f}] | {seeds} | {fails} | {d['peak_force_mean']} N | "
+              f"{d['in_band_share_mean']} |")
+
+
+if __name__ == "__main__":
+    main()
