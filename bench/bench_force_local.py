@@ -7,6 +7,8 @@ contact phase is compared. Lock-step (or --realtime: over DDS, the way users run
 `--physics force`, held-out placements from --eval-seed (real time: from the next seed on, the
 sim episode contract).
 Variants that need no wrench at inference run on the sensorless robot (the study's rule).
+`--force-history K` trains the extension beside them (the force encoder reads the last K wrench
+frames; `fdvla train --force-history`), named VARIANT+hK in the table.
 
 A stage whose output exists is read, not redone, so an interrupted run resumes, and two runs
 with different --variants can share the machine's two cores. Writes OUT/force_local_TASK.json
@@ -40,17 +42,23 @@ def _stage(name: str, done: Path, argv: list) -> None:
     print(f"[{name}] {time.time() - started:.0f} s", flush=True)
 
 
+def cell_name(variant: str, history: int) -> str:
+    """The paper's variant, or the force-history extension of it (VARIANT+hK)."""
+    return variant if history == 1 else f"{variant}+h{history}"
+
+
 def run_cell(variant: str, seed: int, args) -> Path:
     """Train, wrap and evaluate one variant at one training seed; the evaluation's folder."""
     from fdvla_model.vital_checkpoint import write_vital_checkpoint
 
-    name = f"{variant}_s{seed}"
+    name = f"{cell_name(variant, args.force_history)}_s{seed}"
     train, vital = args.out / "train" / name, args.out / "vital" / name
     evaluation = args.out / _eval_folder(args) / name
     _stage(f"train {name}", train / "policy" / "config.json",
            ["train", "--dataset", args.dataset, "--variant", variant, "--preset", args.preset,
             "--steps", args.steps, "--batch-size", args.batch_size, "--chunk-size",
-            args.chunk_size, "--lr", args.lr, "--seed", seed, "--out", train])
+            args.chunk_size, "--lr", args.lr, "--seed", seed, "--out", train,
+            *(["--force-history", args.force_history] if args.force_history > 1 else [])])
     if not (vital / "vital.json").is_file():
         write_vital_checkpoint(vital, train)
     _stage(f"eval {name}", evaluation / "results.json",
@@ -72,11 +80,11 @@ def _mean(values) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
 
-def summarise(variant: str, seeds: list, args) -> dict | None:
+def summarise(variant: str, history: int, seeds: list, args) -> dict | None:
     """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
     per_seed, episodes = {}, []
     for seed in seeds:
-        path = args.out / _eval_folder(args) / f"{variant}_s{seed}" / "results.json"
+        path = args.out / _eval_folder(args) / f"{cell_name(variant, history)}_s{seed}" / "results.json"
         if not path.is_file():
             continue
         eps = json.loads(path.read_text())["episodes"]
@@ -92,7 +100,7 @@ def summarise(variant: str, seeds: list, args) -> dict | None:
             "per_seed": per_seed,
             "seed_spread": round(max(rates) - min(rates), 3) if len(rates) > 1 else None,
             "robot": EVAL_ROBOT[variant], "mode": "realtime" if args.realtime else "lockstep",
-            "localiser": "oracle",
+            "localiser": "oracle", "force_history": history,
             "failures": dict(Counter((e.get("failure") or "?").split(" (")[0]
                                      for e in episodes if not e["success"])),
             "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
@@ -120,6 +128,8 @@ def main(argv=None) -> None:
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--success-hold", type=float, default=1.0)
     p.add_argument("--localiser-noise", type=float, default=0.002, help="m (oracle localiser)")
+    p.add_argument("--force-history", type=int, default=1, metavar="K",
+                   help="train the force-history extension VARIANT+hK (default 1: the paper's)")
     p.add_argument("--realtime", action="store_true",
                    help="evaluate in real time over DDS (the policy node's oracle), not lock-step")
     p.add_argument("--summarise-only", action="store_true",
@@ -132,10 +142,12 @@ def main(argv=None) -> None:
             for variant in args.variants:
                 run_cell(variant, seed, args)
     table = {}
-    for variant in VARIANTS:  # the table holds whatever has been evaluated, by any run
-        row = summarise(variant, args.seeds, args)
-        if row is not None:
-            table[f"{args.task}/{variant}"] = row
+    histories = sorted({1, args.force_history})
+    for history in histories:  # the table holds whatever has been evaluated, by any run
+        for variant in VARIANTS:
+            row = summarise(variant, history, args.seeds, args)
+            if row is not None:
+                table[f"{args.task}/{cell_name(variant, history)}"] = row
     args.out.mkdir(parents=True, exist_ok=True)
     mode = "_realtime" if args.realtime else ""
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")

@@ -58,6 +58,7 @@ class PolicyNode(Node):
         refuse_without_wrench(self.info.variant, config.wrench_available, config.setup)
         self.assembler = ObservationAssembler(ObservationConfig(
             cameras=tuple(self.info.camera_names), needs_wrench=self.info.needs_wrench,
+            wrench_history=self.info.force_history, wrench_spacing=self.info.action_dt,
             sync_tolerance=config.sync_tolerance, max_age=config.max_age))
         self.pipeline = ChunkPipeline(self.runner, config.chunking)
         self.stats = InferenceStats()

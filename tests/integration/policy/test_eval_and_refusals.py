@@ -1,6 +1,7 @@
 """`fdvla eval` end to end (lock-step), the stale-camera rule of the node over DDS, and the
 refusal of a wrench-reading variant on a sensorless setup."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import MultiDOFJointTrajectory
@@ -91,12 +92,12 @@ def test_wrench_variant_is_refused_on_a_sensorless_setup(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_stale_camera_gives_no_chunk_and_is_counted(ckpt):
-    """The node over DDS, fed by a publisher: fresh state but old camera frames -> no chunk."""
+@contextlib.contextmanager
+def _node_over_dds(config: PolicyNodeConfig):
+    """The policy node in this process, spun on its own DDS context; a probe beside it."""
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
-    node = PolicyNode(PolicyNodeConfig(checkpoint=str(ckpt), instruction="press the button",
-                                       max_age=0.2, warmup=1), context=ctx)
+    node = PolicyNode(config, context=ctx)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     stop = threading.Event()
@@ -104,41 +105,83 @@ def test_stale_camera_gives_no_chunk_and_is_counted(ckpt):
                             daemon=True)
     spin.start()
     node.start()
-    probe = Probe("stale_probe")
+    probe = Probe("policy_probe")
     try:
         probe.subscribe(topics.ACTION_CHUNK, MultiDOFJointTrajectory, profile=qos.COMMAND)
         probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
-        pubs = {c: probe.publisher(topics.camera_image_topic(c), Image, qos.SENSOR_PUB)
-                for c in ("kinect", "wrist")}
-        pj = probe.publisher(topics.JOINT_STATES, JointState, qos.SENSOR_PUB)
-        pt = probe.publisher(topics.TCP_POSE, PoseStamped, qos.SENSOR_PUB)
-        pose = below(sim_start_pose(), 0.0)
-        rgb = np.zeros((48, 64, 3), np.uint8)
-
-        def feed(seconds, image_age):
-            end = time.time() + seconds
-            while time.time() < end:
-                now = time.time()
-                pj.publish(conv.joint_state_to_msg(now, np.zeros(6), np.zeros(6)))
-                pt.publish(conv.pose_to_msg(pose, now))
-                for c, p in pubs.items():
-                    p.publish(conv.image_to_msg(rgb, now - image_age, topics.camera_frame(c)))
-                time.sleep(1 / 30)
-
-        probe.wait_for(lambda: node.ready, 30, "the policy to warm up")
-        feed(2.0, image_age=1.0)
-        assert probe.count(topics.ACTION_CHUNK) == 0
-        skips = node.stats.summary()
-        assert skips.get("skipped.stale:camera:kinect", 0) + skips.get("skipped.stale:camera:wrist", 0) > 0
-        feed(1.5, image_age=0.0)  # fresh frames: chunks flow (so the check above could fail)
-        assert probe.count(topics.ACTION_CHUNK) > 0
-        assert conv.from_ros_time(probe.latest(topics.ACTION_CHUNK).header.stamp) <= time.time()
+        yield node, probe
     finally:
         probe.close()
         stop.set()
         node.destroy_node()
         spin.join(timeout=2)
         rclpy.shutdown(context=ctx)
+
+
+def _feeder(probe, seconds, image_age=0.0, wrench=None):
+    """Publish fresh robot state (and a wrench at 100 Hz when given: t -> (6,)) and camera
+    frames `image_age` s old for `seconds`."""
+    pubs = {c: probe.publisher(topics.camera_image_topic(c), Image, qos.SENSOR_PUB)
+            for c in ("kinect", "wrist")}
+    pj = probe.publisher(topics.JOINT_STATES, JointState, qos.SENSOR_PUB)
+    pt = probe.publisher(topics.TCP_POSE, PoseStamped, qos.SENSOR_PUB)
+    pw = probe.publisher(topics.WRENCH, WrenchStamped, qos.SENSOR_PUB) if wrench else None
+    pose = below(sim_start_pose(), 0.0)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    end, frame = time.time() + seconds, 0.0
+    while time.time() < end:
+        now = time.time()
+        if pw is not None:
+            pw.publish(conv.wrench_to_msg(wrench(now), now))
+        if now - frame >= 1 / 30:
+            frame = now
+            pj.publish(conv.joint_state_to_msg(now, np.zeros(6), np.zeros(6)))
+            pt.publish(conv.pose_to_msg(pose, now))
+            for c, p in pubs.items():
+                p.publish(conv.image_to_msg(rgb, now - image_age, topics.camera_frame(c)))
+        time.sleep(0.01)
+
+
+def test_stale_camera_gives_no_chunk_and_is_counted(ckpt):
+    """The node over DDS, fed by a publisher: fresh state but old camera frames -> no chunk."""
+    with _node_over_dds(PolicyNodeConfig(checkpoint=str(ckpt), instruction="press the button",
+                                         max_age=0.2, warmup=1)) as (node, probe):
+        probe.wait_for(lambda: node.ready, 30, "the policy to warm up")
+        _feeder(probe, 2.0, image_age=1.0)
+        assert probe.count(topics.ACTION_CHUNK) == 0
+        skips = node.stats.summary()
+        assert skips.get("skipped.stale:camera:kinect", 0) + skips.get("skipped.stale:camera:wrist", 0) > 0
+        _feeder(probe, 1.5, image_age=0.0)  # fresh frames: chunks flow (so the check above could fail)
+        assert probe.count(topics.ACTION_CHUNK) > 0
+        assert conv.from_ros_time(probe.latest(topics.ACTION_CHUNK).header.stamp) <= time.time()
+
+
+def test_a_force_history_policy_runs_on_the_wrench_window_over_dds(tmp_path):
+    """A no_fdm policy whose force encoder reads the last 5 wrench frames (the force-history
+    extension): the node keeps /wrench's readings and hands the model the (5, 6) window, one
+    frame (0.1 s) apart, ending at the newest; the model refuses any other shape."""
+    ck = make_checkpoint(tmp_path / "history", below(sim_start_pose(), 0.02), variant="no_fdm",
+                         force_history=5)
+    seen = []
+    with _node_over_dds(PolicyNodeConfig(checkpoint=str(ck), instruction="press the button",
+                                         max_age=0.5, warmup=1)) as (node, probe):
+        infer = node.runner.infer
+        node.runner.infer = lambda obs, *a, **k: (seen.append(np.array(obs.wrench)), infer(obs, *a, **k))[1]
+        probe.wait_for(lambda: node.ready, 30, "the policy to warm up")
+        t0 = time.time()
+        _feeder(probe, 2.5, wrench=lambda t: np.full(6, t - t0))  # each reading says its time
+        assert probe.count(topics.ACTION_CHUNK) > 0
+    assert seen and all(w.shape == (5, 6) for w in seen)
+    # Each row is a reading at or before its time, 0.1 s apart back from the newest (how many
+    # readings DDS delivered depends on the machine; this does not). The first reading received
+    # stands in for times before it.
+    first = min(w[0, 0] for w in seen)
+    full = [w[:, 0] for w in seen if w[0, 0] > first]
+    assert full, "no window reached back past the first reading"
+    for w in full:
+        assert np.all(np.diff(w) >= 0)
+        assert np.all(w <= w[-1] - 0.1 * np.arange(4, -1, -1) + 1e-6), w
+    assert any(w[-1] - w[0] > 0.3 for w in full)  # a history, not the newest reading five times
 
 
 def _user_env() -> dict:

@@ -19,7 +19,7 @@ import numpy as np
 
 from fdvla_policy_node.inference import ChunkPipeline, PolicyRunner, Prediction, SchedulerConfig
 from fdvla_policy_node.inference.loading import refuse_without_wrench
-from fdvla_policy_node.inference.observation import Observation
+from fdvla_policy_node.inference.observation import Observation, WrenchHistory
 from .results import EpisodeRecord, target_jerk
 
 
@@ -39,8 +39,14 @@ class PolicyAgent:
         self.predicted_t: list = []
         self.predicted: list = []
         pipeline.scheduler.latency_estimate = self.latency
+        info = pipeline.runner.info
+        # A policy with a force history reads past wrenches: every control cycle's is kept.
+        self.wrenches = (WrenchHistory(info.force_history, info.action_dt)
+                         if info.needs_wrench and info.force_history > 1 else None)
 
     def act(self, state, now):
+        if self.wrenches is not None and state.wrench is not None:
+            self.wrenches.add(now, state.wrench)
         if self.pending is not None:
             if now + 1e-9 < self.release:
                 return None
@@ -49,7 +55,7 @@ class PolicyAgent:
             return None
         obs = Observation(stamp=now, images={k: c.render().rgb for k, c in self.cameras.items()},
                           tcp_pose=state.tcp_pose, q=state.q, instruction=self.instruction,
-                          wrench=state.wrench)
+                          wrench=state.wrench if self.wrenches is None else self.wrenches.window())
         self.pending, self.release = self.pipeline.predict(obs), now + self.latency
         self.chunks += 1
         inf = self.pending.inference

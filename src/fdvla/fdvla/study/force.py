@@ -20,13 +20,15 @@ def force_trace(policy_dir: Path, dataset_root: Path, batch_size: int = 16) -> d
     policy = FDVLAPolicy.load(policy_dir).eval()
     if not policy.config.has_force_token:
         return None
-    ds = EpisodeDataset(dataset_root, chunk_size=policy.config.chunk_size)
+    ds = EpisodeDataset(dataset_root, chunk_size=policy.config.chunk_size,
+                        wrench_history=policy.config.force_history)
     k = len(ds.episodes) - 1  # `fdvla train` holds the last episode out (4 or more episodes)
     rows = [i for i in range(len(ds)) if ds.locate(i)[0] == k]
     loader = DataLoader(Subset(ds, rows), batch_size=batch_size, collate_fn=default_collate)
     measured, predicted = [], []
     for batch in loader:
-        measured.append(batch["wrench"][:, :3].numpy())
+        wrench = batch["wrench"]  # (B, 6), or (B, K, 6) with a force history: the newest is now
+        measured.append((wrench if wrench.ndim == 2 else wrench[:, -1])[:, :3].numpy())
         if policy.config.variant == "fdvla":
             batch = {key: v for key, v in batch.items() if key != "wrench"}  # deployed: no sensor
         out = policy.predict_force(batch)

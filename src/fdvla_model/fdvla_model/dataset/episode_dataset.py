@@ -19,7 +19,9 @@ class EpisodeDataset:
     Sample i is frame t of some episode:
       images[cam]   float32 (3, H, W) in [0, 1]
       state         float32 (S,)          at t
-      wrench        float32 (6,)          at t (NaN if the episode has no force sensor)
+      wrench        float32 (6,)          at t (NaN if the episode has no force sensor);
+                    (K, 6) with wrench_history=K: frames t-K+1..t, the episode's first
+                    frame repeated before its start (`wrench_window`)
       actions       float32 (chunk, A)    actions[t : t+chunk], padded with the last action
       action_is_pad bool    (chunk,)      True on the padded rows
       task          str                   the episode's instruction
@@ -34,8 +36,11 @@ class EpisodeDataset:
 
     def __init__(self, root, chunk_size: int, *, camera_names: Optional[Sequence[str]] = None,
                  episodes: Optional[Iterable[int]] = None, images_as_uint8: bool = False,
-                 with_masks: bool = False):
+                 with_masks: bool = False, wrench_history: int = 1):
         self.root = Path(root)
+        if int(wrench_history) < 1:
+            raise ValueError("wrench_history must be at least 1")
+        self.wrench_history = int(wrench_history)
         if not self.root.is_dir():
             raise DatasetError(f"dataset directory {self.root} does not exist")
         if chunk_size < 1:
@@ -117,7 +122,7 @@ class EpisodeDataset:
         sample = {
             "images": images,
             "state": torch.from_numpy(arrays["state"][t].astype(np.float32)),
-            "wrench": torch.from_numpy(arrays["wrench"][t].astype(np.float32)),
+            "wrench": torch.from_numpy(wrench_window(arrays["wrench"], t, self.wrench_history)),
             "actions": torch.from_numpy(actions),
             "action_is_pad": torch.from_numpy(is_pad),
             "task": ep.instruction,
@@ -134,6 +139,16 @@ class EpisodeDataset:
         if key not in self._images:
             self._images[key] = load_episode_masks(self.episodes[k].path, cam)
         return self._images[key]
+
+
+def wrench_window(wrenches: np.ndarray, t: int, history: int = 1) -> np.ndarray:
+    """float32 (6,) at frame t for history 1, else (history, 6) of frames t-history+1..t, oldest
+    first, with frame 0 standing in for frames before the episode started (the policy node's
+    history repeats its oldest reading the same way)."""
+    if history == 1:
+        return wrenches[t].astype(np.float32)
+    index = np.clip(np.arange(t - history + 1, t + 1), 0, None)
+    return wrenches[index].astype(np.float32)
 
 
 def images_to_float(images):

@@ -90,7 +90,8 @@ DEFAULT_FORCE_OBJECTIVE = "teacher"
 _LEGACY_DEFAULTS: dict[str, Any] = {"force_objective": "joint", "smolvla_resize": False,
                                      # every policy before these fields trained on a frozen VLM
                                      "train_expert_only": True, "freeze_vision_encoder": True,
-                                     "action_frame": "base", "target_yaw_symmetry": 0}
+                                     "action_frame": "base", "target_yaw_symmetry": 0,
+                                     "force_history": 1}
 
 
 SMOLVLM2_500M_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
@@ -203,6 +204,11 @@ class FDVLAConfig:
     fdm_num_heads: int = 15
     fdm_ffn_multiplier: int = 4
     wrench_dim: int = 6
+    # Wrench readings the force encoder reads, one per dataset frame (1/fps apart), oldest first
+    # and the current one last; 1 is the paper's single reading. An extension beside the paper
+    # (a short force history, as FoAR and TA-VLA give theirs): on the `force` button a policy
+    # that sees only the present cannot tell the hidden spring once the cap is on its stop.
+    force_history: int = 1
     force_encoder_hidden: int = 256
     force_decoder_hidden: int = 256
     # lambda of eq. 9 (the paper does not publish its value).
@@ -252,6 +258,8 @@ class FDVLAConfig:
             raise ValueError(f"action_dim {self.action_dim} must be in 1..max_action_dim={self.max_action_dim}")
         if self.num_steps < 1 or self.chunk_size < 1:
             raise ValueError("num_steps and chunk_size must be positive")
+        if int(self.force_history) < 1:
+            raise ValueError(f"force_history must be at least 1 (the current reading), got {self.force_history}")
         vision = self.vlm_config["vision_config"]
         if self.image_size != vision["image_size"]:
             raise ValueError(
@@ -289,6 +297,11 @@ class FDVLAConfig:
     @property
     def has_force_token(self) -> bool:
         return VARIANT_SPECS[self.variant].force_token is not None
+
+    @property
+    def force_input_dim(self) -> int:
+        """Width of the force encoder's input (and the decoder's output): the flattened history."""
+        return self.wrench_dim * int(self.force_history)
 
     @property
     def needs_wrench_at_inference(self) -> bool:

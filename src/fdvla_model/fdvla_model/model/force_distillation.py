@@ -67,7 +67,8 @@ class ForceDistillationModule(nn.Module):
 
 
 class ActualForceEncoder(nn.Module):
-    """Actual-force branch: MLP from the (normalised) measured wrench to f_aF, used in training."""
+    """Actual-force branch: MLP from the (normalised) measured wrench, or its flattened history
+    (FDVLAConfig.force_history), to f_aF."""
 
     def __init__(self, wrench_dim: int, hidden: int, token_size: int) -> None:
         super().__init__()
@@ -78,7 +79,8 @@ class ActualForceEncoder(nn.Module):
 
 
 class ForceDecoder(nn.Module):
-    """Force token -> (normalised) 6-axis wrench, so the distilled force can be shown in rviz/rqt.
+    """Force token -> (normalised) 6-axis wrench (the whole window with a force history), so the
+    distilled force can be shown in rviz/rqt.
 
     Trained on f_aF with its input detached: it learns to read the latent without pushing any
     gradient into the model, so the paper's objective (eq. 9) is unchanged.

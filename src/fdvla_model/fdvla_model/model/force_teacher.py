@@ -73,7 +73,8 @@ def fit_force_teacher(
     seed: int = 0,
     unit_variance: bool = True,
 ) -> dict[str, float]:
-    """Train force encoder + decoder as an autoencoder of ``wrenches`` (N, 6) in raw units.
+    """Train force encoder + decoder as an autoencoder of ``wrenches`` (N, 6), or (N, K, 6)
+    windows with a force history of K, in raw units.
 
     Uses the policy's normalisation statistics (set them first). Rows with NaN (no sensor) are
     skipped. With ``unit_variance`` the encoder's output layer is then scaled so that f_aF's
@@ -87,11 +88,15 @@ def fit_force_teacher(
     if not policy.config.has_force_token:
         raise ValueError("variant 'no_force' has no force branch to fit")
     wrenches = torch.as_tensor(wrenches, dtype=torch.float32)
-    wrenches = wrenches[torch.isfinite(wrenches).all(dim=1)]
+    wrenches = wrenches[torch.isfinite(wrenches.flatten(1)).all(dim=1)]
     if len(wrenches) < 2:
         raise ValueError("fitting the force teacher needs at least two measured wrenches")
     device = policy.device
-    data = policy.normalizer.normalize("wrench", wrenches.to(device))
+    # A force history is autoencoded whole (the decoder gives the window back), so f_aF keeps it.
+    data = policy.normalizer.normalize("wrench", wrenches.to(device)).flatten(1)
+    if data.shape[1] != policy.config.force_input_dim:
+        raise ValueError(f"the teacher reads {policy.config.force_input_dim} values a row "
+                         f"(force_history {policy.config.force_history}), got {tuple(wrenches.shape[1:])}")
     modules = (model.force_encoder, model.force_decoder)
     flags = [[p.requires_grad for p in m.parameters()] for m in modules]
     params = [p for m in modules for p in m.parameters()]

@@ -141,8 +141,8 @@ class FDVLAFlowMatching(nn.Module):
                 learnable_query=config.variant == "fdvla",
             )
         if config.has_force_token:
-            self.force_encoder = ActualForceEncoder(config.wrench_dim, config.force_encoder_hidden, text_size)
-            self.force_decoder = ForceDecoder(text_size, config.force_decoder_hidden, config.wrench_dim)
+            self.force_encoder = ActualForceEncoder(config.force_input_dim, config.force_encoder_hidden, text_size)
+            self.force_decoder = ForceDecoder(text_size, config.force_decoder_hidden, config.force_input_dim)
             if self.uses_frozen_teacher:
                 # fitted once as a wrench autoencoder (force_teacher.fit_force_teacher), then fixed
                 self.force_encoder.requires_grad_(False)
@@ -321,9 +321,11 @@ class FDVLAPolicy(nn.Module):
     def _prepare_wrench(
         self, batch: dict[str, Any], required_because: str | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Normalised wrench (B, 6) with unmeasured rows zeroed, and which rows were measured (B,).
+        """Normalised wrench (B, 6 * force_history) with unmeasured rows zeroed, and which rows
+        were measured (B,).
 
-        A row of NaN marks a sample recorded without a force sensor.
+        ``batch["wrench"]`` is (B, 6), or (B, force_history, 6) oldest first with a force
+        history. A NaN anywhere in a row marks a sample recorded without a force sensor.
         """
         wrench = batch.get("wrench")
         if wrench is None:
@@ -333,9 +335,13 @@ class FDVLAPolicy(nn.Module):
                 )
             return None, None
         wrench = torch.as_tensor(wrench).to(device=self.device, dtype=torch.float32)
-        if wrench.ndim != 2 or wrench.shape[1] != self.config.wrench_dim:
-            raise ValueError(f"wrench must be (B, {self.config.wrench_dim}), got {tuple(wrench.shape)}")
-        measured = torch.isfinite(wrench).all(dim=1)
+        history, dim = int(self.config.force_history), self.config.wrench_dim
+        expected = (dim,) if history == 1 else (history, dim)
+        if wrench.ndim != 1 + len(expected) or tuple(wrench.shape[1:]) != expected:
+            raise ValueError(f"wrench must be (B, {', '.join(map(str, expected))}) for force_history "
+                             f"{history}, got {tuple(wrench.shape)}")
+        wrench = wrench.reshape(wrench.shape[0], history, dim)
+        measured = torch.isfinite(wrench).all(dim=2).all(dim=1)
         if self.config.needs_wrench_at_inference and not bool(measured.all()):
             raise MissingWrenchError(
                 f"variant {self.config.variant!r} needs a measured wrench for every sample, but "
@@ -343,8 +349,8 @@ class FDVLAPolicy(nn.Module):
             )
         # Zero-fill rather than mask afterwards: a NaN input would poison the gradients even when
         # its loss term is multiplied by zero.
-        normalized = torch.where(measured[:, None], self.normalizer.normalize("wrench", wrench), 0.0)
-        return normalized, measured
+        normalized = torch.where(measured[:, None, None], self.normalizer.normalize("wrench", wrench), 0.0)
+        return normalized.flatten(1), measured
 
     def _encode(
         self, batch: dict[str, Any], training: bool
@@ -476,10 +482,11 @@ class FDVLAPolicy(nn.Module):
 
     def force_outputs(self, prefix: PrefixOutput) -> dict[str, torch.Tensor | None]:
         """{"force_token": (B, D), "predicted_wrench": (B, 6) raw units} of an encoded prefix; both
-        None for a variant without a force token."""
+        None for a variant without a force token. With a force history the decoder gives the
+        whole window; the prediction is its newest reading."""
         if prefix.force_token is None:
             return {"force_token": None, "predicted_wrench": None}
-        decoded = self.model.force_decoder(prefix.force_token).float()
+        decoded = self.model.force_decoder(prefix.force_token).float()[..., -self.config.wrench_dim:]
         return {
             "force_token": prefix.force_token.float(),
             "predicted_wrench": self.normalizer.unnormalize("wrench", decoded),

@@ -32,6 +32,8 @@ def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
         overrides["force_objective"] = cfg.model_force_objective
     if cfg.chunk_size is not None:
         overrides["chunk_size"] = cfg.chunk_size
+    if cfg.force_history is not None:
+        overrides["force_history"] = cfg.force_history
     for name in ("train_expert_only", "freeze_vision_encoder"):
         if getattr(cfg, name) is not None:
             overrides[name] = getattr(cfg, name)
@@ -145,10 +147,17 @@ def fit_teacher_on_dataset(policy, dataset: EpisodeDataset, episodes: list, cfg:
     """Fit the frozen force teacher (wrench autoencoder) on the training episodes' wrenches."""
     from fdvla_model.model.force_teacher import fit_force_teacher
 
+    from fdvla_model.dataset.episode_dataset import wrench_window
+
     wanted = set(episodes)
-    wrenches = np.concatenate([load_episode_arrays(e.path)["wrench"] for e in dataset.episodes
-                               if e.index in wanted]).astype(np.float32)
-    if not np.isfinite(wrenches).all(axis=1).any():
+    history = int(policy.config.force_history)
+    windows = []
+    for e in dataset.episodes:
+        if e.index in wanted:
+            w = load_episode_arrays(e.path)["wrench"]
+            windows.extend(wrench_window(w, t, history) for t in range(len(w)))
+    wrenches = np.stack(windows).astype(np.float32)
+    if not np.isfinite(wrenches.reshape(len(wrenches), -1)).all(axis=1).any():
         return {}  # no measured wrench: check_dataset_fits names the problem
     return fit_force_teacher(policy, torch.from_numpy(wrenches), steps=cfg.teacher_steps, seed=cfg.seed,
                              unit_variance=cfg.teacher_unit_variance)

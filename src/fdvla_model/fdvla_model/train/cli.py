@@ -53,6 +53,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch", type=int, default=d.eval_batch, help="frames in the evaluation batch")
     p.add_argument("--eval-holdout-episodes", type=int, default=d.eval_holdout_episodes,
                    help="episodes held out from training for evaluation (when there are >= 4)")
+    p.add_argument("--force-history", type=int, default=None, metavar="K",
+                   help="extension: the force encoder reads the last K wrench frames, not only the "
+                        "current one (default 1, the paper's; docs/study/force_necessity.md)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="actions per predicted chunk (default: the preset's, 50 as in SmolVLA)")
     p.add_argument("--image-size", type=int, default=None,

@@ -39,6 +39,7 @@ class TrainConfig:
     eval_batch: int = 64  # frames in the held-out evaluation batch
     eval_holdout_episodes: int = 1  # held out when the dataset has >= 4 episodes
     chunk_size: Optional[int] = None  # None: the preset's (50)
+    force_history: Optional[int] = None  # wrench frames the force encoder reads (None: 1, the paper's)
     image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
     augment_shift: int = 0  # px of random shift per camera image in training (0: none)
     #: Semantic augmentation (ViTaL): the share of training images whose background (all but

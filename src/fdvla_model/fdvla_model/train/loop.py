@@ -88,12 +88,14 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ValueError(f"--augment-background is a share in [0, 1], got {cfg.augment_background}")
     dataset = EpisodeDataset(cfg.dataset, chunk_size=model_cfg.chunk_size, episodes=train_episodes,
                              camera_names=model_cfg.camera_names, images_as_uint8=True,
-                             with_masks=cfg.augment_background > 0)
+                             with_masks=cfg.augment_background > 0,
+                             wrench_history=model_cfg.force_history)
     evaluator = None
     if info.is_main and cfg.eval_every > 0:
         eval_set = dataset if not eval_episodes else EpisodeDataset(
             cfg.dataset, chunk_size=model_cfg.chunk_size, episodes=eval_episodes,
-            camera_names=model_cfg.camera_names, images_as_uint8=True)
+            camera_names=model_cfg.camera_names, images_as_uint8=True,
+            wrench_history=model_cfg.force_history)
         evaluator = evaluator_for(cfg.eval_batch, eval_set, "held-out" if eval_episodes else "train", model_cfg)
     policy.to(device)
     policy.train()

@@ -35,6 +35,8 @@ class PolicyInfo:
     needs_wrench: bool
     #: {camera: (height, width)} the policy was trained on, when known
     camera_sizes: dict = field(default_factory=dict)
+    #: wrench readings the model reads, action_dt apart, the newest last (FDVLAConfig.force_history)
+    force_history: int = 1
 
 
 def resolve_checkpoint(spec: str | Path) -> Path:
@@ -88,7 +90,8 @@ def read_info(path: Path, config, local: bool = False) -> PolicyInfo:
             raise PolicyLoadError(f"{meta}: unreadable dataset meta ({e})") from None
     return PolicyInfo(path=path, variant=config.variant, camera_names=list(config.camera_names),
                       chunk_size=int(config.chunk_size), action_dt=action_dt,
-                      needs_wrench=bool(config.needs_wrench_at_inference), camera_sizes=sizes)
+                      needs_wrench=bool(config.needs_wrench_at_inference), camera_sizes=sizes,
+                      force_history=int(getattr(config, "force_history", 1)))
 
 
 def load_for_inference(spec: str | Path, device: Optional[str] = None, local: bool = False):

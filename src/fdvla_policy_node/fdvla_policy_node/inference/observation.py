@@ -8,7 +8,9 @@ or out of sync, so the node can count the skip instead of predicting from old da
 
 from __future__ import annotations
 
+import bisect
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -19,6 +21,9 @@ import numpy as np
 class ObservationConfig:
     cameras: tuple = ("kinect", "wrist")
     needs_wrench: bool = False
+    #: Wrench readings an observation carries, `wrench_spacing` s apart (PolicyInfo.force_history).
+    wrench_history: int = 1
+    wrench_spacing: float = 0.1
     #: Newest and oldest sample of an observation may differ by at most this (s).
     sync_tolerance: float = 0.05
     #: No sample may be older than this when the observation is assembled (s).
@@ -32,8 +37,57 @@ class Observation:
     tcp_pose: object  # fdvla_msgs.types.Pose
     q: np.ndarray
     instruction: str
-    wrench: Optional[np.ndarray] = None
+    wrench: Optional[np.ndarray] = None  # (6,), or (K, 6) oldest first with a force history
     stamps: dict = field(default_factory=dict)  # input -> stamp of the sample used
+
+
+class WrenchHistory:
+    """The last `samples` wrench readings `spacing` s apart, ending at the newest, as a policy
+    with a force history reads them (the training frames' `wrench_window`): each is the newest
+    reading at or before its time, and the oldest reading kept stands in for times before it.
+
+    Time going backwards (a new episode on a reset clock) starts the history afresh.
+    """
+
+    def __init__(self, samples: int, spacing: float):
+        if int(samples) < 1 or not spacing > 0:
+            raise ValueError("a wrench history needs at least one sample and a positive spacing")
+        self.samples, self.spacing = int(samples), float(spacing)
+        self._span = (self.samples - 1) * self.spacing
+        self._stamps: deque = deque()
+        self._wrenches: deque = deque()
+
+    def add(self, stamp: float, wrench) -> None:
+        stamp = float(stamp)
+        if self._stamps and stamp < self._stamps[-1]:
+            self.clear()
+        self._stamps.append(stamp)
+        self._wrenches.append(np.asarray(wrench, dtype=np.float64))
+        # Keep one reading at or before the window's oldest time: it answers for that time.
+        while len(self._stamps) > 1 and self._stamps[1] <= stamp - self._span:
+            self._stamps.popleft()
+            self._wrenches.popleft()
+
+    def clear(self) -> None:
+        self._stamps.clear()
+        self._wrenches.clear()
+
+    def latest(self) -> Optional[tuple]:
+        """(stamp, wrench) of the newest reading, or None."""
+        return (self._stamps[-1], self._wrenches[-1]) if self._stamps else None
+
+    def window(self) -> Optional[np.ndarray]:
+        """(samples, 6) ending at the newest reading, or None before the first."""
+        if not self._stamps:
+            return None
+        stamps = list(self._stamps)
+        end = stamps[-1]
+        rows = []
+        for i in range(self.samples):
+            t = end - (self.samples - 1 - i) * self.spacing
+            j = max(bisect.bisect_right(stamps, t + 1e-9) - 1, 0)
+            rows.append(self._wrenches[j])
+        return np.stack(rows)
 
 
 class ObservationAssembler:
@@ -46,6 +100,8 @@ class ObservationAssembler:
         self._joints = None  # (stamp, q)
         self._tcp = None  # (stamp, Pose)
         self._wrench = None  # (stamp, wrench)
+        self._wrench_history = (WrenchHistory(config.wrench_history, config.wrench_spacing)
+                                if config.needs_wrench and config.wrench_history > 1 else None)
         self.instruction: Optional[str] = None
 
     # writers --------------------------------------------------------------------------
@@ -64,6 +120,8 @@ class ObservationAssembler:
     def set_wrench(self, stamp: float, wrench) -> None:
         with self._lock:
             self._wrench = (stamp, np.asarray(wrench, dtype=np.float64))
+            if self._wrench_history is not None:
+                self._wrench_history.add(stamp, wrench)
 
     def set_instruction(self, text: str) -> None:
         with self._lock:
@@ -83,6 +141,8 @@ class ObservationAssembler:
             samples["tcp_pose"] = self._tcp
             if self.cfg.needs_wrench:
                 samples["wrench"] = self._wrench
+                if self._wrench is not None and self._wrench_history is not None:
+                    samples["wrench"] = (self._wrench[0], self._wrench_history.window())
             instruction = self.instruction
         if instruction is None:
             return None, "no_instruction"

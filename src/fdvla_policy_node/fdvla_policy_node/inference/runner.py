@@ -172,4 +172,5 @@ def dummy_observation(info: PolicyInfo, instruction: str = "warm up", stamp: flo
     return Observation(stamp=stamp, images=images,
                        tcp_pose=Pose(np.array([-0.45, -0.13, 0.25]), np.array([0.0, 0.0, 0.0, 1.0])),
                        q=np.zeros(6), instruction=instruction,
-                       wrench=np.zeros(6) if info.needs_wrench else None)
+                       wrench=(np.zeros(6) if info.force_history == 1 else np.zeros((info.force_history, 6)))
+                       if info.needs_wrench else None)
