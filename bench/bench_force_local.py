@@ -42,23 +42,27 @@ def _stage(name: str, done: Path, argv: list) -> None:
     print(f"[{name}] {time.time() - started:.0f} s", flush=True)
 
 
-def cell_name(variant: str, history: int) -> str:
-    """The paper's variant, or the force-history extension of it (VARIANT+hK)."""
-    return variant if history == 1 else f"{variant}+h{history}"
+def cell_name(variant: str, history: int, dropout: float = 0.0) -> str:
+    """The paper's variant, or the force-history extension of it (VARIANT+hK, with
+    force-history dropout P: VARIANT+hKdPERCENT)."""
+    if history == 1:
+        return variant
+    return f"{variant}+h{history}" + (f"d{round(dropout * 100)}" if dropout else "")
 
 
 def run_cell(variant: str, seed: int, args) -> Path:
     """Train, wrap and evaluate one variant at one training seed; the evaluation's folder."""
     from fdvla_model.vital_checkpoint import write_vital_checkpoint
 
-    name = f"{cell_name(variant, args.force_history)}_s{seed}"
+    name = f"{cell_name(variant, args.force_history, args.history_dropout)}_s{seed}"
     train, vital = args.out / "train" / name, args.out / "vital" / name
     evaluation = args.out / _eval_folder(args) / name
     _stage(f"train {name}", train / "policy" / "config.json",
            ["train", "--dataset", args.dataset, "--variant", variant, "--preset", args.preset,
             "--steps", args.steps, "--batch-size", args.batch_size, "--chunk-size",
             args.chunk_size, "--lr", args.lr, "--seed", seed, "--out", train,
-            *(["--force-history", args.force_history] if args.force_history > 1 else [])])
+            *(["--force-history", args.force_history] if args.force_history > 1 else []),
+            *(["--force-history-dropout", args.history_dropout] if args.history_dropout else [])])
     if not (vital / "vital.json").is_file():
         write_vital_checkpoint(vital, train)
     _stage(f"eval {name}", evaluation / "results.json",
@@ -80,11 +84,12 @@ def _mean(values) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
 
-def summarise(variant: str, history: int, seeds: list, args) -> dict | None:
+def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0) -> dict | None:
     """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
     per_seed, episodes = {}, []
     for seed in seeds:
-        path = args.out / _eval_folder(args) / f"{cell_name(variant, history)}_s{seed}" / "results.json"
+        path = (args.out / _eval_folder(args) / f"{cell_name(variant, history, dropout)}_s{seed}"
+                / "results.json")
         if not path.is_file():
             continue
         eps = json.loads(path.read_text())["episodes"]
@@ -100,7 +105,7 @@ def summarise(variant: str, history: int, seeds: list, args) -> dict | None:
             "per_seed": per_seed,
             "seed_spread": round(max(rates) - min(rates), 3) if len(rates) > 1 else None,
             "robot": EVAL_ROBOT[variant], "mode": "realtime" if args.realtime else "lockstep",
-            "localiser": "oracle", "force_history": history,
+            "localiser": "oracle", "force_history": history, "force_history_dropout": dropout,
             "failures": dict(Counter((e.get("failure") or "?").split(" (")[0]
                                      for e in episodes if not e["success"])),
             "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
@@ -130,6 +135,9 @@ def main(argv=None) -> None:
     p.add_argument("--localiser-noise", type=float, default=0.002, help="m (oracle localiser)")
     p.add_argument("--force-history", type=int, default=1, metavar="K",
                    help="train the force-history extension VARIANT+hK (default 1: the paper's)")
+    p.add_argument("--history-dropout", type=float, default=0.0, metavar="P",
+                   help="with --force-history: force-history dropout P (fdvla train "
+                        "--force-history-dropout), cells named VARIANT+hKdPERCENT")
     p.add_argument("--realtime", action="store_true",
                    help="evaluate in real time over DDS (the policy node's oracle), not lock-step")
     p.add_argument("--summarise-only", action="store_true",
@@ -137,17 +145,20 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     args.out = args.out / args.task
+    if args.history_dropout and args.force_history < 2:
+        p.error("--history-dropout needs --force-history of at least 2")
     if not args.summarise_only:
         for seed in args.seeds:  # every variant once before any second seed
             for variant in args.variants:
                 run_cell(variant, seed, args)
     table = {}
-    histories = sorted({1, args.force_history})
-    for history in histories:  # the table holds whatever has been evaluated, by any run
+    histories = sorted({(1, 0.0), (args.force_history, 0.0),
+                        (args.force_history, args.history_dropout)})
+    for history, dropout in histories:  # the table holds whatever has been evaluated, by any run
         for variant in VARIANTS:
-            row = summarise(variant, history, args.seeds, args)
+            row = summarise(variant, history, args.seeds, args, dropout)
             if row is not None:
-                table[f"{args.task}/{cell_name(variant, history)}"] = row
+                table[f"{args.task}/{cell_name(variant, history, dropout)}"] = row
     args.out.mkdir(parents=True, exist_ok=True)
     mode = "_realtime" if args.realtime else ""
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")

@@ -114,3 +114,39 @@ def test_train_with_a_force_history_feeds_windows_and_saves_it(tmp_path):
         from fdvla_model.model import FDVLAPolicy
 
         assert FDVLAPolicy.load(out / "policy").config.force_history == 4
+
+
+def test_history_dropout_replaces_the_past_of_the_chosen_windows_only():
+    from fdvla_model.train.augment import drop_force_history
+
+    windows = torch.randn(4000, 5, 6)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(drop_force_history(windows, 0.0, g()), windows)
+    assert torch.equal(drop_force_history(windows[:, 0], 1.0, g()), windows[:, 0])  # (B, 6)
+    assert torch.equal(drop_force_history(windows[:, :1], 1.0, g()), windows[:, :1])  # K = 1
+    all_dropped = drop_force_history(windows, 1.0, g())
+    assert torch.equal(all_dropped, windows[:, -1:].expand_as(windows))
+    half = drop_force_history(windows, 0.5, g())
+    dropped = (half == windows[:, -1:]).all(dim=(1, 2))
+    kept = (half == windows).all(dim=(1, 2))
+    assert bool((dropped ^ kept).all())  # a window is dropped whole or left whole
+    assert torch.equal(half[:, -1], windows[:, -1])  # the newest reading always stays
+    assert 0.45 < float(dropped.float().mean()) < 0.55
+    assert torch.equal(drop_force_history(windows, 0.5, g()), half)  # seeded
+
+
+def test_train_with_history_dropout_checks_it_and_saves_a_history_policy(tmp_path):
+    root = tmp_path / "ds"
+    write_synthetic_dataset(root, episodes=2, length=8, image_size=(32, 32), seed=1)
+    common = dict(dataset=str(root), variant="no_fdm", steps=2, batch_size=4, chunk_size=2,
+                  warmup_steps=1, progress=False)
+    with pytest.raises(ValueError, match="needs --force-history"):
+        train(TrainConfig(out=str(tmp_path / "a"), force_history_dropout=0.5, **common))
+    with pytest.raises(ValueError, match="share in"):
+        train(TrainConfig(out=str(tmp_path / "b"), force_history=3, force_history_dropout=1.5,
+                          **common))
+    out = tmp_path / "c"
+    train(TrainConfig(out=str(out), force_history=3, force_history_dropout=0.5, **common))
+    from fdvla_model.model import FDVLAPolicy
+
+    assert FDVLAPolicy.load(out / "policy").config.force_history == 3

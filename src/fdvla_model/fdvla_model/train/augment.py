@@ -81,3 +81,24 @@ def paste_cameras(images: dict, masks: dict, probability: float, generator: torc
     """Semantic augmentation of every camera that has masks (each sample and camera drawn apart)."""
     return {cam: paste_on_random_backgrounds(img, masks[cam], probability, generator)
             if cam in masks else img for cam, img in images.items()}
+
+
+# --- Force-history dropout (extension) ---------------------------------------------------------
+# A policy that reads past wrenches can learn to continue what the history shows it was doing
+# (the copycat problem of behaviour cloning from observation histories: de Haan et al. 2019,
+# Wen et al. 2020); in closed loop a stall then explains itself. ChauffeurNet (Bansal et al.
+# 2018) dropped the past from half of its training samples against it. Here a dropped window
+# holds the newest reading in every row: what a constant force looks like, paired with whatever
+# the demonstration did next, so a steady history stops predicting "keep still".
+
+def drop_force_history(wrench: torch.Tensor, probability: float,
+                       generator: torch.Generator) -> torch.Tensor:
+    """(B, K, 6) wrench windows (oldest first) -> the same with, in each sample chosen with
+    `probability`, every row replaced by the newest one. (B, 6) or K = 1: unchanged."""
+    if probability <= 0.0 or wrench.dim() != 3 or wrench.shape[1] < 2:
+        return wrench
+    chosen = (torch.rand(wrench.shape[0], generator=generator) < probability).to(wrench.device)
+    if not bool(chosen.any()):
+        return wrench
+    newest = wrench[:, -1:, :].expand_as(wrench)
+    return torch.where(chosen.view(-1, 1, 1), newest, wrench)

@@ -56,6 +56,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-history", type=int, default=None, metavar="K",
                    help="extension: the force encoder reads the last K wrench frames, not only the "
                         "current one (default 1, the paper's; docs/study/force_necessity.md)")
+    p.add_argument("--force-history-dropout", type=float, default=d.force_history_dropout,
+                   metavar="P", help="extension, with --force-history: replace the past rows of "
+                   "this share of training windows by the newest reading (against a policy that "
+                   "copies what its history shows; train/augment.py); 0: none")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="actions per predicted chunk (default: the preset's, 50 as in SmolVLA)")
     p.add_argument("--image-size", type=int, default=None,

@@ -40,6 +40,9 @@ class TrainConfig:
     eval_holdout_episodes: int = 1  # held out when the dataset has >= 4 episodes
     chunk_size: Optional[int] = None  # None: the preset's (50)
     force_history: Optional[int] = None  # wrench frames the force encoder reads (None: 1, the paper's)
+    #: Extension: the share of training windows whose past rows are replaced by the newest
+    #: reading (force-history dropout, train/augment.py; 0: none). Needs force_history > 1.
+    force_history_dropout: float = 0.0
     image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
     augment_shift: int = 0  # px of random shift per camera image in training (0: none)
     #: Semantic augmentation (ViTaL): the share of training images whose background (all but

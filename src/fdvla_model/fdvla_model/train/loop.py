@@ -20,7 +20,7 @@ from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
 from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_model.train.state import load_training_state, restore_rng_state
 
-from .augment import paste_cameras, shift_cameras
+from .augment import drop_force_history, paste_cameras, shift_cameras
 from .batches import ResumableSampler, _to_device
 from .build import build_optimizer, build_policy, check_dataset_fits, fit_teacher_on_dataset
 from .checkpoints import VLM_STORE, _resolve_resume, _write_checkpoint, checkpoint_root
@@ -86,6 +86,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     check_dataset_fits(probe, model_cfg, cfg.model_variant)
     if not 0.0 <= cfg.augment_background <= 1.0:
         raise ValueError(f"--augment-background is a share in [0, 1], got {cfg.augment_background}")
+    if not 0.0 <= cfg.force_history_dropout <= 1.0:
+        raise ValueError(f"--force-history-dropout is a share in [0, 1], got {cfg.force_history_dropout}")
+    if cfg.force_history_dropout > 0 and model_cfg.force_history < 2:
+        raise ValueError("--force-history-dropout drops past wrench frames: it needs "
+                         f"--force-history of at least 2 (the model reads {model_cfg.force_history})")
     dataset = EpisodeDataset(cfg.dataset, chunk_size=model_cfg.chunk_size, episodes=train_episodes,
                              camera_names=model_cfg.camera_names, images_as_uint8=True,
                              with_masks=cfg.augment_background > 0,
@@ -152,6 +157,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                 pastes = torch.Generator().manual_seed(cfg.seed * 1_000_033 + step + 1)
                 batch["images"] = paste_cameras(batch["images"], masks, cfg.augment_background,
                                                 pastes)
+            if cfg.force_history_dropout and "wrench" in batch:
+                drops = torch.Generator().manual_seed(cfg.seed * 1_000_037 + step + 1)
+                batch["wrench"] = drop_force_history(batch["wrench"], cfg.force_history_dropout, drops)
             if cfg.augment_shift:
                 # Seeded by the step, so a resumed run draws the shifts it would have drawn.
                 shifts = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 1)
