@@ -154,8 +154,8 @@ def controller_settings(controller: dict | None, safety: dict | None,
 
 
 def validate_setup(cfg: dict) -> None:
-    """Check a merged setup: retired keys, `robot.has_wrench`, the controller and safety
-    sections (ConfigError naming the key)."""
+    """Check a merged setup: retired keys, `robot.has_wrench`, `cameras.<name>.depth`, the
+    controller and safety sections (ConfigError naming the key)."""
     for (section, key), why in RETIRED_KEYS.items():
         if isinstance(cfg.get(section), dict) and key in cfg[section]:
             raise ConfigError(f"{section}.{key}: {why}")
@@ -176,6 +176,7 @@ def validate_setup(cfg: dict) -> None:
             check_split(robot["appearance"])
         except ValueError as e:
             raise ConfigError(f"robot.appearance: {e}") from None
+    _check_camera_depth(cfg.get("cameras"))
     from fdvla_drivers.sim.tasks import PLACEMENTS, STARTS
 
     for key, names, why in (("task_start", STARTS, "where simulated episodes start; the {} "
@@ -190,3 +191,21 @@ def validate_setup(cfg: dict) -> None:
                                   f"{', '.join(names)}")
     period = backend_servo_period(robot) if isinstance(robot, dict) else None
     controller_settings(_controller_dict(cfg.get("controller")), cfg.get("safety"), period)
+
+
+#: Camera backends that can give depth registered to their colour image (`cameras.<name>.depth`).
+DEPTH_BACKENDS = ("sim", "k4a")
+
+
+def _check_camera_depth(cameras) -> None:
+    """`cameras.<name>.depth`: true or false, and only on a backend that has depth."""
+    if not isinstance(cameras, dict):
+        return
+    for name, cam in cameras.items():
+        if not isinstance(cam, dict) or "depth" not in cam:
+            continue
+        if not isinstance(cam["depth"], bool):
+            raise ConfigError(f"cameras.{name}.depth: {cam['depth']!r} is not true or false")
+        if cam["depth"] and cam.get("backend") not in DEPTH_BACKENDS:
+            raise ConfigError(f"cameras.{name}.depth: the {cam.get('backend')!r} camera backend "
+                              f"gives no depth (only {', '.join(DEPTH_BACKENDS)} do)")

@@ -95,7 +95,7 @@ class ProcessRuntime:
             camera.start()
             self.cameras.append(camera)
             return CameraNode(camera, name, fps=float(p.get("fps", 30.0)), node_name=spec.name,
-                              **kw)
+                              depth=bool(p.get("depth", False)), **kw)
         if spec.kind == "sim_episode":
             from fdvla_drivers.nodes.sim_episode_node import SimEpisodeNode
 

@@ -211,6 +211,39 @@ def image_from_msg(msg: Image) -> np.ndarray:
     return img[..., ::-1] if msg.encoding == "bgr8" else img
 
 
+def depth_to_msg(depth: np.ndarray, stamp: float, frame_id: str) -> Image:
+    """32FC1 Image (REP 118: metres, NaN for no reading) from an (H, W) float32 depth image."""
+    if depth.ndim != 2 or depth.dtype != np.float32:
+        raise ValueError(f"expected (H, W) float32 depth in metres, got {depth.shape} "
+                         f"{depth.dtype}")
+    h, w = depth.shape
+    data = array.array("B")
+    data.frombytes(np.ascontiguousarray(depth, dtype="<f4").view(np.uint8).data)
+    msg = Image(header=header(stamp, frame_id), height=h, width=w, encoding="32FC1",
+                is_bigendian=0, step=w * 4)
+    msg.data = data
+    return msg
+
+
+def depth_from_msg(msg: Image) -> np.ndarray:
+    """(H, W) float32 metres, NaN for no reading, from a 32FC1 (metres) or 16UC1 (millimetres,
+    0 for no reading: what the Azure Kinect and RealSense ROS drivers publish) depth Image."""
+    order = ">" if msg.is_bigendian else "<"
+    if msg.encoding == "32FC1":
+        dtype, itemsize = np.dtype(order + "f4"), 4
+    elif msg.encoding == "16UC1":
+        dtype, itemsize = np.dtype(order + "u2"), 2
+    else:
+        raise ValueError(f"unsupported depth encoding {msg.encoding!r} (32FC1 or 16UC1 expected)")
+    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+    raw = rows[:, : msg.width * itemsize].copy().view(dtype).reshape(msg.height, msg.width)
+    if msg.encoding == "32FC1":
+        return raw.astype(np.float32, copy=False)
+    depth = raw.astype(np.float32) * np.float32(1e-3)
+    depth[raw == 0] = np.nan
+    return depth
+
+
 def camera_info_to_msg(k: CameraIntrinsics, stamp: float, frame_id: str) -> CameraInfo:
     # 5 coefficients: plumb_bob (RealSense, sim); 8: rational_polynomial (Azure Kinect).
     model = "rational_polynomial" if len(k.distortion) == 8 else "plumb_bob"

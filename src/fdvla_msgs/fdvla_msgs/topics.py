@@ -44,5 +44,16 @@ def camera_info_topic(camera: str) -> str:
     return f"/{camera}/color/camera_info"
 
 
+def camera_depth_topic(camera: str) -> str:
+    """Depth registered to the colour image (optional: only from a camera set to `depth: true`).
+
+    Named as the Azure Kinect ROS driver names its registered depth (`depth_to_rgb`: the depth
+    reprojected into the colour camera), not `depth/image_raw`, which there is the depth camera's
+    own geometry and resolution: this image shares the colour image's pixels, frame and
+    camera_info (`camera_info_topic`), so a colour pixel reads its depth at the same index.
+    """
+    return f"/{camera}/depth_to_rgb/image_raw"
+
+
 def camera_frame(camera: str) -> str:
     return f"{camera}_color_optical_frame"

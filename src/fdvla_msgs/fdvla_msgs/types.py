@@ -249,3 +249,8 @@ class CameraFrame:
     #: (H, W) bool, where asked for (a simulated camera's segmentation): True on the pixels of
     #: the robot, its tool and the task's objects, False on the table and the void.
     mask: Optional[np.ndarray] = None
+    #: (H, W) float32, where the camera is set to give it (`depth` option of the sim and Azure
+    #: Kinect backends): metres along the optical axis (z-depth, not the distance to the pixel's
+    #: point), aligned to `rgb` pixel for pixel; NaN where there is no reading (the void in
+    #: simulation; no return, out of range or occluded from the depth camera on a Kinect).
+    depth: Optional[np.ndarray] = None

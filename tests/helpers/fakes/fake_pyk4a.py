@@ -5,7 +5,9 @@ pyk4a's source: PyK4A(config, device_id).start()/stop()/get_capture(timeout ms)/
 Config, ColorResolution, ImageFormat, DepthMode, FPS, CalibrationType, K4AException,
 K4ATimeoutException, connected_device_count(). Captures expose `color` (H, W, 4) BGRA uint8,
 `color_timestamp_usec` (device clock, mid-exposure) and `color_system_timestamp_nsec`
-(time.perf_counter_ns() when the host received the image).
+(time.perf_counter_ns() when the host received the image), and `transformed_depth`: None with
+depth off (pyk4a: no depth image in the capture), else (H, W) uint16 millimetres in the colour
+camera's geometry, 0 where there is no reading.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ class ImageFormat(enum.IntEnum):
 
 class DepthMode(enum.IntEnum):
     OFF = 0
+    NFOV_2X2BINNED = 1
     NFOV_UNBINNED = 2
+    WFOV_2X2BINNED = 3
+    WFOV_UNBINNED = 4
+    PASSIVE_IR = 5
 
 
 class ColorResolution(enum.IntEnum):
@@ -74,6 +80,10 @@ class FakeKinect:
     frame_age: float = 0.04
     frames_available: bool = True
     openable: bool = True
+    #: registered depth, mm: `depth_base_mm` + the row index; 0 (no reading) in the leftmost
+    #: `depth_hole_columns` columns (where a real Kinect's depth camera does not see)
+    depth_base_mm: int = 400
+    depth_hole_columns: int = 8
 
     def __post_init__(self):
         self.calls: list = []
@@ -113,7 +123,7 @@ def make_pyk4a(kinects):
             return np.array(self._k.distortion)
 
     class PyK4ACapture:
-        def __init__(self, kin, width, height):
+        def __init__(self, kin, width, height, depth_on=False):
             kin.counter += 1
             exposed = time.time() - kin.frame_age
             img = np.empty((height, width, 4), dtype=np.uint8)
@@ -124,6 +134,12 @@ def make_pyk4a(kinects):
             self.color = img
             self.color_timestamp_usec = int((exposed - kin.started_at) * 1e6)
             self.color_system_timestamp_nsec = time.perf_counter_ns()
+            self.transformed_depth = None
+            if depth_on:
+                mm = kin.depth_base_mm + np.arange(height, dtype=np.uint16)[:, None]
+                depth = np.repeat(mm, width, axis=1).astype(np.uint16)
+                depth[:, :kin.depth_hole_columns] = 0
+                self.transformed_depth = depth
 
     class PyK4A:
         TIMEOUT_WAIT_INFINITE = -1
@@ -158,7 +174,8 @@ def make_pyk4a(kinects):
             self._kin.calls.append(("get_capture", timeout))
             if not self._kin.frames_available:
                 raise K4ATimeoutException()
-            return PyK4ACapture(self._kin, *_SIZES[self._config.color_resolution])
+            return PyK4ACapture(self._kin, *_SIZES[self._config.color_resolution],
+                                depth_on=self._config.depth_mode != DepthMode.OFF)
 
     mod.Config = Config
     mod.Calibration = Calibration

@@ -93,3 +93,22 @@ def test_where_simulated_objects_are_placed_is_checked():
         load_setup("sim", ["robot.task_placement=far"])
     with pytest.raises(ConfigError, match="robot.task_placement: where the simulated objects"):
         load_setup("ur5e", ["robot.task_placement=wide"])
+
+
+@pytest.mark.parametrize("robot", ROBOT_SETUPS)
+def test_depth_is_off_in_every_shipped_setup(robot):
+    cams = [n for p in build_graph(load_setup(robot)) for n in p.nodes if n.kind == "camera"]
+    assert cams and not any(n.params.get("depth") for n in cams)
+
+
+def test_camera_depth_is_set_per_camera_and_checked():
+    cfg = load_setup("sim", ["cameras.kinect.depth=true"])
+    cams = {n.params["name"]: n.params for p in build_graph(cfg) for n in p.nodes
+            if n.kind == "camera"}
+    assert cams["kinect"]["depth"] is True and "depth" not in cams["wrist"]
+    load_setup("ur5e", ["cameras.kinect.depth=true"])  # the Azure Kinect has depth
+    with pytest.raises(ConfigError, match="cameras.wrist.depth: the 'realsense' camera backend "
+                                          "gives no depth"):
+        load_setup("ur5e", ["cameras.wrist.depth=true"])
+    with pytest.raises(ConfigError, match="cameras.kinect.depth: 'yes please' is not true"):
+        load_setup("sim", ["cameras.kinect.depth=yes please"])

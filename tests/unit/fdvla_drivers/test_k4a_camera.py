@@ -36,6 +36,43 @@ def test_frames_are_rgb8_converted_from_bgra():
     np.testing.assert_array_equal(frame.rgb[5, 300], [300 % 256, 20, 10])
 
 
+def test_depth_off_opens_no_depth_and_frames_carry_none():
+    kin = FakeKinect()
+    with AzureKinectCamera(pyk4a_module=make_pyk4a([kin])) as cam:
+        frame = cam.read(timeout=0.5)
+    (_, config), *_ = kin.calls
+    assert config.depth_mode == DepthMode.OFF and config.synchronized_images_only is False
+    assert frame.depth is None
+
+
+def test_depth_on_gives_registered_depth_in_metres_with_nan_for_no_reading():
+    kin = FakeKinect(depth_base_mm=400, depth_hole_columns=8)
+    with AzureKinectCamera(depth=True, pyk4a_module=make_pyk4a([kin])) as cam:
+        frame = cam.read(timeout=0.5)
+    (_, config), *_ = kin.calls
+    assert config.depth_mode == DepthMode.NFOV_UNBINNED
+    # Each capture holds colour and depth of one moment.
+    assert config.synchronized_images_only is True
+    depth = frame.depth
+    assert depth.shape == frame.rgb.shape[:2] == (720, 1280) and depth.dtype == np.float32
+    assert np.isnan(depth[:, :8]).all()  # 0 mm: no reading
+    assert depth[5, 300] == pytest.approx(0.405, abs=1e-6)  # 405 mm
+    assert depth[719, 8] == pytest.approx(1.119, abs=1e-6)
+    assert np.isfinite(depth[:, 8:]).all()
+
+
+def test_depth_modes_are_checked():
+    kin = FakeKinect()
+    with AzureKinectCamera(depth=True, depth_mode="wfov_2x2binned",
+                           pyk4a_module=make_pyk4a([kin])):
+        pass
+    assert kin.calls[0][1].depth_mode == DepthMode.WFOV_2X2BINNED
+    with pytest.raises(ValueError, match="depth_mode"):
+        AzureKinectCamera(depth=True, depth_mode="NFOV")
+    with pytest.raises(ValueError, match="15 fps"):
+        AzureKinectCamera(depth=True, depth_mode="WFOV_UNBINNED", fps=30)
+
+
 def test_intrinsics_from_the_colour_calibration():
     kin = FakeKinect()
     with AzureKinectCamera(pyk4a_module=make_pyk4a([kin])) as cam:

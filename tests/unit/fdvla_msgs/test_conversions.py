@@ -97,3 +97,29 @@ def test_pose_ur_round_trip():
                                atol=1e-12)
     with pytest.raises(ValueError):
         Pose([0, 0, 0], [0, 0, 0, 0])
+
+
+def test_depth_image_round_trip_32fc1_and_16uc1():
+    depth = np.linspace(0.3, 2.5, 6 * 4, dtype=np.float32).reshape(6, 4)
+    depth[0, 0] = np.nan  # no reading
+    msg = conv.depth_to_msg(depth, 7.25, topics.camera_frame("kinect"))
+    assert (msg.encoding, msg.height, msg.width, msg.step) == ("32FC1", 6, 4, 16)
+    assert msg.header.frame_id == "kinect_color_optical_frame"
+    assert conv.from_ros_time(msg.header.stamp) == 7.25
+    back = conv.depth_from_msg(msg)
+    assert back.shape == (6, 4) and back.dtype == np.float32
+    np.testing.assert_array_equal(back, depth)  # NaN where NaN, bit for bit elsewhere
+    # 16UC1 (millimetres, 0 = no reading), as the Azure Kinect and RealSense ROS drivers send.
+    mm = np.array([[0, 500], [1250, 65535]], dtype="<u2")
+    raw = type(msg)(height=2, width=2, encoding="16UC1", is_bigendian=0, step=4)
+    raw.data = mm.tobytes()
+    np.testing.assert_allclose(conv.depth_from_msg(raw), [[np.nan, 0.5], [1.25, 65.535]])
+    with pytest.raises(ValueError, match="float32"):
+        conv.depth_to_msg(depth.astype(np.float64), 0.0, "cam")
+    with pytest.raises(ValueError, match="encoding"):
+        conv.depth_from_msg(conv.image_to_msg(np.zeros((2, 2, 3), np.uint8), 0.0, "cam"))
+
+
+def test_depth_topic_sits_beside_the_colour_topics():
+    assert topics.camera_depth_topic("kinect") == "/kinect/depth_to_rgb/image_raw"
+    assert topics.camera_image_topic("kinect") == "/kinect/color/image_raw"

@@ -1,7 +1,11 @@
 """Azure Kinect (and Orbbec Femto Bolt through Orbbec's K4A wrapper) colour camera over pyk4a.
 
-Only the colour camera is opened (depth off), in BGRA32: libk4a decodes the camera's MJPEG
-itself, and BGRA is the one format pyk4a hands back as a numpy image at every resolution.
+The colour camera is opened in BGRA32: libk4a decodes the camera's MJPEG itself, and BGRA is the
+one format pyk4a hands back as a numpy image at every resolution. The depth camera is off unless
+`depth=True`; then each frame also carries the depth registered to the colour camera
+(`capture.transformed_depth`: libk4a reprojects the depth image into the colour camera's
+geometry, uint16 millimetres of z-depth, 0 where there is no reading) as float32 metres with NaN
+for no reading (`CameraFrame.depth`), so a colour pixel lifts to 3D with the colour intrinsics.
 
 Stamps: the device stamps each colour image at the middle of its exposure on the camera's own
 clock (microseconds since streaming started); pyk4a also gives the host time at which libk4a
@@ -35,6 +39,9 @@ COLOR_RESOLUTIONS = {
     "3072P": ("RES_3072P", 4096, 3072),
 }
 _FPS = {5: "FPS_5", 15: "FPS_15", 30: "FPS_30"}
+#: Depth modes (pyk4a DepthMode members) for `depth=True`. NFOV_UNBINNED (640x576, 0.5-3.86 m) is
+#: the finest at 30 fps over a table; WFOV_UNBINNED streams at 15 fps at most.
+DEPTH_MODES = ("NFOV_2X2BINNED", "NFOV_UNBINNED", "WFOV_2X2BINNED", "WFOV_UNBINNED")
 
 _SDK_HINT = (
     "pyk4a needs the Azure Kinect Sensor SDK (libk4a 1.4 and its depth engine) installed first: "
@@ -64,11 +71,13 @@ class AzureKinectCamera(CameraBackend):
     device_id: index of the camera among those connected (0 for the first).
     color_resolution: one of COLOR_RESOLUTIONS ("720P", "1080P", ...).
     fps: 5, 15 or 30 (3072P only up to 15).
+    depth: also open the depth camera; frames then carry depth registered to the colour image.
+    depth_mode: one of DEPTH_MODES (used only with depth).
     pyk4a_module: the pyk4a module; None imports it.
     """
 
     def __init__(self, device_id: int = 0, color_resolution: str = "720P", fps: int = 30,
-                 pyk4a_module=None):
+                 depth: bool = False, depth_mode: str = "NFOV_UNBINNED", pyk4a_module=None):
         key = str(color_resolution).upper()
         if key not in COLOR_RESOLUTIONS:
             raise ValueError(f"color_resolution must be one of {sorted(COLOR_RESOLUTIONS)}, "
@@ -77,6 +86,13 @@ class AzureKinectCamera(CameraBackend):
             raise ValueError(f"fps must be one of {sorted(_FPS)}, got {fps}")
         if key == "3072P" and int(fps) > 15:
             raise ValueError("the Azure Kinect streams 3072P at 15 fps at most")
+        mode = str(depth_mode).upper()
+        if mode not in DEPTH_MODES:
+            raise ValueError(f"depth_mode must be one of {list(DEPTH_MODES)}, got {depth_mode!r}")
+        if depth and mode == "WFOV_UNBINNED" and int(fps) > 15:
+            raise ValueError("the Azure Kinect streams WFOV_UNBINNED depth at 15 fps at most")
+        self.depth = bool(depth)
+        self.depth_mode = mode
         self.device_id = int(device_id)
         self.color_resolution = key
         self.fps = int(fps)
@@ -100,10 +116,12 @@ class AzureKinectCamera(CameraBackend):
         config = k4a.Config(
             color_resolution=getattr(k4a.ColorResolution, resolution_name),
             color_format=k4a.ImageFormat.COLOR_BGRA32,
-            depth_mode=k4a.DepthMode.OFF,
+            depth_mode=(getattr(k4a.DepthMode, self.depth_mode) if self.depth
+                        else k4a.DepthMode.OFF),
             camera_fps=getattr(k4a.FPS, _FPS[self.fps]),
-            # libk4a refuses synchronised captures when depth is off.
-            synchronized_images_only=False,
+            # libk4a refuses synchronised captures when depth is off. With depth on, every
+            # capture then holds a colour and a depth image of the same moment.
+            synchronized_images_only=self.depth,
         )
         device = k4a.PyK4A(config=config, device_id=self.device_id)
         try:
@@ -126,8 +144,9 @@ class AzureKinectCamera(CameraBackend):
             cx=float(K[0, 2]), cy=float(K[1, 2]), distortion=tuple(float(d) for d in dist))
         self._device = device
         self._clock.reset()
-        log.info("Azure Kinect #%d streaming colour %s @ %d fps", self.device_id,
-                 self.color_resolution, self.fps)
+        log.info("Azure Kinect #%d streaming colour %s @ %d fps%s", self.device_id,
+                 self.color_resolution, self.fps,
+                 f", depth {self.depth_mode}" if self.depth else "")
 
     def read(self, timeout: float = 1.0) -> CameraFrame:
         device = self._device
@@ -145,16 +164,29 @@ class AzureKinectCamera(CameraBackend):
                     + _DEVICE_HINT) from err
             arrival = time.time()
             bgra = capture.color
-            if bgra is not None:
+            # The registered depth (computed by libk4a on access); None when depth is off.
+            depth_mm = capture.transformed_depth if self.depth else None
+            if bgra is not None and (depth_mm is not None or not self.depth):
                 break
-            if time.monotonic() >= deadline:  # captures without colour (never with depth off)
-                raise CameraError(f"Azure Kinect #{self.device_id} gave captures without colour")
+            if time.monotonic() >= deadline:  # incomplete captures (never with depth off)
+                raise CameraError(f"Azure Kinect #{self.device_id} gave captures without "
+                                  + ("colour and depth" if self.depth else "colour"))
         if bgra.ndim != 3 or bgra.shape != (self.height, self.width, 4):
             raise CameraError(f"unexpected colour image shape {bgra.shape}, expected "
                               f"{(self.height, self.width, 4)} BGRA")
         # BGRA -> RGB: a reversed-channel view, made contiguous by the one copy it needs.
         rgb = np.ascontiguousarray(bgra[:, :, 2::-1])
-        return CameraFrame(stamp=self._stamp(capture, arrival), rgb=rgb)
+        depth = None if depth_mm is None else self._depth_metres(depth_mm)
+        return CameraFrame(stamp=self._stamp(capture, arrival), rgb=rgb, depth=depth)
+
+    def _depth_metres(self, depth_mm: np.ndarray) -> np.ndarray:
+        """uint16 millimetres (0: no reading) -> float32 metres (NaN: no reading)."""
+        if depth_mm.shape != (self.height, self.width):
+            raise CameraError(f"unexpected registered depth shape {depth_mm.shape}, expected "
+                              f"{(self.height, self.width)}")
+        depth = depth_mm.astype(np.float32) * np.float32(1e-3)
+        depth[depth_mm == 0] = np.nan
+        return depth
 
     def _stamp(self, capture, arrival: float) -> float:
         system_ns = int(getattr(capture, "color_system_timestamp_nsec", 0) or 0)

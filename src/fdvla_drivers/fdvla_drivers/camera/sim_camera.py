@@ -12,6 +12,9 @@ from shared memory, see `fdvla_drivers.sim.shared_snapshot`); both offer `model`
 - lockstep backend: `read` renders the current state on the calling thread (the caller's loop
   sets the pace in simulation time).
 
+With `depth=True` every frame also carries the depth image of the same state (`CameraFrame.depth`,
+a second render of the same scene); off, the colour path renders once, as before.
+
 The OpenGL context belongs to the thread that made it, so the renderer is created on the thread
 that renders.
 """
@@ -26,6 +29,7 @@ import numpy as np
 
 from fdvla_msgs.types import CameraFrame, CameraIntrinsics
 from fdvla_drivers.camera.base import CameraBackend, CameraError
+from fdvla_drivers.camera.geometry import optical_pose_from_mujoco
 from fdvla_drivers.sim import ur5e_model as mdl
 from fdvla_drivers.sim.appearance import Appearance, check_split
 
@@ -37,9 +41,11 @@ _CAMERA_NAMES = {"scene": mdl.SCENE_CAMERA, "wrist": mdl.WRIST_CAMERA}
 class SimCamera(CameraBackend):
     def __init__(self, backend, camera: str = "scene", width: int | None = None,
                  height: int | None = None, fps: float = 30.0, shadows: bool = False,
-                 appearance: str = "nominal"):
+                 appearance: str = "nominal", depth: bool = False):
         """`appearance`: an evaluation split of what the camera sees
-        (`fdvla_drivers.sim.appearance`), drawn per episode from the snapshot's seed."""
+        (`fdvla_drivers.sim.appearance`), drawn per episode from the snapshot's seed. `depth`:
+        every frame also carries its depth image (z-depth in metres, NaN on the void), at the
+        cost of a second render per frame."""
         if camera not in _CAMERA_NAMES:
             raise ValueError(f"unknown sim camera {camera!r}; expected 'scene' or 'wrist'")
         w, h = DEFAULT_RESOLUTION[camera]
@@ -50,6 +56,7 @@ class SimCamera(CameraBackend):
         # Shadows and reflections cost about half the render time on a CPU (llvmpipe).
         self.shadows = bool(shadows)
         self.appearance = check_split(appearance)
+        self.depth = bool(depth)
         model = backend.model
         if self.width > model.vis.global_.offwidth or self.height > model.vis.global_.offheight:
             raise CameraError(f"{self.width}x{self.height} is larger than the offscreen buffer "
@@ -99,6 +106,20 @@ class SimCamera(CameraBackend):
         fovy = float(self.backend.model.cam_fovy[self._cam_id])
         return CameraIntrinsics.from_fovy(self.width, self.height, fovy)
 
+    def pose_in_base(self) -> np.ndarray:
+        """4x4 pose in `base` of the camera's optical frame (x right, y down, z forward) at the
+        backend's current state (the wrist camera moves with the arm), for
+        `fdvla_drivers.camera.geometry`. The cell's world frame is `base`."""
+        _, snap = self.backend.snapshot()
+        model = self.backend.model
+        d = mujoco.MjData(model)  # not the renderer's: a capture thread may be filling that one
+        d.qpos[:] = snap.qpos
+        d.mocap_pos[:] = snap.mocap_pos
+        d.mocap_quat[:] = snap.mocap_quat
+        mujoco.mj_kinematics(model, d)
+        mujoco.mj_camlight(model, d)
+        return optical_pose_from_mujoco(d.cam_xpos[self._cam_id], d.cam_xmat[self._cam_id])
+
     def stop(self) -> None:
         self._running = False
         if self._thread is not None:
@@ -136,7 +157,22 @@ class SimCamera(CameraBackend):
         rgb = self._renderer.render()
         self.frames_rendered += 1
         fg = self._foreground(model) if mask else None
-        return CameraFrame(stamp=stamp, rgb=np.ascontiguousarray(rgb, dtype=np.uint8), mask=fg)
+        depth = self._depth(model) if self.depth else None
+        return CameraFrame(stamp=stamp, rgb=np.ascontiguousarray(rgb, dtype=np.uint8), mask=fg,
+                           depth=depth)
+
+    def _depth(self, model) -> np.ndarray:
+        """The scene just rendered, as depth: mujoco.Renderer turns the depth buffer into metres
+        along the optical axis. Pixels on the far clipping plane saw nothing (the void): NaN, as
+        a real depth camera's missing readings."""
+        self._renderer.enable_depth_rendering()
+        try:
+            z = self._renderer.render()
+        finally:
+            self._renderer.disable_depth_rendering()
+        far = model.vis.map.zfar * model.stat.extent
+        z[z >= 0.999 * far] = np.nan
+        return z
 
     def _foreground(self, model) -> np.ndarray:
         """The scene just rendered, as segmentation: True where a geom of a body other than the

@@ -1,4 +1,5 @@
-"""Publishes one camera's colour stream (Image rgb8 + CameraInfo) stamped with sampling time."""
+"""Publishes one camera's colour stream (Image rgb8 + CameraInfo) stamped with sampling time, and
+with `depth` its registered depth (Image 32FC1, metres; the camera backend must give it)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from fdvla_msgs import qos, topics
 
 class CameraNode(DiagnosticsMixin, Node):
     def __init__(self, camera: CameraBackend, name: str, fps: float = 30.0,
-                 node_name: str | None = None, **node_kwargs):
+                 node_name: str | None = None, depth: bool = False, **node_kwargs):
         super().__init__(node_name or f"{name}_camera", **node_kwargs)
         self.camera = camera
         self.name = name
@@ -25,6 +26,9 @@ class CameraNode(DiagnosticsMixin, Node):
                                                qos.SENSOR_PUB)
         self.pub_info = self.create_publisher(CameraInfo, topics.camera_info_topic(name),
                                               qos.SENSOR_PUB)
+        # Off by default: no topic, no conversion, no bytes on the wire.
+        self.pub_depth = (self.create_publisher(Image, topics.camera_depth_topic(name),
+                                                qos.SENSOR_PUB) if depth else None)
         self.meter = RateMeter()
         self.errors = 0
         self.last_error = ""
@@ -48,6 +52,10 @@ class CameraNode(DiagnosticsMixin, Node):
             if self._info_template is None:
                 self._info_template = self.camera.intrinsics()
             self.pub_image.publish(conv.image_to_msg(frame.rgb, frame.stamp, self.frame_id))
+            if self.pub_depth is not None and frame.depth is not None:
+                # Registered to the colour image: its frame and camera_info.
+                self.pub_depth.publish(conv.depth_to_msg(frame.depth, frame.stamp,
+                                                         self.frame_id))
             self.pub_info.publish(conv.camera_info_to_msg(self._info_template, frame.stamp,
                                                           self.frame_id))
             self.meter.tick()
