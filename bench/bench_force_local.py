@@ -42,19 +42,20 @@ def _stage(name: str, done: Path, argv: list) -> None:
     print(f"[{name}] {time.time() - started:.0f} s", flush=True)
 
 
-def cell_name(variant: str, history: int, dropout: float = 0.0) -> str:
-    """The paper's variant, or the force-history extension of it (VARIANT+hK, with
-    force-history dropout P: VARIANT+hKdPERCENT)."""
-    if history == 1:
-        return variant
-    return f"{variant}+h{history}" + (f"d{round(dropout * 100)}" if dropout else "")
+def cell_name(variant: str, history: int, dropout: float = 0.0, expert: bool = False) -> str:
+    """The paper's variant, or an extension of it: the force history (VARIANT+hK, with
+    force-history dropout P: VARIANT+hKdPERCENT), the force token into the expert (+x)."""
+    name = variant
+    if history > 1:
+        name += f"+h{history}" + (f"d{round(dropout * 100)}" if dropout else "")
+    return name + ("+x" if expert else "")
 
 
 def run_cell(variant: str, seed: int, args) -> Path:
     """Train, wrap and evaluate one variant at one training seed; the evaluation's folder."""
     from fdvla_model.vital_checkpoint import write_vital_checkpoint
 
-    name = f"{cell_name(variant, args.force_history, args.history_dropout)}_s{seed}"
+    name = f"{cell_name(variant, args.force_history, args.history_dropout, args.force_to_expert)}_s{seed}"
     train, vital = args.out / "train" / name, args.out / "vital" / name
     evaluation = args.out / _eval_folder(args) / name
     _stage(f"train {name}", train / "policy" / "config.json",
@@ -62,7 +63,8 @@ def run_cell(variant: str, seed: int, args) -> Path:
             "--steps", args.steps, "--batch-size", args.batch_size, "--chunk-size",
             args.chunk_size, "--lr", args.lr, "--seed", seed, "--out", train,
             *(["--force-history", args.force_history] if args.force_history > 1 else []),
-            *(["--force-history-dropout", args.history_dropout] if args.history_dropout else [])])
+            *(["--force-history-dropout", args.history_dropout] if args.history_dropout else []),
+            *(["--force-to-expert"] if args.force_to_expert else [])])
     if not (vital / "vital.json").is_file():
         write_vital_checkpoint(vital, train)
     _stage(f"eval {name}", evaluation / "results.json",
@@ -84,12 +86,13 @@ def _mean(values) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
 
-def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0) -> dict | None:
+def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0,
+              expert: bool = False) -> dict | None:
     """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
     per_seed, episodes = {}, []
     for seed in seeds:
-        path = (args.out / _eval_folder(args) / f"{cell_name(variant, history, dropout)}_s{seed}"
-                / "results.json")
+        path = (args.out / _eval_folder(args)
+                / f"{cell_name(variant, history, dropout, expert)}_s{seed}" / "results.json")
         if not path.is_file():
             continue
         eps = json.loads(path.read_text())["episodes"]
@@ -106,6 +109,7 @@ def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.
             "seed_spread": round(max(rates) - min(rates), 3) if len(rates) > 1 else None,
             "robot": EVAL_ROBOT[variant], "mode": "realtime" if args.realtime else "lockstep",
             "localiser": "oracle", "force_history": history, "force_history_dropout": dropout,
+            "force_to_expert": expert,
             "failures": dict(Counter((e.get("failure") or "?").split(" (")[0]
                                      for e in episodes if not e["success"])),
             "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
@@ -138,6 +142,10 @@ def main(argv=None) -> None:
     p.add_argument("--history-dropout", type=float, default=0.0, metavar="P",
                    help="with --force-history: force-history dropout P (fdvla train "
                         "--force-history-dropout), cells named VARIANT+hKdPERCENT")
+    p.add_argument("--force-to-expert", action="store_true",
+                   help="train the extension that feeds the force token to the action expert "
+                        "too (fdvla train --force-to-expert), cells named VARIANT+x; variants "
+                        "with a force token only")
     p.add_argument("--realtime", action="store_true",
                    help="evaluate in real time over DDS (the policy node's oracle), not lock-step")
     p.add_argument("--summarise-only", action="store_true",
@@ -147,18 +155,21 @@ def main(argv=None) -> None:
     args.out = args.out / args.task
     if args.history_dropout and args.force_history < 2:
         p.error("--history-dropout needs --force-history of at least 2")
+    if args.force_to_expert and "no_force" in args.variants:
+        p.error("--force-to-expert: no_force has no force token; leave it out of --variants")
     if not args.summarise_only:
         for seed in args.seeds:  # every variant once before any second seed
             for variant in args.variants:
                 run_cell(variant, seed, args)
     table = {}
-    histories = sorted({(1, 0.0), (args.force_history, 0.0),
-                        (args.force_history, args.history_dropout)})
-    for history, dropout in histories:  # the table holds whatever has been evaluated, by any run
+    cells = sorted({(1, 0.0, False), (args.force_history, 0.0, False),
+                    (args.force_history, args.history_dropout, False),
+                    (args.force_history, args.history_dropout, args.force_to_expert)})
+    for history, dropout, expert in cells:  # the table holds whatever has been evaluated, by any run
         for variant in VARIANTS:
-            row = summarise(variant, history, args.seeds, args, dropout)
+            row = summarise(variant, history, args.seeds, args, dropout, expert)
             if row is not None:
-                table[f"{args.task}/{cell_name(variant, history, dropout)}"] = row
+                table[f"{args.task}/{cell_name(variant, history, dropout, expert)}"] = row
     args.out.mkdir(parents=True, exist_ok=True)
     mode = "_realtime" if args.realtime else ""
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")

@@ -91,7 +91,7 @@ _LEGACY_DEFAULTS: dict[str, Any] = {"force_objective": "joint", "smolvla_resize"
                                      # every policy before these fields trained on a frozen VLM
                                      "train_expert_only": True, "freeze_vision_encoder": True,
                                      "action_frame": "base", "target_yaw_symmetry": 0,
-                                     "force_history": 1}
+                                     "force_history": 1, "force_to_expert": False}
 
 
 SMOLVLM2_500M_ID = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
@@ -209,6 +209,10 @@ class FDVLAConfig:
     # (a short force history, as FoAR and TA-VLA give theirs): on the `force` button a policy
     # that sees only the present cannot tell the hidden spring once the cap is on its stop.
     force_history: int = 1
+    # An extension beside the paper (TA-VLA, ForceVLA inject force where the actions are made):
+    # the force token also enters the action expert, added to every action token's input, not
+    # only the VLM prefix that the expert attends to.
+    force_to_expert: bool = False
     force_encoder_hidden: int = 256
     force_decoder_hidden: int = 256
     # lambda of eq. 9 (the paper does not publish its value).
@@ -260,6 +264,9 @@ class FDVLAConfig:
             raise ValueError("num_steps and chunk_size must be positive")
         if int(self.force_history) < 1:
             raise ValueError(f"force_history must be at least 1 (the current reading), got {self.force_history}")
+        if self.force_to_expert and not self.has_force_token:
+            raise ValueError(f"force_to_expert: variant {self.variant!r} has no force token to "
+                             "inject into the action expert")
         vision = self.vlm_config["vision_config"]
         if self.image_size != vision["image_size"]:
             raise ValueError(

@@ -140,6 +140,11 @@ class FDVLAFlowMatching(nn.Module):
                 text_size, config.fdm_num_heads, config.fdm_ffn_multiplier,
                 learnable_query=config.variant == "fdvla",
             )
+        if config.force_to_expert:
+            # Zero at the start: the expert begins as without it, and learns how much to use.
+            self.force_expert_proj = nn.Linear(text_size, expert_size)
+            nn.init.zeros_(self.force_expert_proj.weight)
+            nn.init.zeros_(self.force_expert_proj.bias)
         if config.has_force_token:
             self.force_encoder = ActualForceEncoder(config.force_input_dim, config.force_encoder_hidden, text_size)
             self.force_decoder = ForceDecoder(text_size, config.force_decoder_hidden, config.force_input_dim)
@@ -202,8 +207,11 @@ class FDVLAFlowMatching(nn.Module):
         hidden, kv = embedder.forward_prefix(embeds, mask, position_ids, valid)
         return PrefixOutput(kv, hidden, force_token, actual, attention, vision.shape[1])
 
-    def velocity(self, prefix_kv: PrefixKV, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """v_theta(x_t, t | prefix): (B, chunk, max_action_dim) -> same shape, float32."""
+    def velocity(self, prefix_kv: PrefixKV, x_t: torch.Tensor, t: torch.Tensor,
+                 force_token: torch.Tensor | None = None) -> torch.Tensor:
+        """v_theta(x_t, t | prefix): (B, chunk, max_action_dim) -> same shape, float32.
+        ``force_token`` (B, D): the prefix's force token, which a ``force_to_expert`` model also
+        adds to each action token's input (the extension; ignored otherwise)."""
         dtype = self.action_in_proj.weight.dtype
         action_emb = self.action_in_proj(x_t.to(dtype))
         time_emb = sinusoidal_time_embedding(
@@ -211,6 +219,10 @@ class FDVLAFlowMatching(nn.Module):
         ).to(dtype)
         fused = torch.cat([action_emb, time_emb[:, None, :].expand_as(action_emb)], dim=2)
         fused = self.action_time_mlp_out(F.silu(self.action_time_mlp_in(fused)))
+        if self.config.force_to_expert:
+            if force_token is None:
+                raise ValueError("a force_to_expert model needs the prefix's force token")
+            fused = fused + self.force_expert_proj(force_token.to(dtype))[:, None, :]
         out = self.vlm_with_expert.forward_actions(fused, prefix_kv)
         return self.action_out_proj(out).to(torch.float32)
 
@@ -400,7 +412,8 @@ class FDVLAPolicy(nn.Module):
         if time is None:
             time = sample_flow_time(batch_size, config.time_beta_alpha, config.time_beta_beta, self.device)
         time = torch.as_tensor(time).to(actions)
-        velocity = self.model.velocity(prefix.kv, noisy_actions(actions, noise, time), time)
+        velocity = self.model.velocity(prefix.kv, noisy_actions(actions, noise, time), time,
+                                       prefix.force_token)
         valid = torch.ones(batch_size, config.chunk_size, dtype=torch.bool, device=self.device)
         if batch.get("action_is_pad") is not None:
             valid = ~torch.as_tensor(batch["action_is_pad"], device=self.device, dtype=torch.bool)
@@ -472,7 +485,7 @@ class FDVLAPolicy(nn.Module):
             if guidance is not None:
                 x_t = guidance(x_t, x_1, t)
             t_batch = torch.full((batch_size,), t, device=self.device)
-            x_t = x_t + dt * self.model.velocity(prefix.kv, x_t, t_batch)
+            x_t = x_t + dt * self.model.velocity(prefix.kv, x_t, t_batch, prefix.force_token)
         if guidance is not None:
             x_t = guidance(x_t, x_1, 0.0)
         actions = self.normalizer.unnormalize("action", x_t[..., : config.action_dim])

@@ -34,6 +34,8 @@ def dataset_overrides(cfg: TrainConfig, dataset: EpisodeDataset) -> dict:
         overrides["chunk_size"] = cfg.chunk_size
     if cfg.force_history is not None:
         overrides["force_history"] = cfg.force_history
+    if cfg.force_to_expert:
+        overrides["force_to_expert"] = True
     for name in ("train_expert_only", "freeze_vision_encoder"):
         if getattr(cfg, name) is not None:
             overrides[name] = getattr(cfg, name)

@@ -56,6 +56,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-history", type=int, default=None, metavar="K",
                    help="extension: the force encoder reads the last K wrench frames, not only the "
                         "current one (default 1, the paper's; docs/study/force_necessity.md)")
+    p.add_argument("--force-to-expert", action="store_true",
+                   help="extension: the force token also enters the action expert, added to each "
+                        "action token's input (TA-VLA, ForceVLA), not only the VLM prefix; "
+                        "variants with a force token only (docs/model.md)")
     p.add_argument("--force-history-dropout", type=float, default=d.force_history_dropout,
                    metavar="P", help="extension, with --force-history: replace the past rows of "
                    "this share of training windows by the newest reading (against a policy that "

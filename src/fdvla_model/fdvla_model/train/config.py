@@ -43,6 +43,8 @@ class TrainConfig:
     #: Extension: the share of training windows whose past rows are replaced by the newest
     #: reading (force-history dropout, train/augment.py; 0: none). Needs force_history > 1.
     force_history_dropout: float = 0.0
+    #: Extension: the force token also enters the action expert (FDVLAConfig.force_to_expert).
+    force_to_expert: bool = False
     image_size: Optional[int] = None  # tiny preset only; None: the preset's (64 px)
     augment_shift: int = 0  # px of random shift per camera image in training (0: none)
     #: Semantic augmentation (ViTaL): the share of training images whose background (all but
