@@ -118,6 +118,35 @@ def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.
             "in_band_share_mean": _mean(q.get("in_band_share") for q in quality)}
 
 
+def plot(table: dict, path: Path, title: str) -> None:
+    """One bar per cell (seeds pooled, Wilson 95 %), each seed's rate as a dot on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 4.2))
+    for i, key in enumerate(names):
+        d = table[key]
+        rate = 100 * d["successes"] / d["trials"]
+        lo, hi = (100 * x for x in d["wilson_95"])
+        paper = "+" not in key.split("/", 1)[1]  # the paper's variants; extensions hatched
+        ax.bar(i, rate, 0.6, yerr=[[rate - lo], [hi - rate]], capsize=3,
+               color="#1f77b4" if paper else "white", edgecolor="#1f77b4",
+               hatch=None if paper else "///")
+        seeds = [100 * v["successes"] / v["trials"] for v in d["per_seed"].values()]
+        ax.scatter([i] * len(seeds), seeds, color="k", s=14, zorder=3)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([n.split("/", 1)[1] for n in names], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("success (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +202,11 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     mode = "_realtime" if args.realtime else ""
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")
+    if table:
+        plot(table, args.out / f"force_local_{args.task}{mode}.png",
+             f"{args.task}, force physics, local recipe, oracle localiser "
+             f"({'real time' if args.realtime else 'lock-step'}); bars: seeds pooled, Wilson "
+             "95 %; dots: each training seed; hatched: extensions")
     print("| variant | success (seeds pooled) | Wilson 95 % | per seed | failures | peak force "
           "| in band |\n|---|---|---|---|---|---|---|")
     for key, d in table.items():
