@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -49,6 +50,14 @@ def cell_name(variant: str, history: int, dropout: float = 0.0, expert: bool = F
     if history > 1:
         name += f"+h{history}" + (f"d{round(dropout * 100)}" if dropout else "")
     return name + ("+x" if expert else "")
+
+
+def parse_cell(name: str):
+    """cell_name's inverse: (variant, history, dropout, expert), or None for another name."""
+    m = re.fullmatch(r"([a-z_]+)(?:\+h(\d+)(?:d(\d+))?)?(\+x)?", name)
+    if m is None or m.group(1) not in VARIANTS:
+        return None
+    return (m.group(1), int(m.group(2) or 1), int(m.group(3) or 0) / 100, bool(m.group(4)))
 
 
 def run_cell(variant: str, seed: int, args) -> Path:
@@ -86,6 +95,18 @@ def _mean(values) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
 
+def hidden_by_outcome(episodes: list) -> dict:
+    """{outcome ("success" or the failure's kind): {"episodes": n, hidden parameter: mean}}:
+    which hidden draws each outcome comes from (a stall on stiff springs shows here)."""
+    groups: dict = {}
+    for e in episodes:
+        kind = "success" if e["success"] else (e.get("failure") or "?").split(" (")[0]
+        groups.setdefault(kind, []).append(e.get("hidden") or {})
+    return {kind: {"episodes": len(rows),
+                   **{k: _mean(r.get(k) for r in rows) for k in sorted(set().union(*rows))}}
+            for kind, rows in sorted(groups.items())}
+
+
 def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0,
               expert: bool = False) -> dict | None:
     """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
@@ -113,6 +134,7 @@ def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.
             "failures": dict(Counter((e.get("failure") or "?").split(" (")[0]
                                      for e in episodes if not e["success"])),
             "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
+            "hidden_by_outcome": hidden_by_outcome(episodes),
             "peak_force_mean": _mean(q.get("peak_force") for q in quality),
             "mean_force_mean": _mean(q.get("mean_contact_force") for q in quality),
             "in_band_share_mean": _mean(q.get("in_band_share") for q in quality)}
@@ -191,14 +213,17 @@ def main(argv=None) -> None:
             for variant in args.variants:
                 run_cell(variant, seed, args)
     table = {}
-    cells = sorted({(1, 0.0, False), (args.force_history, 0.0, False),
-                    (args.force_history, args.history_dropout, False),
-                    (args.force_history, args.history_dropout, args.force_to_expert)})
-    for history, dropout, expert in cells:  # the table holds whatever has been evaluated, by any run
-        for variant in VARIANTS:
-            row = summarise(variant, history, args.seeds, args, dropout, expert)
-            if row is not None:
-                table[f"{args.task}/{cell_name(variant, history, dropout, expert)}"] = row
+    # The table holds every cell evaluated by any run into this folder, the paper's variants
+    # first, then the extensions.
+    found = {parse_cell(p.name.rsplit("_s", 1)[0])
+             for p in (args.out / _eval_folder(args)).glob("*_s*") if (p / "results.json").is_file()}
+    found.discard(None)
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    for variant, history, dropout, expert in sorted(
+            found, key=lambda c: (c[1:] != (1, 0.0, False), c[1], c[2], c[3], order[c[0]])):
+        row = summarise(variant, history, args.seeds, args, dropout, expert)
+        if row is not None:
+            table[f"{args.task}/{cell_name(variant, history, dropout, expert)}"] = row
     args.out.mkdir(parents=True, exist_ok=True)
     mode = "_realtime" if args.realtime else ""
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")
