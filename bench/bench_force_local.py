@@ -107,6 +107,26 @@ def hidden_by_outcome(episodes: list) -> dict:
             for kind, rows in sorted(groups.items())}
 
 
+def success_by_tercile(episodes: list) -> dict:
+    """{hidden parameter: {"edges", "successes", "trials"}}: success in each third of the
+    parameter's drawn range (the held-out placements are the same for every cell, so are the
+    edges)."""
+    out = {}
+    for name in sorted(set().union(*[(e.get("hidden") or {}) for e in episodes])):
+        rows = [(e["hidden"][name], bool(e["success"])) for e in episodes
+                if isinstance((e.get("hidden") or {}).get(name), (int, float))]
+        if len(rows) < 3:
+            continue
+        values = np.array([v for v, _ in rows])
+        edges = np.quantile(values, [1 / 3, 2 / 3])
+        third = np.digitize(values, edges)
+        ok = np.array([s for _, s in rows])
+        out[name] = {"edges": [round(float(x), 3) for x in edges],
+                     "successes": [int(ok[third == i].sum()) for i in range(3)],
+                     "trials": [int((third == i).sum()) for i in range(3)]}
+    return out
+
+
 def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0,
               expert: bool = False) -> dict | None:
     """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
@@ -135,6 +155,7 @@ def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.
                                      for e in episodes if not e["success"])),
             "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
             "hidden_by_outcome": hidden_by_outcome(episodes),
+            "success_by_hidden_tercile": success_by_tercile(episodes),
             "peak_force_mean": _mean(q.get("peak_force") for q in quality),
             "mean_force_mean": _mean(q.get("mean_contact_force") for q in quality),
             "in_band_share_mean": _mean(q.get("in_band_share") for q in quality)}
