@@ -123,7 +123,7 @@ def test_dataset_rows_follow_the_alignment_rule(demos, dataset):
 
 
 def test_a_bag_without_wrench_gives_nan_rows(demos, tmp_path):
-    from fdvla_teleop.bags import read_bag
+    from fdvla_teleop.bags import deserialize, read_bag, stamp_of
     from fdvla_teleop.dataset_build import episode_arrays
 
     root, _ = demos
@@ -147,15 +147,20 @@ def test_a_bag_without_wrench_gives_nan_rows(demos, tmp_path):
 def test_an_episode_starts_once_the_wrench_has_a_sample(demos):
     """A wrench stream that starts after the cameras must not leave the first frames without a
     force (a wrench-input variant would refuse the dataset)."""
-    from fdvla_teleop.bags import read_bag
+    from fdvla_teleop.bags import deserialize, read_bag, stamp_of
     from fdvla_teleop.dataset_build import episode_arrays
 
     root, _ = demos
     bag = read_bag(root / "bags" / "episode_0000")
     full = episode_arrays(bag, fps=10)
-    bag.messages["/wrench"] = bag.messages["/wrench"][250:]  # the first ~0.5 s at 500 Hz
+    # The wrench starts 0.5 s after the episode did (by its stamps: how far ahead of the cameras
+    # the wrench stream began depends on how fast the processes came up).
+    typ = bag.types["/wrench"]
+    start = full["timestamp"][0] + 0.5
+    bag.messages["/wrench"] = [(t, raw) for t, raw in bag.messages["/wrench"]
+                               if stamp_of(deserialize(raw, typ)) >= start]
     late = episode_arrays(bag, fps=10)
-    assert late["timestamp"][0] >= full["timestamp"][0] + 0.3
+    assert late["timestamp"][0] >= full["timestamp"][0] + 0.5 - 1e-6
     assert np.isfinite(late["wrench"]).all()
 
 
