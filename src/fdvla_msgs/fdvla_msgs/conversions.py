@@ -23,7 +23,8 @@ from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension
 from trajectory_msgs.msg import MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 
 from fdvla_msgs.topics import BASE_FRAME, TCP_FRAME
-from fdvla_msgs.types import (UR_JOINT_NAMES, ActionChunk, CameraIntrinsics, Pose, Twist)
+from fdvla_msgs.types import (UR_JOINT_NAMES, ActionChunk, CameraIntrinsics, Pose, Twist,
+                              depth_from_millimetres)
 
 # ------------------------------------------------------------------ time
 
@@ -239,9 +240,7 @@ def depth_from_msg(msg: Image) -> np.ndarray:
     raw = rows[:, : msg.width * itemsize].copy().view(dtype).reshape(msg.height, msg.width)
     if msg.encoding == "32FC1":
         return raw.astype(np.float32, copy=False)
-    depth = raw.astype(np.float32) * np.float32(1e-3)
-    depth[raw == 0] = np.nan
-    return depth
+    return depth_from_millimetres(raw)
 
 
 def camera_info_to_msg(k: CameraIntrinsics, stamp: float, frame_id: str) -> CameraInfo:

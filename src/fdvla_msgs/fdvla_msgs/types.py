@@ -254,3 +254,11 @@ class CameraFrame:
     #: point), aligned to `rgb` pixel for pixel; NaN where there is no reading (the void in
     #: simulation; no return, out of range or occluded from the depth camera on a Kinect).
     depth: Optional[np.ndarray] = None
+
+
+def depth_from_millimetres(raw: np.ndarray) -> np.ndarray:
+    """`CameraFrame.depth` (float32 metres, NaN for no reading) from uint16 millimetres with 0 for
+    no reading: what depth cameras and their ROS drivers (16UC1) give."""
+    depth = np.asarray(raw).astype(np.float32) * np.float32(1e-3)
+    depth[np.asarray(raw) == 0] = np.nan
+    return depth

@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from fdvla_msgs.types import CameraFrame, CameraIntrinsics
+from fdvla_msgs.types import CameraFrame, CameraIntrinsics, depth_from_millimetres
 
 from ..device_clock import DeviceClockMapper, to_wall_clock
 from .base import CameraBackend, CameraError
@@ -184,9 +184,7 @@ class AzureKinectCamera(CameraBackend):
         if depth_mm.shape != (self.height, self.width):
             raise CameraError(f"unexpected registered depth shape {depth_mm.shape}, expected "
                               f"{(self.height, self.width)}")
-        depth = depth_mm.astype(np.float32) * np.float32(1e-3)
-        depth[depth_mm == 0] = np.nan
-        return depth
+        return depth_from_millimetres(depth_mm)
 
     def _stamp(self, capture, arrival: float) -> float:
         system_ns = int(getattr(capture, "color_system_timestamp_nsec", 0) or 0)

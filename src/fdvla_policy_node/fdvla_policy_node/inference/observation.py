@@ -72,10 +72,6 @@ class WrenchHistory:
         self._stamps.clear()
         self._wrenches.clear()
 
-    def latest(self) -> Optional[tuple]:
-        """(stamp, wrench) of the newest reading, or None."""
-        return (self._stamps[-1], self._wrenches[-1]) if self._stamps else None
-
     def window(self) -> Optional[np.ndarray]:
         """(samples, 6) ending at the newest reading, or None before the first."""
         if not self._stamps:
