@@ -99,6 +99,18 @@ def _dataset_target_frame(args) -> int:
     return 0
 
 
+def _dataset_merge(args) -> int:
+    from fdvla_model.dataset.merge import merge_datasets
+
+    try:
+        report = merge_datasets(args.datasets, args.out, progress=not args.no_progress)
+    except _user_errors() as e:
+        return _fail("dataset merge", e)
+    parts = ", ".join(f"{n} from {src}" for src, n in report.per_source.items())
+    print(f"{report.episodes} episodes in {args.out} ({parts})")
+    return 0
+
+
 def _plot(args) -> int:
     from fdvla_teleop.plot import plot_episode
 
@@ -174,6 +186,13 @@ def add_subcommands(sub, robot_help: str) -> None:
                    help="the cameras kept (default: all; a ViTaL local policy: wrist)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_dataset_target_frame)
+
+    m = dsub.add_parser("merge", help="several episode datasets of the same description -> one "
+                                      "(sessions, machines, parallel generators)")
+    m.add_argument("datasets", nargs="+", metavar="DATASET")
+    m.add_argument("--out", required=True, help="new dataset folder (must be empty or absent)")
+    m.add_argument("--no-progress", action="store_true")
+    m.set_defaults(func=_dataset_merge)
 
     p = sub.add_parser("plot", help="one figure of a demonstration (bag or dataset episode)")
     p.add_argument("path", metavar="BAG_OR_EPISODE")

@@ -33,6 +33,7 @@ Files (one job each):
   target_label.py     episode_target: where an episode's task target was (recorded, or the TCP
                       at first contact), dataset_targets
   target_frame.py     write_target_frame_dataset: episodes in their targets' frames (ViTaL)
+  merge.py            merge_datasets: several datasets of the same description -> one
 """
 
 from .episode_dataset import EpisodeDataset, images_to_float

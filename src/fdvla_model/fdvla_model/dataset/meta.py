@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -161,3 +162,12 @@ def episode_dirs(root) -> list:
     root = Path(root)
     found = [p for p in root.iterdir() if p.is_dir() and _EPISODE_DIR_RE.match(p.name)]
     return sorted(found, key=lambda p: int(_EPISODE_DIR_RE.match(p.name).group(1)))
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A derived dataset shares its source's (large, never rewritten) files: a hard link where
+    the file system allows, a copy otherwise."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from safetensors.numpy import save_file as save_safetensors
 from fdvla_msgs.types import equivalent_yaw
 from fdvla_model.action_space import TargetFrame
 from .meta import (EPISODE_FILE, LOWDIM_FILE, MASK_SUFFIX, PARTIAL_SUFFIX, DatasetError, create_dataset,
-                   episode_dirs, load_meta)
+                   episode_dirs, link_or_copy, load_meta)
 from .reader import load_episode_arrays
 from .target_label import episode_target
 
@@ -44,13 +43,6 @@ def dataset_frame(meta) -> dict:
     frame = dict(meta.extra.get(FRAME_KEY) or {"name": "base"})
     frame.setdefault("yaw_symmetry", 0)
     return frame
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
@@ -96,9 +88,9 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
             "wrench": frame.wrenches_in(arrays["wrench"]).astype(np.float32),
         }, str(tmp / LOWDIM_FILE))
         for cam in kept:
-            _link_or_copy(ep / f"{cam.name}.npy", tmp / f"{cam.name}.npy")
+            link_or_copy(ep / f"{cam.name}.npy", tmp / f"{cam.name}.npy")
             if (ep / f"{cam.name}{MASK_SUFFIX}").is_file():  # recorded for semantic augmentation
-                _link_or_copy(ep / f"{cam.name}{MASK_SUFFIX}", tmp / f"{cam.name}{MASK_SUFFIX}")
+                link_or_copy(ep / f"{cam.name}{MASK_SUFFIX}", tmp / f"{cam.name}{MASK_SUFFIX}")
         info = json.loads((ep / EPISODE_FILE).read_text())
         info.setdefault("extra", {})[FRAME_KEY] = {"position": frame.position.tolist(),
                                                    "yaw": frame.yaw}
