@@ -82,12 +82,25 @@ def run_cell(variant: str, seed: int, args) -> Path:
             "--physics", "force", "--timeout",
             args.timeout, "--success-hold", args.success_hold, "--localiser", "oracle",
             "--localiser-noise", args.localiser_noise, "--robot", EVAL_ROBOT[variant],
+            *([] if args.threshold is None else ["--threshold", args.threshold]),
+            *([] if args.contact_threshold is None else
+              ["--contact-threshold", args.contact_threshold]),
+            *([] if args.noise_scale is None else ["--noise-scale", args.noise_scale]),
             "--out", evaluation])
     return evaluation
 
 
 def _eval_folder(args) -> str:
-    return "eval_realtime" if args.realtime else "eval"
+    """eval[_realtime][_thrN][_ctM][_nsK]: the re-planning thresholds and the flow's initial
+    noise scale in percent, where given."""
+    folder = "eval_realtime" if args.realtime else "eval"
+    if args.threshold is not None:
+        folder += f"_thr{round(args.threshold * 100)}"
+    if args.contact_threshold is not None:
+        folder += f"_ct{round(args.contact_threshold * 100)}"
+    if args.noise_scale is not None:
+        folder += f"_ns{round(args.noise_scale * 100)}"
+    return folder
 
 
 def _mean(values) -> float | None:
@@ -218,6 +231,14 @@ def main(argv=None) -> None:
                    help="train the extension that feeds the force token to the action expert "
                         "too (fdvla train --force-to-expert), cells named VARIANT+x; variants "
                         "with a force token only")
+    p.add_argument("--threshold", type=float, default=None, metavar="SHARE",
+                   help="fdvla eval --threshold (executed share of a chunk that starts the next "
+                        "inference); its cells go to eval_thrPERCENT")
+    p.add_argument("--contact-threshold", type=float, default=None, metavar="SHARE",
+                   help="fdvla eval --contact-threshold (the same in hard contact); with "
+                        "--threshold 1, 1 runs every chunk to its end; cells: eval_..._ctPERCENT")
+    p.add_argument("--noise-scale", type=float, default=None, metavar="S",
+                   help="fdvla eval --noise-scale (0: deterministic chunks); cells: eval_..._nsPERCENT")
     p.add_argument("--realtime", action="store_true",
                    help="evaluate in real time over DDS (the policy node's oracle), not lock-step")
     p.add_argument("--summarise-only", action="store_true",

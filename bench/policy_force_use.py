@@ -7,7 +7,8 @@ For frames in contact (measured force above --contact N) of demonstrations the p
 trained on (record them with other seeds), each policy predicts its chunk from the frame's
 observation (deterministic: the flow integrated from zero noise); the score is how well the
 chunk's deepest point along z matches the demonstration's over the same steps (R^2 and the
-residual's spread in mm: how deep the press goes is what the force tasks decide on). For a policy
+residual's spread in mm: how deep the press goes is what the force tasks decide on), and how far
+the chunk's first point is from the demonstration's (the lead the servo turns into force now). For a policy
 that reads the wrench, the same frames again with the wrench of another frame (a seeded
 shuffle among the chosen frames): if the score does not drop, the policy does not use the force.
 Writes the rows as JSON with --out; prints a Markdown table. A training run's checkpoint is its
@@ -49,7 +50,7 @@ def contact_frames(dataset: EpisodeDataset, count: int, contact: float, seed: in
 def score(policy, dataset: EpisodeDataset, frames: np.ndarray, wrench_from=None) -> dict:
     """R^2 and residual of the predicted deepest z (m) against the demonstration's."""
     cfg = policy.config
-    pred, true = [], []
+    pred, true, first = [], [], []
     for n, i in enumerate(frames):
         s = dataset[int(i)]
         wrench = s["wrench"] if wrench_from is None else dataset[int(wrench_from[n])]["wrench"]
@@ -59,13 +60,18 @@ def score(policy, dataset: EpisodeDataset, frames: np.ndarray, wrench_from=None)
         with torch.inference_mode():
             chunk = policy.sample_actions(batch, noise=noise)[0].float().numpy()
         real = ~s["action_is_pad"].numpy()
+        first.append(chunk[0, 2] - s["actions"].numpy()[0, 2])
         pred.append(chunk[real, 2].min())
         true.append(s["actions"].numpy()[real, 2].min())
     pred, true = np.asarray(pred), np.asarray(true)
     resid = pred - true
     return {"r2": float(1.0 - (resid ** 2).mean() / true.var()),
             "residual_sd_mm": float(1000 * resid.std()), "bias_mm": float(1000 * resid.mean()),
-            "target_sd_mm": float(1000 * true.std())}
+            "target_sd_mm": float(1000 * true.std()),
+            # The chunk's first point against the demonstration's: with the impedance servo its
+            # lead over the TCP is the force the arm will press with next (~4 N per mm).
+            "first_point_error_sd_mm": float(1000 * np.std(first)),
+            "first_point_bias_mm": float(1000 * np.mean(first))}
 
 
 def main(argv=None) -> None:
@@ -94,12 +100,14 @@ def main(argv=None) -> None:
             row["shuffled_wrench"] = score(policy, data, frames, wrench_from=shuffled)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| checkpoint | variant | frames | R^2 | residual sd | R^2, another frame's wrench |")
-    print("|---|---|---|---|---|---|")
+    print("\n| checkpoint | variant | frames | R^2 | residual sd | first point error sd (bias) | "
+          "R^2, another frame's wrench |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         other = r.get("shuffled_wrench")
         print(f"| {r['checkpoint']} | {r['variant']} | {r['frames']} | {r['r2']:.2f} | "
-              f"{r['residual_sd_mm']:.2f} mm | "
+              f"{r['residual_sd_mm']:.2f} mm | {r['first_point_error_sd_mm']:.2f} mm "
+              f"({r['first_point_bias_mm']:+.2f}) | "
               + (f"{other['r2']:.2f} ({other['residual_sd_mm']:.2f} mm) |" if other else "- |"))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -54,6 +54,9 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="how a new chunk joins the executing one (default: rtc)")
     e.add_argument("--threshold", type=float, default=None,
                    help="executed share of a chunk that starts the next inference")
+    e.add_argument("--contact-threshold", type=float, default=None,
+                   help="the same while the arm lags the plan in hard contact (default 0.25; "
+                        "1: execute a chunk made before the contact to its end)")
     e.add_argument("--smooth", type=int, default=None, metavar="DEGREE",
                    help="polynomial smoothing of each chunk (0: off; default: 3)")
     e.add_argument("--noise-scale", type=float, default=None, metavar="S",
@@ -78,6 +81,8 @@ def _policy_overrides(args) -> dict:
         d["guidance"] = args.guidance
     if args.threshold is not None:
         d["threshold"] = args.threshold
+    if args.contact_threshold is not None:
+        d["contact_threshold"] = args.contact_threshold
     if args.smooth is not None:
         d["smooth_degree"] = args.smooth
     if args.noise_scale is not None:
@@ -197,6 +202,8 @@ def run_eval(args) -> int:
             "success_hold": args.success_hold, "physics": args.physics, "split": args.split,
             "placement": args.placement, "latency": latency, "guidance": settings.chunking.guidance,
             "threshold": settings.chunking.threshold,
+            "contact_threshold": settings.chunking.contact_threshold,
+            "noise_scale": settings.noise_scale,
             "wall_time": time.time() - t_start, "policy_node": figures or None}
     summary = write_report(records, args.out, meta)
     for task, d in summary["tasks"].items():
