@@ -140,6 +140,30 @@ def success_by_tercile(episodes: list) -> dict:
     return out
 
 
+def force_tracking(episodes: list, resamples: int = 2000, seed: int = 0) -> dict | None:
+    """Does the press follow the hidden band? The least-squares slope of each episode's peak
+    contact force on its band's lower edge (1: the press rises with the threshold; 0: one force
+    whatever the draw, as the blind script presses), its bootstrap 95 % interval over episodes,
+    the correlation, and the peak's mean offset above the lower edge (N)."""
+    rows = [((e.get("force_quality") or {}).get("force_band") or [None])[0] for e in episodes]
+    pairs = np.array([(lo, e["force_quality"]["peak_force"]) for lo, e in zip(rows, episodes)
+                      if isinstance(lo, (int, float))
+                      and isinstance(e["force_quality"].get("peak_force"), (int, float))])
+    if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0:
+        return None
+    x, y = pairs.T
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0:
+            boot.append(np.polyfit(x[i], y[i], 1)[0])
+    return {"slope": round(float(np.polyfit(x, y, 1)[0]), 3),
+            "slope_95": [round(float(v), 3) for v in np.percentile(boot, [2.5, 97.5])],
+            "corr": round(float(np.corrcoef(x, y)[0, 1]), 3),
+            "peak_above_threshold_mean": round(float(np.mean(y - x)), 2), "episodes": len(x)}
+
+
 def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0,
               expert: bool = False) -> dict | None:
     """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
@@ -171,7 +195,11 @@ def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.
             "success_by_hidden_tercile": success_by_tercile(episodes),
             "peak_force_mean": _mean(q.get("peak_force") for q in quality),
             "mean_force_mean": _mean(q.get("mean_contact_force") for q in quality),
-            "in_band_share_mean": _mean(q.get("in_band_share") for q in quality)}
+            "in_band_share_mean": _mean(q.get("in_band_share") for q in quality),
+            "force_tracking": force_tracking(episodes),
+            "_points": [(e["force_quality"]["force_band"], e["force_quality"].get("peak_force"),
+                         bool(e["success"])) for e in episodes
+                        if (e.get("force_quality") or {}).get("force_band")]}
 
 
 def plot(table: dict, path: Path, title: str) -> None:
@@ -198,6 +226,41 @@ def plot(table: dict, path: Path, title: str) -> None:
     ax.set_ylabel("success (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tracking(table: dict, path: Path, title: str) -> None:
+    """Per cell: each episode's peak force against its band's lower edge, the band shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k in table if table[k]["_points"]]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 3.2), sharey=True,
+                             squeeze=False)
+    for ax, key in zip(axes[0], names):
+        pts = table[key]["_points"]
+        lo = np.array([b[0] for b, _, _ in pts])
+        hi = np.array([b[1] for b, _, _ in pts])
+        peak = np.array([np.nan if p is None else p for _, p, _ in pts], dtype=float)
+        ok = np.array([s for _, _, s in pts])
+        order = np.argsort(lo)
+        ax.fill_between(lo[order], lo[order], hi[order], color="#2ca02c", alpha=0.2, lw=0,
+                        label="band")
+        ax.scatter(lo[ok], peak[ok], s=12, color="#2ca02c", label="success")
+        ax.scatter(lo[~ok], peak[~ok], s=12, color="#d62728", marker="x", label="failure")
+        t = table[key]["force_tracking"] or {}
+        ax.set_title(f"{key.split('/', 1)[1]}: slope {t.get('slope', float('nan')):.2f}",
+                     fontsize=8)
+        ax.set_xlabel("band's lower edge (N)")
+    axes[0][0].set_ylabel("peak contact force (N)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -267,21 +330,28 @@ def main(argv=None) -> None:
         if row is not None:
             table[f"{args.task}/{cell_name(variant, history, dropout, expert)}"] = row
     args.out.mkdir(parents=True, exist_ok=True)
-    mode = "_realtime" if args.realtime else ""
+    mode = _eval_folder(args)[len("eval"):]  # "", "_realtime", "_thr100_ct100_ns0", ...
+    points = {k: d.pop("_points") for k, d in table.items()}
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")
     if table:
+        how = (("real time" if args.realtime else "lock-step")
+               + mode.replace("_realtime", "").replace("_", " "))
         plot(table, args.out / f"force_local_{args.task}{mode}.png",
-             f"{args.task}, force physics, local recipe, oracle localiser "
-             f"({'real time' if args.realtime else 'lock-step'}); bars: seeds pooled, Wilson "
-             "95 %; dots: each training seed; hatched: extensions")
+             f"{args.task}, force physics, local recipe, oracle localiser ({how}); bars: seeds "
+             "pooled, Wilson 95 %; dots: each training seed; hatched: extensions")
+        plot_tracking({k: {**d, "_points": points[k]} for k, d in table.items()},
+                      args.out / f"force_tracking_{args.task}{mode}.png",
+                      f"{args.task}: does the press follow the hidden band? ({how}, seeds pooled)")
     print("| variant | success (seeds pooled) | Wilson 95 % | per seed | failures | peak force "
-          "| in band |\n|---|---|---|---|---|---|---|")
+          "| in band | peak vs band: slope [95 %] |\n|---|---|---|---|---|---|---|---|")
     for key, d in table.items():
         seeds = ", ".join(f"{v['successes']}/{v['trials']}" for v in d["per_seed"].values())
         fails = ", ".join(f"{k} {v}" for k, v in sorted(d["failures"].items())) or "-"
+        t = d["force_tracking"]
+        track = f"{t['slope']:.2f} [{t['slope_95'][0]:.2f}, {t['slope_95'][1]:.2f}]" if t else "-"
         print(f"| {key} | {d['successes']}/{d['trials']} | [{d['wilson_95'][0]:.2f}, "
               f"{d['wilson_95'][1]:.2f}] | {seeds} | {fails} | {d['peak_force_mean']} N | "
-              f"{d['in_band_share_mean']} |")
+              f"{d['in_band_share_mean']} | {track} |")
 
 
 if __name__ == "__main__":
