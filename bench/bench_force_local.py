@@ -144,7 +144,9 @@ def force_tracking(episodes: list, resamples: int = 2000, seed: int = 0) -> dict
     """Does the press follow the hidden band? The least-squares slope of each episode's peak
     contact force on its band's lower edge (1: the press rises with the threshold; 0: one force
     whatever the draw, as the blind script presses), its bootstrap 95 % interval over episodes,
-    the correlation, and the peak's mean offset above the lower edge (N)."""
+    the correlation, and the peak's mean offset above the lower edge (N). A press that stalls
+    part-way also scores a slope (the spring's own force at that depth rises with the spring), so
+    read it with the failures."""
     rows = [((e.get("force_quality") or {}).get("force_band") or [None])[0] for e in episodes]
     pairs = np.array([(lo, e["force_quality"]["peak_force"]) for lo, e in zip(rows, episodes)
                       if isinstance(lo, (int, float))
