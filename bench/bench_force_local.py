@@ -166,19 +166,24 @@ def force_tracking(episodes: list, resamples: int = 2000, seed: int = 0) -> dict
             "peak_above_threshold_mean": round(float(np.mean(y - x)), 2), "episodes": len(x)}
 
 
-def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.0,
-              expert: bool = False) -> dict | None:
-    """Seeds pooled (successes over all episodes) and per seed, from the evaluations present."""
-    per_seed, episodes = {}, []
+def cell_episodes(variant: str, history: int, seeds: list, args, dropout: float = 0.0,
+                  expert: bool = False) -> dict:
+    """{seed: the cell's evaluated episodes} for the seeds whose evaluation is present."""
+    out = {}
     for seed in seeds:
         path = (args.out / _eval_folder(args)
                 / f"{cell_name(variant, history, dropout, expert)}_s{seed}" / "results.json")
-        if not path.is_file():
-            continue
-        eps = json.loads(path.read_text())["episodes"]
-        per_seed[str(seed)] = {"successes": sum(bool(e["success"]) for e in eps),
-                               "trials": len(eps)}
-        episodes += eps
+        if path.is_file():
+            out[seed] = json.loads(path.read_text())["episodes"]
+    return out
+
+
+def summarise(variant: str, by_seed: dict, args, history: int = 1, dropout: float = 0.0,
+              expert: bool = False) -> dict | None:
+    """Seeds pooled (successes over all episodes) and per seed."""
+    per_seed = {str(seed): {"successes": sum(bool(e["success"]) for e in eps), "trials": len(eps)}
+                for seed, eps in by_seed.items()}
+    episodes = [e for eps in by_seed.values() for e in eps]
     if not episodes:
         return None
     k, n = sum(bool(e["success"]) for e in episodes), len(episodes)
@@ -198,10 +203,7 @@ def summarise(variant: str, history: int, seeds: list, args, dropout: float = 0.
             "peak_force_mean": _mean(q.get("peak_force") for q in quality),
             "mean_force_mean": _mean(q.get("mean_contact_force") for q in quality),
             "in_band_share_mean": _mean(q.get("in_band_share") for q in quality),
-            "force_tracking": force_tracking(episodes),
-            "_points": [(e["force_quality"]["force_band"], e["force_quality"].get("peak_force"),
-                         bool(e["success"])) for e in episodes
-                        if (e.get("force_quality") or {}).get("force_band")]}
+            "force_tracking": force_tracking(episodes)}
 
 
 def plot(table: dict, path: Path, title: str) -> None:
@@ -233,20 +235,25 @@ def plot(table: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_tracking(table: dict, path: Path, title: str) -> None:
-    """Per cell: each episode's peak force against its band's lower edge, the band shaded."""
+def plot_tracking(table: dict, episodes: dict, path: Path, title: str) -> None:
+    """Per cell (`episodes`: cell -> its episodes): each episode's peak force against its band's
+    lower edge, the band shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [k for k in table if table[k]["_points"]]
+    points = {k: [(e["force_quality"]["force_band"], e["force_quality"].get("peak_force"),
+                   bool(e["success"])) for e in eps
+                  if (e.get("force_quality") or {}).get("force_band")]
+              for k, eps in episodes.items()}
+    names = [k for k in table if points.get(k)]
     if not names:
         return
     fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 3.2), sharey=True,
                              squeeze=False)
     for ax, key in zip(axes[0], names):
-        pts = table[key]["_points"]
+        pts = points[key]
         lo = np.array([b[0] for b, _, _ in pts])
         hi = np.array([b[1] for b, _, _ in pts])
         peak = np.array([np.nan if p is None else p for _, p, _ in pts], dtype=float)
@@ -326,14 +333,17 @@ def main(argv=None) -> None:
              for p in (args.out / _eval_folder(args)).glob("*_s*") if (p / "results.json").is_file()}
     found.discard(None)
     order = {v: i for i, v in enumerate(VARIANTS)}
+    episodes = {}  # cell -> its episodes, seeds pooled
     for variant, history, dropout, expert in sorted(
             found, key=lambda c: (c[1:] != (1, 0.0, False), c[1], c[2], c[3], order[c[0]])):
-        row = summarise(variant, history, args.seeds, args, dropout, expert)
+        by_seed = cell_episodes(variant, history, args.seeds, args, dropout, expert)
+        row = summarise(variant, by_seed, args, history, dropout, expert)
         if row is not None:
-            table[f"{args.task}/{cell_name(variant, history, dropout, expert)}"] = row
+            key = f"{args.task}/{cell_name(variant, history, dropout, expert)}"
+            table[key] = row
+            episodes[key] = [e for eps in by_seed.values() for e in eps]
     args.out.mkdir(parents=True, exist_ok=True)
     mode = _eval_folder(args)[len("eval"):]  # "", "_realtime", "_thr100_ct100_ns0", ...
-    points = {k: d.pop("_points") for k, d in table.items()}
     (args.out / f"force_local_{args.task}{mode}.json").write_text(json.dumps(table, indent=2) + "\n")
     if table:
         how = (("real time" if args.realtime else "lock-step")
@@ -341,8 +351,7 @@ def main(argv=None) -> None:
         plot(table, args.out / f"force_local_{args.task}{mode}.png",
              f"{args.task}, force physics, local recipe, oracle localiser ({how}); bars: seeds "
              "pooled, Wilson 95 %; dots: each training seed; hatched: extensions")
-        plot_tracking({k: {**d, "_points": points[k]} for k, d in table.items()},
-                      args.out / f"force_tracking_{args.task}{mode}.png",
+        plot_tracking(table, episodes, args.out / f"force_tracking_{args.task}{mode}.png",
                       f"{args.task}: does the press follow the hidden band? ({how}, seeds pooled)")
     print("| variant | success (seeds pooled) | Wilson 95 % | per seed | failures | peak force "
           "| in band | peak vs band: slope [95 %] |\n|---|---|---|---|---|---|---|---|")

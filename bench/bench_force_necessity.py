@@ -47,9 +47,9 @@ def tracking_force_script(task, servo_stiffness: float):
     class TrackingForceScript(ButtonScript):
         def act(self, state, now):
             fz = 0.0
-            if self.phase != "start":
-                cmd_z = self._z(now) if self.phase == "press" else float(self._pose(now).position[2])
-                fz = max(servo_stiffness * (float(state.tcp_pose.position[2]) - cmd_z), 0.0)
+            if self.phase != "start":  # once planned, the command is the plan's pose now
+                lag = float(state.tcp_pose.position[2]) - float(self._pose(now).position[2])
+                fz = max(servo_stiffness * lag, 0.0)
             return super().act(dataclasses.replace(state, wrench=np.array([0, 0, fz, 0, 0, 0.0])),
                                now)
 

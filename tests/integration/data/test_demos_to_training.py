@@ -123,7 +123,7 @@ def test_dataset_rows_follow_the_alignment_rule(demos, dataset):
 
 
 def test_a_bag_without_wrench_gives_nan_rows(demos, tmp_path):
-    from fdvla_teleop.bags import deserialize, read_bag, stamp_of
+    from fdvla_teleop.bags import read_bag
     from fdvla_teleop.dataset_build import episode_arrays
 
     root, _ = demos

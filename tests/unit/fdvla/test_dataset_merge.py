@@ -60,3 +60,10 @@ def test_datasets_that_differ_are_refused_with_the_difference_named(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     r = _cli(a, "--out", tmp_path / "full")
     assert r.returncode != 0 and "not empty" in r.stderr
+    empty = tmp_path / "empty"  # a dataset with no finished episode: nothing is written
+    write_synthetic_dataset(empty, episodes=1, length=4, image_size=(16, 16))
+    for d in episode_dirs(empty):
+        d.rename(d.with_name(d.name + ".partial"))
+    r = _cli(empty, "--out", tmp_path / "none")
+    assert r.returncode != 0 and "no finished episode" in r.stderr
+    assert not (tmp_path / "none").exists()

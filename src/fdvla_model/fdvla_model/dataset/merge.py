@@ -27,8 +27,11 @@ SOURCES_KEY = "merged_from"
 
 @dataclass
 class MergeReport:
-    episodes: int
     per_source: dict  # source path -> episodes taken
+
+    @property
+    def episodes(self) -> int:
+        return sum(self.per_source.values())
 
 
 def _description(meta) -> dict:
@@ -59,14 +62,16 @@ def merge_datasets(sources, dst, progress: bool = True) -> MergeReport:
                                    f"{other[key]} against {first[key]}")
     if dst.exists() and any(dst.iterdir()):
         raise DatasetError(f"{dst} exists and is not empty")
+    todo = [(src, ep) for src in sources for ep in episode_dirs(src)]
+    if not todo:
+        raise DatasetError("merge: the sources hold no finished episode")
     extra = {k: v for k, v in metas[0].extra.items() if k != SOURCES_KEY}
     extra[SOURCES_KEY] = [str(s) for s in sources]
     m = metas[0]
     create_dataset(dst, m.fps, {c.name: (c.height, c.width) for c in m.cameras},
                    state_names=m.state_names, action_names=m.action_names,
                    wrench_names=m.wrench_names, extra=extra)
-    todo = [(src, ep) for src in sources for ep in episode_dirs(src)]
-    report = MergeReport(0, {str(s): 0 for s in sources})
+    report = MergeReport({str(s): 0 for s in sources})
     for index, (src, ep) in enumerate(tqdm(todo, desc="merge", unit="ep", disable=not progress)):
         name = f"{EPISODE_PREFIX}{index:06d}"
         tmp = dst / (name + PARTIAL_SUFFIX)
@@ -78,8 +83,5 @@ def merge_datasets(sources, dst, progress: bool = True) -> MergeReport:
         info.setdefault("extra", {})[SOURCES_KEY] = {"dataset": str(src), "episode": ep.name}
         (tmp / EPISODE_FILE).write_text(json.dumps(info, indent=2) + "\n")
         os.rename(tmp, dst / name)
-        report.episodes += 1
         report.per_source[str(src)] += 1
-    if not report.episodes:
-        raise DatasetError("merge: the sources hold no finished episode")
     return report
