@@ -31,10 +31,34 @@ class ServoGains:
     #: Extra joint stiffness (N m/rad) so no direction goes slack near a singularity.
     joint_stiffness_floor: float = 20.0
 
+    @classmethod
+    def position_stiff(cls) -> "ServoGains":
+        """A servo that holds its target to a fraction of a millimetre under the tasks' forces
+        (0.4 mm at 40 N), as a UR's servoJ does: what physics "force" runs, with the give in a
+        compliant tool (`SimTask.tool_compliance`). 25x the compliant servo's stiffness; the
+        damping is what the explicit 2 ms step keeps stable (twice these gains chatter)."""
+        return cls(cartesian_stiffness=(1.0e5, 1.0e5, 1.0e5, 500.0, 500.0, 500.0),
+                   cartesian_damping=(800.0, 800.0, 800.0, 10.0, 10.0, 10.0))
+
 @dataclass
 class CellParams:
     cell: mdl.CellConfig = field(default_factory=mdl.CellConfig)
-    gains: ServoGains = field(default_factory=ServoGains)
+    #: None: what the task's physics asks for (a position-stiff servo behind a compliant tool,
+    #: else the compliant servo).
+    gains: ServoGains | None = None
+
+    def servo_gains(self, task: SimTask) -> ServoGains:
+        if self.gains is not None:
+            return self.gains
+        return ServoGains.position_stiff() if task.tool_compliance() else ServoGains()
+
+
+def press_stiffness(task: SimTask) -> float:
+    """N/m a servo target pushed past a rigid stop meets along the tool, with the task's
+    physics' default servo: the servo's stiffness in series with the tool's compliance."""
+    k = CellParams().servo_gains(task).cartesian_stiffness[2]
+    compliance = task.tool_compliance()
+    return k if compliance is None else 1.0 / (1.0 / k + 1.0 / compliance.stiffness[2])
 
 
 @dataclass(frozen=True)
@@ -64,7 +88,7 @@ class SimCell:
         jids = [self.model.joint(j).id for j in mdl.ARM_JOINTS]
         self._qadr = np.array([self.model.jnt_qposadr[j] for j in jids])
         self._dadr = np.array([self.model.jnt_dofadr[j] for j in jids])
-        g = self.params.gains
+        g = self.gains = self.params.servo_gains(task)
         self._kx = np.diag(np.asarray(g.cartesian_stiffness, dtype=np.float64))
         self._dx = np.diag(np.asarray(g.cartesian_damping, dtype=np.float64))
         self._k_floor = g.joint_stiffness_floor * np.eye(6)
@@ -78,6 +102,12 @@ class SimCell:
         self._f_adr = int(fs.adr[0])
         self._t_adr = int(ts.adr[0])
         self._gravity = self.model.opt.gravity.copy()
+        compliance = task.tool_compliance()
+        cj = [self.model.joint(j) for j in mdl.COMPLIANCE_JOINTS] if compliance else []
+        self._compliance_adr = np.array([int(j.qposadr[0]) for j in cj], dtype=int)
+        self._compliance_dadr = np.array([int(j.dofadr[0]) for j in cj], dtype=int)
+        self._compliance_k = np.asarray(compliance.stiffness if compliance else (), float)
+        self._compliant_body = self.model.body(mdl.COMPLIANT_TOOL_BODY).id if compliance else -1
         self.q_des = np.zeros(6)
         self.qd_des = np.zeros(6)
         self.ft_bias = np.zeros(6)
@@ -133,7 +163,20 @@ class SimCell:
         # Two passes: the first computes the bias forces, the second the sensor readings with
         # the servo holding the arm (not with zero torque, which reads as a falling tool).
         mujoco.mj_forward(self.model, self.data)
+        self._settle_compliance()
         self.data.ctrl[:6] = self.data.qfrc_bias[self._dadr]
+        mujoco.mj_forward(self.model, self.data)
+
+    def _settle_compliance(self) -> None:
+        """Put a compliant tool where its own weight holds it (no bounce after a teleport, so
+        the F/T zeroed at reset reads the tool at rest)."""
+        if not self._compliance_adr.size:
+            return
+        d = self.data
+        R = d.xmat[self._compliant_body].reshape(3, 3)  # slide axes are this body's axes
+        weight = self.model.body_subtreemass[self._compliant_body] * self._gravity
+        d.qpos[self._compliance_adr] = (R.T @ weight) / self._compliance_k
+        d.qvel[self._compliance_dadr] = 0.0
         mujoco.mj_forward(self.model, self.data)
 
     # -------------------------------------------------------------------------- control

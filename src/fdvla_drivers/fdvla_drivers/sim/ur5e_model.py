@@ -23,6 +23,8 @@ ARM_BODIES = tuple(f"ur5e_link{i}" for i in range(1, 7))
 ARM_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint",
               "wrist_1_joint", "wrist_2_joint", "wrist_3_joint")
 TOOL_BODY = "tool"
+COMPLIANT_TOOL_BODY = "compliant_tool"
+COMPLIANCE_JOINTS = ("tool_compliance_x", "tool_compliance_y", "tool_compliance_z")
 TOOL0_SITE = "tool0"
 TCP_SITE = "tcp"
 FT_SITE = "ft_sensor"
@@ -58,6 +60,38 @@ class CameraPlacement:
     wrist_position: tuple = (0.0, -0.085, 0.035)
     wrist_target: tuple = (0.0, 0.0, 0.16)
     wrist_fovy_deg: float = 58.0  # RealSense D405: 87 x 58 degrees
+
+
+@dataclass(frozen=True)
+class ToolCompliance:
+    """A compliant element between the flange (F/T sensor, wrist camera) and the tool: three
+    spring-loaded slides along tool0's axes, like a compliance device or a foam-padded tool.
+
+    With it on a position-stiff arm the contact force is the spring's deflection, which the
+    joints do not see (the kinematic TCP is the undeflected one), so the arm's pose no longer
+    carries the force; only the F/T sensor (or a model of it) does.
+    """
+
+    #: N/m along tool0's x, y and z (z: along the tool, pressing).
+    stiffness: tuple = (4000.0, 4000.0, 4000.0)
+    #: kg of reflected inertia on each slide (the device's moving carriage). MuJoCo's soft
+    #: contacts and friction are as stiff as the mass behind them allows: on a 0.2 kg tool
+    #: alone the prong sank a millimetre into what it pressed, and at 1.5 kg the wiping pad
+    #: rubbed with half its friction coefficient above ~2.5 N (it crept instead of sliding).
+    armature: float = 5.0
+    #: N s/m: about 0.7 of critical for tool and carriage on the spring (4.4 Hz).
+    damping: tuple = (200.0, 200.0, 200.0)
+    #: m each slide can travel either way before its end stop.
+    travel: float = 0.02
+
+    def xml(self, tool_xml: str) -> str:
+        joints = "\n".join(
+            f'<joint name="{name}" type="slide" axis="{axis}" stiffness="{k:.6g}" '
+            f'damping="{c:.6g}" armature="{self.armature:.6g}" '
+            f'range="{-self.travel:.6g} {self.travel:.6g}"/>'
+            for name, axis, k, c in zip(COMPLIANCE_JOINTS, ("1 0 0", "0 1 0", "0 0 1"),
+                                        self.stiffness, self.damping))
+        return f'<body name="{COMPLIANT_TOOL_BODY}">{joints}{tool_xml}</body>'
 
 
 @dataclass
@@ -133,8 +167,12 @@ def _link_xml(i: int, dyn: ArmDynamics, inner: str) -> str:
 </body>"""
 
 
-def arm_xml(tool_xml: str, tcp_offset: float, dyn: ArmDynamics, cams: CameraPlacement) -> str:
-    """The arm's kinematic tree; `tool_xml` is the geometry of the tool on the flange."""
+def arm_xml(tool_xml: str, tcp_offset: float, dyn: ArmDynamics, cams: CameraPlacement,
+            compliance: ToolCompliance | None = None) -> str:
+    """The arm's kinematic tree; `tool_xml` is the geometry of the tool on the flange, rigid or
+    behind `compliance`."""
+    if compliance is not None:
+        tool_xml = compliance.xml(tool_xml)
     wrist_axes = look_at_xyaxes(cams.wrist_position, cams.wrist_target, up=(0.0, -1.0, 0.0))
     camera_body = np.add(cams.wrist_position, (0.0, -0.004, -0.012))
     tool = f"""
@@ -201,7 +239,7 @@ def build_cell_xml(task, tcp_offset: float, config: CellConfig | None = None) ->
     <geom name="robot_pedestal" class="arm" type="cylinder" size="0.075 0.01" pos="0 0 0.01"/>
     <camera name="{SCENE_CAMERA}" mode="fixed" pos="{_fmt(cams.scene_position)}"
             xyaxes="{_fmt(scene_axes)}" fovy="{cams.scene_fovy_deg:.6g}"/>
-    {arm_xml(task.tool_xml(), tcp_offset, cfg.dynamics, cams)}
+    {arm_xml(task.tool_xml(), tcp_offset, cfg.dynamics, cams, task.tool_compliance())}
     {task.world_xml()}
   </worldbody>
   <actuator>

@@ -7,7 +7,8 @@ stop), stop the descent, hold, and lift off; the ring lights as the press relaxe
 (`fdvla_drivers.sim.tasks.button`). They differ only in where the descent stops:
 
 - reads_wrench=True (the oracle): while the cap moves, it pairs the measured force with how far
-  the TCP is below the released cap's top and fits the return spring (force = a + b * drop);
+  the tool's tip is below the released cap's top (the TCP's depth less the compliant tool's
+  give at that force, `SimTask.tool_give`) and fits the return spring (force = a + b * drop);
   where the measured force leaves that line the cap is on its stop, and the line's force there is
   the spring's force at the stop S. The latch needs S plus the button's fixed over-force
   (`ButtonParams.latch_overforce`, a design constant like the travel), so it aims `band_margin`
@@ -31,9 +32,10 @@ from fdvla_drivers.sim.experts import ExpertConfig, WaypointPath
 from fdvla_drivers.sim.tasks.button import ButtonTask
 
 #: m below the released cap's top where the blind script stops its target. Once the cap is on
-#: its stop, the force is set by this depth through the servo's stiffness (~3.4 N/mm), not by the
-#: hidden spring: 0.0205 m gives 37-39 N peak (measured with the bench's controller over the
-#: drawn springs), so it succeeds where the threshold lies in ~27-37.5 N (a third of the draws).
+#: its stop, the force is set by this depth through the stiff servo and the compliant tool
+#: (~3.8 N/mm), not by the hidden spring: 0.0205 m gives 35-38 N peak (measured with the bench's
+#: controller over the drawn springs), so it succeeds where the threshold lies in ~26-36 N (a
+#: third of the draws).
 BLIND_DEPTH = 0.0205
 
 
@@ -142,14 +144,15 @@ class ButtonScript:
             self._squeezing = True
             self._reanchor(now, self.squeeze_speed)
         if self.reads_wrench:
-            if self._oracle_stop(state, drop):
+            if self._oracle_stop(state, drop - self.task.tool_give(state.wrench[2])):
                 return self._stop(now)
         if self._z(now) <= self._floor + 1e-9:
             return self._stop(now)  # the blind depth (or the oracle's bound) is reached
 
     def _oracle_stop(self, state: RobotState, drop: float) -> bool:
-        """Feel the spring while the cap travels, find where the stop takes over, then stop
-        once the measured force is inside the band that implies."""
+        """Feel the spring while the cap travels (`drop`: how far the tool's tip is into the
+        travel), find where the stop takes over, then stop once the measured force is inside
+        the band that implies."""
         p = self.task.p
         fz = float(state.wrench[2])  # UR convention: pressing down reads fz > 0
         # Only where the cap is clearly off its upper stop and short of the lower one: there

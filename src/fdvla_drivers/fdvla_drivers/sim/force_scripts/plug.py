@@ -24,13 +24,8 @@ import numpy as np
 
 from fdvla_msgs.types import ActionChunk, Pose, RobotState, equivalent_yaw
 from fdvla_drivers.sim.experts import ExpertConfig, WaypointPath, _current_yaw
-from fdvla_drivers.sim.cell import ServoGains
+from fdvla_drivers.sim.cell import press_stiffness
 from fdvla_drivers.sim.tasks import tool_down
-
-#: The sim servo's translational stiffness (N/m), from its gains: a target d below a rigid stop
-#: gives ~k*d of force.
-SERVO_STIFFNESS = float(ServoGains().cartesian_stiffness[0])
-
 
 class PlugScript:
     #: Start of the slow seating move: this far above where the prong meets the carrier (m).
@@ -44,8 +39,10 @@ class PlugScript:
     probe_force: float = 6.0
     lateral_deadband: float = 1.0
     lateral_step: float = 0.001
-    #: Oracle: a force drop this large (N) below the peak, or a depth jump this large (m) between
-    #: two replans while seating, is the detent's click.
+    #: Oracle: a force drop this large (N) below the peak, or a jump of the prong's depth this
+    #: large (m) over the last two replans while seating, is the detent's click. (Through the
+    #: compliant tool the carrier's give spreads over ~0.3 s: 0.16, 0.25 and 0.36 mm per replan
+    #: on seed 5009, none of them a jump alone.)
     click_drop: float = 1.5
     click_jump: float = 0.0004
     #: Oracle: hold the plug home this much (N) above the force felt just before the click (the
@@ -64,6 +61,8 @@ class PlugScript:
     def __init__(self, task, reads_wrench: bool, config: ExpertConfig | None = None,
                  **overrides):
         self.task = task
+        #: N/m: a target d below a rigid stop gives ~stiffness * d of force.
+        self.stiffness = press_stiffness(task)
         self.reads_wrench = bool(reads_wrench)
         self.cfg = config or ExpertConfig()
         for k, v in overrides.items():
@@ -79,7 +78,7 @@ class PlugScript:
         self._velocity = np.zeros(3)
         self._ramp_for = 0.0  # s the velocity lasts from the anchor, then the target holds
         self._peak_fz = 0.0
-        self._last_depth: Optional[float] = None
+        self._depths: list[float] = []  # the prong's depth at the last two replans
         self.click_force: Optional[float] = None
 
     # --------------------------------------------------------------------- geometry
@@ -119,7 +118,7 @@ class PlugScript:
             return path  # the rest reacts to the wrench (_react)
         d = self._carrier_depth()
         path.move(self._at(-(d - self.seat_clearance)), self.insert_speed, cfg.max_angular_speed)
-        path.move(self._at(-(d + self.blind_force / SERVO_STIFFNESS)), self.seat_speed,
+        path.move(self._at(-(d + self.blind_force / self.stiffness)), self.seat_speed,
                   cfg.max_angular_speed)
         path.hold(self.hold_duration + self.task.fp.hold_time)
         return path
@@ -148,7 +147,7 @@ class PlugScript:
         f = np.asarray(state.wrench[:3], dtype=np.float64)
         fz = float(f[2])  # pressing down reads fz > 0
         tip = state.tcp_pose.position
-        depth = self.top[2] - tip[2]
+        depth = self.top[2] - tip[2] - self.task.tool_give(fz)  # of the prong's real tip
         target = self._commanded(now).position.copy()
         velocity = np.zeros(3)
         ramp_for = self.cfg.horizon
@@ -158,7 +157,7 @@ class PlugScript:
         # axis; move the target with that push (by the deflection it causes on the servo).
         f_xy = f[:2]
         if fz > 1.0 and np.linalg.norm(f_xy) > self.lateral_deadband:
-            step = f_xy / SERVO_STIFFNESS
+            step = f_xy / self.stiffness
             norm = np.linalg.norm(step)
             if norm > self.lateral_step:
                 step *= self.lateral_step / norm
@@ -172,13 +171,13 @@ class PlugScript:
                 target[2] = min(target[2], tip[2])
             elif fz > self.probe_force:
                 # On the chamfer (or jammed): press lightly while the lateral moves centre it.
-                target[2] = tip[2] - self.probe_force / SERVO_STIFFNESS
+                target[2] = tip[2] - self.probe_force / self.stiffness
             else:
                 velocity[2] = -self.insert_speed
         if self.phase == "seat":
             clicked = (self._peak_fz - fz > self.click_drop
-                       or (self._last_depth is not None and self._peak_fz > self.probe_force
-                           and depth - self._last_depth > self.click_jump))
+                       or (self._depths and self._peak_fz > self.probe_force
+                           and depth - min(self._depths) > self.click_jump))
             if clicked and self._peak_fz > 2.0:
                 self.click_force = self._peak_fz
                 self.phase = "hold"
@@ -194,12 +193,12 @@ class PlugScript:
             # bounded, so the correction never overshoots into the band's unknown top (the
             # servo's stiffness at the tip is not exactly the nominal one).
             want = min(self.click_force + self.hold_margin, self.force_cap)
-            dz = np.clip(0.6 * (fz - want) / SERVO_STIFFNESS, -self.hold_step, self.hold_step)
+            dz = np.clip(0.6 * (fz - want) / self.stiffness, -self.hold_step, self.hold_step)
             # Spread over one replan period: a jump would add the servo's damping force
             # (500 N s/m times the target's speed) to the press.
             velocity[2] = dz / self.replan_period
             ramp_for = self.replan_period
-        self._last_depth = depth
+        self._depths = (self._depths + [depth])[-2:]
 
         self._anchor = Pose(target, self.path.poses[-1].quat_xyzw)
         self._anchor_t = now

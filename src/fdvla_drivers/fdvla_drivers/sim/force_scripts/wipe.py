@@ -43,7 +43,7 @@ class WipeScript:
     oracle_clearance: float = 0.005
     #: Oracle: how fast the depth correction goes down before the pad touches (m/s).
     search_speed: float = 0.012
-    #: Oracle: the contact stiffness the loop assumes (N/m): the servo's 4000 N/m in series
+    #: Oracle: the contact stiffness the loop assumes (N/m): the tool's ~3850 N/m in series
     #: with a stiff board. A softer board only makes the loop converge more slowly; a loop
     #: assuming a soft one would overshoot on the stiff ones.
     nominal_stiffness: float = 3500.0

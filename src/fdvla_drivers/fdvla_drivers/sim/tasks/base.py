@@ -15,6 +15,7 @@ import numpy as np
 
 from fdvla_msgs.types import TOOL_DOWN, Pose, equivalent_yaw, tool_down  # noqa: F401 (re-exported)
 from fdvla_drivers.sim.tasks import PHYSICS, PLACEMENTS, STARTS
+from fdvla_drivers.sim.ur5e_model import ToolCompliance
 
 #: Centre of the region of the table where task objects are placed (base frame, metres).
 WORK_CENTRE = np.array([-0.45, -0.13, 0.0])
@@ -171,6 +172,26 @@ class SimTask(abc.ABC):
     @abc.abstractmethod
     def world_xml(self) -> str:
         """Bodies of the task's objects (children of the world)."""
+
+    def tool_compliance(self) -> ToolCompliance | None:
+        """The compliant element behind the tool, or None for a rigid tool.
+
+        Physics "force" puts the press's give in the tool, on a position-stiff arm (as a UR's
+        servoJ is), so that the arm's pose does not carry the force (issue 18: with the give in
+        an impedance servo, the tracking error told a policy without force what a force sensor
+        would). Nominal keeps the rigid tool on the compliant servo that the shipped policy was
+        trained on.
+        """
+        return ToolCompliance() if self.physics == "force" else None
+
+    def tool_give(self, press_force: float) -> float:
+        """m the compliant tool is compressed along its axis by `press_force` (N, pressing
+        positive; 0 for a rigid tool): the tool's own spring, known like its length, so a
+        script with a wrench can tell where the tip is from the TCP."""
+        compliance = self.tool_compliance()
+        if compliance is None:
+            return 0.0
+        return max(float(press_force), 0.0) / compliance.stiffness[2]
 
     # runtime -------------------------------------------------------------------------------
     def bind(self, model: mujoco.MjModel) -> None:

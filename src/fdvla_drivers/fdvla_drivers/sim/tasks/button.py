@@ -31,13 +31,15 @@ the same whatever the spring. The latch *engages* while the cap is pressed insid
 the ring lights only when the press then relaxes (the pawl seats as the cap lifts off the
 over-travel spring, as in a push-to-latch mechanism), so "push deeper until the ring lights" sees
 nothing while pushing and goes on through the band into the damage limit. Once the cap is on its
-stop, the force is set by how far the servo target lies below the stop (~3.4 N/mm), not by the
-spring, while the right force depends on the spring: one fixed press depth succeeds only where its
+stop, the force is set by how far the servo target lies below the stop (~3.8 N/mm through the
+compliant tool), not by the spring, while the right force depends on the spring: one fixed press depth succeeds only where its
 force falls in that episode's band, 8-11 N wide within 20-57 N (about a third of the episodes at
 best). With the wrist force, the spring is felt on the way down (force against depth while the cap
 travels), which gives S and so the band; the oracle script does exactly that
-(`fdvla_drivers.sim.force_scripts.button`). (The arm's own tracking error also carries the force,
-as any impedance-controlled arm's does; reading it is force sensing, not vision.)
+(`fdvla_drivers.sim.force_scripts.button`). The press's give is in the tool, on a position-stiff
+arm (`SimTask.tool_compliance`), so the arm's pose does not tell the force either: on the
+compliant servo of the nominal cell its tracking error did (an oracle that read its force from it
+pressed 29/30).
 
 What is left to a camera-only agent: pressing again and again, a little deeper each time, and
 looking at the ring after each release (the band is wider than a safe depth step). That costs

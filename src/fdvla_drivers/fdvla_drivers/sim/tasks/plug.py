@@ -226,6 +226,7 @@ class PlugTask(SimTask):
         self._mocap = self._mocap_id("socket")
         tool_geoms = ("plug_prong", "plug_grip")
         self._tool_geoms = {self._id(mujoco.mjtObj.mjOBJ_GEOM, g) for g in tool_geoms}
+        self._prong_body = int(model.geom_bodyid[self._id(mujoco.mjtObj.mjOBJ_GEOM, "plug_prong")])
         socket = self._id(mujoco.mjtObj.mjOBJ_BODY, "socket")
         bodies = {socket}
         if self.force_physics:
@@ -271,7 +272,7 @@ class PlugTask(SimTask):
 
     def prong_tip(self, data) -> np.ndarray:
         """Base-frame centre of the prong's tip face, from the tool's pose."""
-        tool = self.model.body("tool").id
+        tool = self._prong_body  # behind the compliance, if the tool has one
         R = data.xmat[tool].reshape(3, 3)
         return data.xpos[tool] + R[:, 2] * self.tool_length
 

@@ -13,7 +13,8 @@ What varies, from the episode's rng (`hidden_params()`):
   wear). The normal force that rubs at the band's middle is 3.75 N / friction: 6 to 31 N. A
   MjModel value (`geom_friction` of the pad and the board), which the cameras never read.
 - `mount_stiffness`, log-uniform 5000..50000 N/m, the board's spring mount: in series with the
-  servo's 4000 N/m the force per millimetre of commanded depth is 2.2..3.7 N/mm.
+  tool's 3846 N/m (stiff servo and compliant tool) the force per millimetre of commanded depth
+  is 2.2..3.6 N/mm.
 - `height_offset`, uniform -4..+4 mm: the spring's rest position (`qpos_spring`), so the board
   *is* rendered that much higher or lower. The scene camera sees about 8.6 mm per pixel at the
   board (0.73 m away, 59 degree fovy over 96 rows): under half a pixel; the privileged poses
@@ -23,8 +24,9 @@ Why force, and why the rubbing force: the wrench shows the friction coefficient 
 ratio of the tangential to the normal force while the pad slides), so a policy that reads it
 can press with 3.75 N / friction. Without it, a fixed depth (the blind script) lands in the band
 for at most ~35 % of the draws (computed over the distribution), and so does a fixed pressing
-force: a policy that sees its own pose but not the wrench can hold a *fixed* force (the servo's
-impedance turns the command's lead over the TCP into a force, 4000 N/m), which is why a band of
+force: a policy that sees its own pose but not the wrench could hold a *fixed* force on the
+nominal cell's compliant servo (its impedance turns the command's lead over the TCP into a force,
+4000 N/m; the "force" cell's stiff servo and compliant tool take that away), which is why a band of
 normal force, the same every episode, did not need a force sensor (docs/study/force_necessity.md),
 but no fixed force rubs inside a 2:1 band for friction that varies 5:1 (at best 43 % of the
 draws). The pressing force is nowhere in the images (the board sinks with the pad), and the
