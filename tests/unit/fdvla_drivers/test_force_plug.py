@@ -152,3 +152,15 @@ def test_both_scripts_seat_the_nominal_plug():
         task, result, controller, _ = _episode(7, "nominal", reads)
         assert result.success, (reads, task.failure_cause())
         assert task.force_band() is None
+
+
+def test_oracle_feels_a_click_spread_over_several_replans():
+    """Seed 5009: through the compliant tool the carrier's give takes ~0.3 s, and no single
+    replan sees a 0.4 mm jump of the prong or a 1.5 N drop (it pressed on to 50 N when the
+    oracle compared replan to replan); over two replans it is a click."""
+    task, result, controller, script = _episode(5009, "force", True)
+    assert result.success, task.failure_cause()
+    assert not controller.fault
+    lo, hi = task.force_band()
+    assert lo - 1.0 <= script.click_force <= lo + 1.0
+    assert task.peak_seating_force <= hi
