@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fdvla.study.pipeline import fault_kind, run_fdvla
+from fdvla.study.pipeline import failure_kind, fault_kind, run_fdvla
 from fdvla.study.protocol import EVAL_ROBOT, SCALES, VARIANTS
 from fdvla.study.report import wilson_interval
 
@@ -113,7 +113,7 @@ def hidden_by_outcome(episodes: list) -> dict:
     which hidden draws each outcome comes from (a stall on stiff springs shows here)."""
     groups: dict = {}
     for e in episodes:
-        kind = "success" if e["success"] else (e.get("failure") or "?").split(" (")[0]
+        kind = "success" if e["success"] else failure_kind(e.get("failure"))
         groups.setdefault(kind, []).append(e.get("hidden") or {})
     return {kind: {"episodes": len(rows),
                    **{k: _mean(r.get(k) for r in rows) for k in sorted(set().union(*rows))}}
@@ -195,7 +195,7 @@ def summarise(variant: str, by_seed: dict, args, history: int = 1, dropout: floa
             "robot": EVAL_ROBOT[variant], "mode": "realtime" if args.realtime else "lockstep",
             "localiser": "oracle", "force_history": history, "force_history_dropout": dropout,
             "force_to_expert": expert,
-            "failures": dict(Counter((e.get("failure") or "?").split(" (")[0]
+            "failures": dict(Counter(failure_kind(e.get("failure"))
                                      for e in episodes if not e["success"])),
             "faults": dict(Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))),
             "hidden_by_outcome": hidden_by_outcome(episodes),

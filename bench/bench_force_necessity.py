@@ -33,6 +33,7 @@ from fdvla_drivers.control.rollout import run_episode  # noqa: E402
 from fdvla_drivers.robot.sim_backend import SimRobotBackend  # noqa: E402
 from fdvla_drivers.sim.force_scripts import make_force_script  # noqa: E402
 from fdvla_drivers.sim.tasks import TASK_NAMES  # noqa: E402
+from fdvla.study.pipeline import failure_kind  # noqa: E402
 from fdvla.study.report import wilson_interval  # noqa: E402
 
 
@@ -109,9 +110,8 @@ def main(argv=None) -> int:
                    for i in range(args.episodes)]
             k = sum(e["success"] for e in eps)
             lo, hi = wilson_interval(k, len(eps))
-            # Grouped on the cause's words, not its figures ("smeared: pressed 23 N > 16 N").
-            causes = Counter((e["failure"] or e["safety_stop"] or "?").split("(")[0]
-                             .split(":")[0].strip() for e in eps if not e["success"])
+            causes = Counter(failure_kind(e["failure"] or e["safety_stop"])
+                             for e in eps if not e["success"])
             inband = [e["in_band_share"] for e in eps if e["in_band_share"] is not None]
             row = {"task": task, "script": name, "successes": k,
                    "trials": len(eps), "wilson95": [round(lo, 3), round(hi, 3)],

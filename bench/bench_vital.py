@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from fdvla.study.pipeline import failure_kind
 from fdvla.study.report import wilson_interval
 
 #: cell -> (policy role, fdvla eval arguments)
@@ -61,7 +62,7 @@ def run_cell(cell: str, policy: str, extra: list, args) -> dict:
     failures: dict = {}
     for e in r["episodes"]:
         if not e["success"]:
-            why = (e.get("failure") or "?").split(" (")[0]
+            why = failure_kind(e.get("failure"))
             failures[why] = failures.get(why, 0) + 1
     return {"successes": d["successes"], "trials": d["episodes"], "wilson_95": [lo, hi],
             "mode": r["mode"], "wall_time_s": r.get("wall_time"), "failures": failures}

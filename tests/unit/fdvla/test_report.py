@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from fdvla.study.pipeline import collect, demonstrations_used
+from fdvla.study.pipeline import collect, demonstrations_used, failure_kind
 from fdvla.study.protocol import SCALES
 from fdvla.study.report import CellResult, ordering, wilson_interval, write_report
 
@@ -40,6 +40,17 @@ def test_ties_are_not_read_as_an_ordering(tmp_path):
     text = write_report(tmp_path, scale, r, {}, {}, "cmd").read_text()
     assert "fdvla = force_token = no_fdm = no_force" in text
     assert "Some variants tie" in text
+
+
+@pytest.mark.parametrize("failure, kind", [
+    ("button not latched (pressed 2.0 of 10.0 mm)", "button not latched"),
+    ("marks left: 3/8", "marks left"),
+    ("smeared: rubbed 6.2 N > 5 N (1/8 marks)", "smeared"),
+    ("plug seated, not held home (seating force 12.0 N, band 25.1-32.0 N)",
+     "plug seated, not held home"),
+    ("", "unknown"), (None, "unknown")])
+def test_failures_group_by_their_words_not_their_figures(failure, kind):
+    assert failure_kind(failure) == kind
 
 
 def test_report_from_evaluation_outputs(tmp_path):

@@ -117,6 +117,12 @@ def build_stages(out: Path, scale: StudyScale, run: CommandRunner = run_fdvla,
 
 
 # ------------------------------------------------------------------------------ reading results
+def failure_kind(failure: str) -> str:
+    """A checker's failure without its figures, so that episodes group: "button not latched
+    (pressed 3.1 of 10.0 mm)" -> "button not latched", "marks left: 3/8" -> "marks left"."""
+    return (failure or "unknown").split(" (")[0].split(":")[0].strip()
+
+
 def fault_kind(fault: str) -> str:
     """What stopped the arm, without the episode's numbers, so that episodes group: "force 60.2 N
     above limit 60.0 N" -> "force # N above limit # N" (the detail in brackets dropped, as for
@@ -131,9 +137,7 @@ def load_cell(folder: Path, task: str, variant: str) -> Optional[CellResult]:
         return None
     data = json.loads(path.read_text())
     episodes = data.get("episodes", [])
-    # "button not latched (pressed 3.1 of 10.0 mm)" counts as "button not latched"
-    failures = Counter((e.get("failure") or "unknown").split(" (")[0]
-                       for e in episodes if not e.get("success"))
+    failures = Counter(failure_kind(e.get("failure")) for e in episodes if not e.get("success"))
     faults = Counter(fault_kind(e["fault"]) for e in episodes if e.get("fault"))
     trace = None
     force_file = Path(folder).parents[2] / "force" / task / variant / "force.json"
