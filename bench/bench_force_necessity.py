@@ -17,11 +17,14 @@ leave it 0.4 mm of lag at 40 N (measured: 17/30, against 11/30 for the fixed-dep
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from fdvla_drivers.environment import apply_defaults
 
@@ -32,6 +35,7 @@ from fdvla_drivers.control.controller import ServoController  # noqa: E402
 from fdvla_drivers.control.rollout import run_episode  # noqa: E402
 from fdvla_drivers.robot.sim_backend import SimRobotBackend  # noqa: E402
 from fdvla_drivers.sim.force_scripts import make_force_script  # noqa: E402
+from fdvla_drivers.sim.force_scripts.button import ButtonScript  # noqa: E402
 from fdvla_drivers.sim.tasks import TASK_NAMES  # noqa: E402
 from fdvla.study.pipeline import failure_kind  # noqa: E402
 from fdvla.study.report import wilson_interval  # noqa: E402
@@ -40,12 +44,6 @@ from fdvla.study.report import wilson_interval  # noqa: E402
 def tracking_force_script(task, servo_stiffness: float):
     """The button's oracle fed, instead of the wrench, the force the servo's impedance implies:
     stiffness * (TCP z - the script's commanded z), pressing down positive, as the UR reads it."""
-    import dataclasses
-
-    import numpy as np
-
-    from fdvla_drivers.sim.force_scripts.button import ButtonScript
-
     class TrackingForceScript(ButtonScript):
         def act(self, state, now):
             fz = 0.0

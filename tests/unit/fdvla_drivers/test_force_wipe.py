@@ -18,7 +18,6 @@ from fdvla_drivers.sim.tasks.base import contact_force_vector
 from helpers.sim_servo import servo_to
 
 
-
 def force_backend(seed):
     return SimRobotBackend("wipe", seed=seed, realtime=False, task_physics="force")
 
@@ -57,7 +56,8 @@ def test_nominal_physics_has_no_hidden_parameters_and_no_mount():
 
 def depth_for(task, force):
     """The depth below the nominal surface that presses with `force` newtons, from the hidden
-    parameters (the test may read them): the tool's press stiffness in series with the board's spring."""
+    parameters (the test may read them): the tool's press stiffness in series with the board's
+    spring."""
     hidden = task.hidden_params()
     k = hidden["mount_stiffness"]
     tool = press_stiffness(task)  # the stiff servo and the compliant tool

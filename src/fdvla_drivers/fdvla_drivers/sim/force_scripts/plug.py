@@ -195,7 +195,7 @@ class PlugScript:
             want = min(self.click_force + self.hold_margin, self.force_cap)
             dz = np.clip(0.6 * (fz - want) / self.stiffness, -self.hold_step, self.hold_step)
             # Spread over one replan period: a jump would add the servo's damping force
-            # (500 N s/m times the target's speed) to the press.
+            # (hundreds of N s/m times the target's speed) to the press.
             velocity[2] = dz / self.replan_period
             ramp_for = self.replan_period
         self._depths = (self._depths + [depth])[-2:]

@@ -32,9 +32,9 @@ the ring lights only when the press then relaxes (the pawl seats as the cap lift
 over-travel spring, as in a push-to-latch mechanism), so "push deeper until the ring lights" sees
 nothing while pushing and goes on through the band into the damage limit. Once the cap is on its
 stop, the force is set by how far the servo target lies below the stop (~3.8 N/mm through the
-compliant tool), not by the spring, while the right force depends on the spring: one fixed press depth succeeds only where its
-force falls in that episode's band, 8-11 N wide within 20-57 N (about a third of the episodes at
-best). With the wrist force, the spring is felt on the way down (force against depth while the cap
+compliant tool), not by the spring, while the right force depends on the spring: one fixed press
+depth succeeds only where its force falls in that episode's band, 8-11 N wide within 20-57 N
+(about a third of the episodes at best). With the wrist force, the spring is felt on the way down (force against depth while the cap
 travels), which gives S and so the band; the oracle script does exactly that
 (`fdvla_drivers.sim.force_scripts.button`). The press's give is in the tool, on a position-stiff
 arm (`SimTask.tool_compliance`), so the arm's pose does not tell the force either: on the
