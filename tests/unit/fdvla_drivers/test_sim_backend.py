@@ -75,6 +75,30 @@ def test_contact_estimate_reads_the_true_force_in_a_press(wipe, depth):
     assert wipe.contact_estimate() == pytest.approx(true, rel=0.02)
 
 
+@pytest.mark.parametrize("physics", ["nominal", "force"])
+def test_contact_estimate_does_not_read_the_arms_own_acceleration_as_contact(physics):
+    """Free motion with a jerk every 0.1 s at 0.25 m/s: the servo's torque alone reads the
+    stiff force cell's accelerating torque as far more than safety.max_force (60 N) of contact;
+    the estimate, its own motion taken off, reads none."""
+    b = SimRobotBackend("wipe", seed=5000, realtime=False, has_wrench=False,
+                        task_physics=physics)
+    start = b.read_state().tcp_pose
+    rng = np.random.default_rng(0)
+    pos, worst, travel = start.position.copy(), 0.0, 0.0
+    for _ in range(20):
+        v = rng.choice([-0.25, 0.25]) * np.eye(3)[rng.integers(3)]
+        for _ in range(50):
+            pos = pos + v * b.servo_period
+            t = b.begin_cycle()
+            b.servo_tcp(Pose(pos, start.quat_xyzw))
+            b.end_cycle(t)
+            worst = max(worst, b.contact_estimate())
+            travel = max(travel, np.linalg.norm(b.read_state().tcp_pose.position
+                                                - start.position))
+    assert travel > 0.02  # it did move
+    assert worst < 2.0, f"{worst:.1f} N of contact read in free motion"
+
+
 def test_sensorless_backend_reports_no_wrench():
     b = SimRobotBackend("button", realtime=False, has_wrench=False)
     assert b.has_wrench is False

@@ -358,14 +358,15 @@ class SimRobotBackend(RobotBackend):
         return f"protective stop cleared ({reason})"
 
     def contact_estimate(self) -> float:
-        """Contact force from the joint servo's torque, as a real arm estimates it from joint
-        currents: with the dynamics compensated, the servo's torque balances the external
-        wrench, tau = J^T w, so w = J^-T tau at the TCP. (K_x times the Cartesian tracking error
-        alone read 5-8 % low: the joints' stiffness floor and the tool's tilt carry force too.)"""
+        """Contact force from the joint torques, as a real arm's observer estimates it from its
+        joint currents and its dynamic model: the servo's torque less what the arm's own motion
+        took (SimCell.contact_torque) balances the external wrench, tau = J^T w, so
+        w = J^-T tau at the TCP. (The servo's torque alone read the stiff servo's accelerating
+        torque as up to hundreds of newtons of contact in free motion.)"""
         with self._lock:
             if self._protective_stop:
                 return 0.0
-            q, tau = self.cell.q.copy(), self.cell.servo_torque()
+            q, tau = self.cell.q.copy(), self.cell.contact_torque()
         J, _ = kin.jacobian(q, self.cell.tcp_offset)
         wrench = np.linalg.lstsq(J.T, tau, rcond=1e-6)[0]
         return float(np.linalg.norm(wrench[:3]))

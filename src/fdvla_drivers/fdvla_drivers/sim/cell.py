@@ -111,6 +111,7 @@ class SimCell:
         self.q_des = np.zeros(6)
         self.qd_des = np.zeros(6)
         self.ft_bias = np.zeros(6)
+        self._macc = np.zeros(self.model.nv)
 
     # -------------------------------------------------------------------------- state
     @property
@@ -193,12 +194,18 @@ class SimCell:
         self._kq = J.T @ self._kx @ J + self._k_floor
         self._dq = J.T @ self._dx @ J
 
-    def servo_torque(self) -> np.ndarray:
-        """The joint servo's torque without the dynamics compensation: what the joints exert
-        against whatever stops the tool (what a real arm's joint currents tell)."""
-        d = self.data
-        return (self._kq @ (self.q_des - d.qpos[self._qadr])
-                + self._dq @ (self.qd_des - d.qvel[self._dadr]))
+    def contact_torque(self) -> np.ndarray:
+        """The joint torque the servo spends holding off contact: its torque less what the
+        arm's (and the tool's) own motion took, tau - M(q) qdd + tau_passive, as a robot's
+        model-based observer computes it from joint currents. On a stiff servo the torque that
+        accelerates the arm is tens of newtons at the TCP; without the model it reads as
+        contact."""
+        m, d = self.model, self.data
+        # qacc and the forces are those of the last step (mj_step leaves them from its start
+        # state), so take the servo's torque as applied then, not from the new qpos.
+        mujoco.mj_mulM(m, d, self._macc, d.qacc)
+        a = self._dadr
+        return (d.qfrc_actuator[a] - d.qfrc_bias[a] + d.qfrc_passive[a]) - self._macc[a]
 
     def step(self, n: int = 1) -> None:
         m, d = self.model, self.data
