@@ -16,8 +16,8 @@ from fdvla_model.action_space import state_vector
 from fdvla_model.dataset import DatasetError, EpisodeWriter, create_dataset
 from fdvla_model.localise import (LocaliserConfig, LocaliserConfigError, LocaliserLoadError,
                                   OracleLocaliser, SceneLocaliser, dataset_targets, decode_yaw,
-                                  encode_yaw, episode_target, load_localiser, save_localiser,
-                                  yaw_error)
+                                  encode_yaw, episode_target, load_localiser, normalised_to_pixel,
+                                  pixel_to_normalised, save_localiser, yaw_error)
 from fdvla_model.localise.train_localiser import (colour_jitter, episode_window, main,
                                                   split_labelled, train_localiser)
 from fdvla_msgs.types import Pose
@@ -58,10 +58,16 @@ def test_config_rejects_unknown_and_missing_keys(tmp_path):
                                  dict(image_size=(96,)), dict(position_std=(0.1, 0.0, 0.1)),
                                  dict(frame_fraction=0.0), dict(frame_fraction=1.5),
                                  dict(conv_channels=(8,)), dict(grid_size=(0, 4)), dict(keypoints=0),
-                                 dict(format_version=99)])
+                                 dict(format_version=99), dict(output="heatmap")])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(LocaliserConfigError):
         LocaliserConfig(**bad)
+
+
+def test_a_config_saved_before_pointers_loads_as_a_position_localiser():
+    d = LocaliserConfig().to_dict()
+    d.pop("output")
+    assert LocaliserConfig.from_dict(d).output == "position"
 
 
 # ------------------------------------------------------------------------------ model, save/load
@@ -337,6 +343,70 @@ def test_cli_trains_and_prints_metrics(tmp_path, capsys):
     assert load_localiser(tmp_path / "out").config.yaw_symmetry == 4
     assert main(["--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2"), "--steps", "1",
                  "--no-progress"]) == 2
+
+
+# ------------------------------------------------------------------------------ the pointer
+def dot_pixel(positions):
+    """The dot dataset's projection: a target's xy -> its dot's pixel (u, v)."""
+    p = np.asarray(positions)
+    return np.stack([16 + (p[:, 0] + 0.45) * 240, 12 + (p[:, 1] + 0.13) * 160], axis=1)
+
+
+def test_pixel_coordinates_map_to_the_same_image_point_at_any_resolution():
+    pixels = np.array([[0.0, 0.0], [31.0, 23.0], [10.25, 7.5]])
+    xy = pixel_to_normalised(pixels, (24, 32))
+    np.testing.assert_allclose(xy[0], [-1 + 1 / 32, -1 + 1 / 24])  # a corner pixel's centre
+    np.testing.assert_allclose(normalised_to_pixel(xy, (24, 32)), pixels, atol=1e-9)
+    # The same point of the scene in an image of twice the size: pixel centres scale about -0.5.
+    np.testing.assert_allclose(normalised_to_pixel(xy, (48, 64)), 2 * pixels + 0.5, atol=1e-9)
+
+
+@pytest.mark.parametrize("yaw_symmetry", [0, 4])
+def test_a_pointer_answers_a_pixel_of_the_image_it_is_given_and_round_trips(tmp_path, yaw_symmetry):
+    torch.manual_seed(0)
+    model = SceneLocaliser(LocaliserConfig(output="pixel", yaw_symmetry=yaw_symmetry, **TINY)).eval()
+    save_localiser(model, tmp_path / "ptr")
+    loaded = load_localiser(tmp_path / "ptr")
+    assert loaded.config.points and loaded.config == model.config
+    for image in _images(3, 48, 64):
+        (uv0, y0), (uv1, y1) = model.point(image), loaded.point(image)
+        assert uv0.shape == (2,) and np.array_equal(uv0, uv1) and y0 == y1
+        assert -0.5 <= uv0[0] <= 63.5 and -0.5 <= uv0[1] <= 47.5  # inside the 64 x 48 image
+        assert (y0 is None) == (yaw_symmetry == 0)
+    with pytest.raises(ValueError, match="needs depth"):
+        model.predict(_images(1)[0])
+    with pytest.raises(ValueError, match="regresses positions"):
+        _model().point(_images(1)[0])
+
+
+def test_a_pointer_needs_the_cameras_projection_to_train_and_a_regressor_does_not(tmp_path):
+    _dot_dataset(tmp_path / "data", episodes=3, length=2)
+    with pytest.raises(ValueError, match="pixel_of"):
+        train_localiser(tmp_path / "data", tmp_path / "out", steps=1, progress=False,
+                        config=LocaliserConfig(output="pixel", **TINY))
+    with pytest.raises(ValueError, match="pixel_of"):
+        train_localiser(tmp_path / "data", tmp_path / "out", steps=1, progress=False,
+                        config=LocaliserConfig(**TINY), pixel_of=dot_pixel)
+
+
+def test_the_pointer_learns_where_the_dot_is(tmp_path):
+    targets = _dot_dataset(tmp_path / "data", episodes=80, length=3)
+    metrics = train_localiser(tmp_path / "data", tmp_path / "out", steps=300, batch_size=16,
+                              lr=3e-3, config=LocaliserConfig(output="pixel", **TINY),
+                              progress=False, pixel_of=dot_pixel)
+    val = [int(name.split("_")[1]) for name in metrics["val_episodes"]]
+    train = [int(name.split("_")[1]) for name in metrics["train_episodes"]]
+    mean_error = np.linalg.norm(dot_pixel(targets[val]) - dot_pixel(targets[train]).mean(axis=0),
+                                axis=1).mean()
+    assert metrics["output"] == "pixel" and metrics["val_position_error_mm"] is None
+    assert metrics["val_mean_predictor_pixel_error_px"] == pytest.approx(mean_error)
+    assert metrics["val_pixel_error_px"] < 0.4 * mean_error, metrics
+    # The saved pointer answers in the pixels of the image it is given.
+    pointer = load_localiser(tmp_path / "out")
+    frame = np.full((24, 32, 3), 60, np.uint8)
+    frame[11:14, 20:23] = (230, 40, 40)  # a dot centred on pixel (21, 12)
+    uv, _ = pointer.point(frame)
+    assert np.linalg.norm(uv - [21, 12]) < 2.0, uv
 
 
 def test_the_localiser_imports_no_ros_and_no_higher_layer():

@@ -102,6 +102,12 @@ class SimCamera(CameraBackend):
         self._last_read_stamp = frame.stamp
         return frame
 
+    @property
+    def camera_id(self) -> int:
+        """The MuJoCo camera this renders through (its pose is the model's `cam_pos` /
+        `cam_quat`)."""
+        return self._cam_id
+
     def intrinsics(self) -> CameraIntrinsics:
         fovy = float(self.backend.model.cam_fovy[self._cam_id])
         return CameraIntrinsics.from_fovy(self.width, self.height, fovy)

@@ -6,8 +6,9 @@ the first half, ROS-free (docs/vital.md). Its labels (the recorded target pose, 
 first contact) are the dataset's: fdvla_model.dataset.target_label, re-exported here.
 
   configuration_localiser.py  LocaliserConfig (strict JSON round trip)
-  modeling_localiser.py       SceneLocaliser (CNN + spatial-softmax keypoints -> xyz [+ yaw]),
-                              save_localiser / load_localiser (safetensors + JSON)
+  modeling_localiser.py       SceneLocaliser (CNN + spatial-softmax keypoints -> xyz [+ yaw], or
+                              a pointer: one heat map -> the target's pixel, lifted with depth
+                              by the caller), save_localiser / load_localiser (safetensors + JSON)
   oracle.py                   OracleLocaliser: truth + seeded noise, for ablations
   train_localiser.py          train_localiser(...) and `python -m fdvla_model.localise.train_localiser`
                               (import it from there: the package does not import the trainer,
@@ -18,7 +19,8 @@ from .configuration_localiser import (LOCALISER_FORMAT_VERSION, MIN_POSITION_STD
                                       LocaliserConfigError)
 from fdvla_model.dataset.target_label import CONTACT_FORCE, DatasetLabels, TargetLabel, dataset_targets, episode_target
 from .modeling_localiser import (LocaliserLoadError, SceneLocaliser, decode_yaw, encode_yaw,
-                                 load_localiser, save_localiser, yaw_error)
+                                 load_localiser, normalised_to_pixel, pixel_to_normalised,
+                                 save_localiser, yaw_error)
 from .oracle import OracleLocaliser
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "encode_yaw",
     "episode_target",
     "load_localiser",
+    "normalised_to_pixel",
+    "pixel_to_normalised",
     "save_localiser",
     "yaw_error",
 ]

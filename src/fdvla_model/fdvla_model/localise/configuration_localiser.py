@@ -27,10 +27,21 @@ class LocaliserConfigError(ValueError):
     """A stored or given localiser configuration is malformed or does not match this code."""
 
 
+#: What a localiser outputs (`LocaliserConfig.output`).
+OUTPUTS = ("position", "pixel")
+
+
 @dataclass
 class LocaliserConfig:
     #: Scene camera the localiser reads (a camera name of the dataset's meta.json).
     camera: str = "kinect"
+    #: "position": the target's position in `base`, regressed (it learns its camera's pose, so
+    #: a moved camera needs a new localiser). "pixel": it points at the target's pixel in the
+    #: image (one heat map's expected cell, in [-1, 1] of the image's width and height), which
+    #: the caller lifts to `base` through the depth image and the camera's calibration
+    #: (fdvla_drivers.camera.geometry.lift_pixel), as ViTaL's pointing VLM does: a moved
+    #: camera then needs a new calibration, not a new localiser.
+    output: str = "position"
     #: (height, width) every input image is resized to before the network.
     image_size: tuple = (96, 128)
     #: 0: yaw not predicted (button, round cap); k > 0: yaw is defined modulo 2*pi/k and the
@@ -65,6 +76,8 @@ class LocaliserConfig:
         self.position_mean = tuple(float(v) for v in self.position_mean)
         self.position_std = tuple(float(v) for v in self.position_std)
         problems = []
+        if self.output not in OUTPUTS:
+            problems.append(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if not isinstance(self.camera, str) or not self.camera:
             problems.append(f"camera must be a non-empty name, got {self.camera!r}")
         if len(self.image_size) != 2 or min(self.image_size) < 8:
@@ -100,8 +113,15 @@ class LocaliserConfig:
         return self.yaw_symmetry > 0
 
     @property
+    def points(self) -> bool:
+        """Whether it points at a pixel (to be lifted with depth) instead of regressing xyz."""
+        return self.output == "pixel"
+
+    @property
     def output_dim(self) -> int:
-        return 3 + (2 if self.predicts_yaw else 0)
+        """Width of the MLP head's output: xyz (position localisers) then (cos, sin) of k*yaw
+        where predicted; a pointer's pixel comes from its own heat map, not the head."""
+        return (0 if self.points else 3) + (2 if self.predicts_yaw else 0)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -112,6 +132,8 @@ class LocaliserConfig:
         if not isinstance(values, dict):
             raise LocaliserConfigError(f"a localiser config is a JSON object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
+        # Folders saved before localisers could point regress positions.
+        values = {"output": "position", **values} if values.get("format_version") == 1 else values
         unknown = sorted(set(values) - known)
         missing = sorted(known - set(values))
         if unknown or missing:
@@ -142,4 +164,5 @@ class LocaliserConfig:
         return dataclasses.replace(self, **changes)
 
 
-__all__ = ["LOCALISER_FORMAT_VERSION", "MIN_POSITION_STD", "LocaliserConfig", "LocaliserConfigError"]
+__all__ = ["LOCALISER_FORMAT_VERSION", "MIN_POSITION_STD", "OUTPUTS", "LocaliserConfig",
+           "LocaliserConfigError"]

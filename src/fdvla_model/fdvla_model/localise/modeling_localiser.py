@@ -15,7 +15,10 @@ image, CoordConv) with two readouts of its last feature maps, concatenated into 
 
 Outputs:
 
-- xyz, normalised by the training labels' mean/std (stored in the config), and
+- `output="position"`: xyz, normalised by the training labels' mean/std (stored in the config);
+  `output="pixel"` (a pointer): the target's pixel, the expected cell of one more heat map
+  (`pointer_map`), in [-1, 1] of the image's width and height (cell centres, so any input size
+  maps to the same point); the caller lifts it to `base` with depth.
 - when `yaw_symmetry` k > 0, (cos k*yaw, sin k*yaw): continuous, and the same for yaw and
   yaw + 2*pi/k, so a socket with four-fold symmetry has one answer, not four.
 
@@ -80,17 +83,26 @@ def images_to_tensor(images) -> torch.Tensor:
 
 
 class SpatialSoftmax(nn.Module):
-    """(B, K, H, W) heat maps -> (B, K, 2) expected (x, y) in [-1, 1], with a learned temperature."""
+    """(B, K, H, W) heat maps -> (B, K, 2) expected (x, y) in [-1, 1], with a learned temperature.
 
-    def __init__(self):
+    `cell_centres`: a cell's coordinate is its centre's in the image ((i + 0.5) / n * 2 - 1,
+    as bilinear resizing without aligned corners maps them), for a pointer that must name an
+    image point; otherwise the first and last cells sit at -1 and 1 (the keypoints' features)."""
+
+    def __init__(self, cell_centres: bool = False):
         super().__init__()
         self.log_temperature = nn.Parameter(torch.zeros(()))
+        self.cell_centres = cell_centres
+
+    def _axis(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        if self.cell_centres:
+            return (torch.arange(n, device=like.device, dtype=like.dtype) + 0.5) / n * 2.0 - 1.0
+        return torch.linspace(-1.0, 1.0, n, device=like.device, dtype=like.dtype)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         b, k, h, w = maps.shape
         weights = F.softmax(maps.reshape(b, k, h * w) / self.log_temperature.exp(), dim=-1)
-        ys = torch.linspace(-1.0, 1.0, h, device=maps.device, dtype=maps.dtype)
-        xs = torch.linspace(-1.0, 1.0, w, device=maps.device, dtype=maps.dtype)
+        ys, xs = self._axis(h, maps), self._axis(w, maps)
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
         coords = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=-1)  # (HW, 2)
         return weights @ coords
@@ -128,7 +140,10 @@ class SceneLocaliser(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(grid + 2 * config.keypoints + c_in, config.hidden), nn.ReLU(inplace=True),
             nn.Linear(config.hidden, config.hidden), nn.ReLU(inplace=True),
-            nn.Linear(config.hidden, config.output_dim))
+            nn.Linear(config.hidden, config.output_dim)) if config.output_dim else None
+        if config.points:
+            self.pointer_map = nn.Conv2d(c_in, 1, 1)
+            self.pointer_softmax = SpatialSoftmax(cell_centres=True)
         self.register_buffer("position_mean", torch.tensor(config.position_mean, dtype=torch.float32),
                              persistent=False)
         self.register_buffer("position_std", torch.tensor(config.position_std, dtype=torch.float32),
@@ -157,19 +172,44 @@ class SceneLocaliser(nn.Module):
         return torch.cat([x, coords], dim=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """float (B, 3, H, W) in [0, 1] -> (B, 3 [+ 2]) raw outputs: normalised xyz, then
-        (cos k*yaw, sin k*yaw) when the config predicts yaw."""
+        """float (B, 3, H, W) in [0, 1] -> (B, 3 [+ 2]) raw outputs: normalised xyz (a pointer:
+        the pixel's (x, y) in [-1, 1], 2 values), then (cos k*yaw, sin k*yaw) when the config
+        predicts yaw."""
         features = self.backbone(self.prepare(images))
-        keypoints = self.spatial_softmax(self.keypoint_maps(features)).flatten(1)
-        pooled = features.mean(dim=(-2, -1))
-        return self.head(torch.cat([self.grid_readout(features), keypoints, pooled], dim=1))
+        parts = []
+        if self.config.points:
+            parts.append(self.pointer_softmax(self.pointer_map(features))[:, 0])
+        if self.head is not None:
+            keypoints = self.spatial_softmax(self.keypoint_maps(features)).flatten(1)
+            pooled = features.mean(dim=(-2, -1))
+            parts.append(self.head(torch.cat([self.grid_readout(features), keypoints, pooled],
+                                             dim=1)))
+        return torch.cat(parts, dim=1)
 
     def decode(self, outputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw outputs (B, D) -> positions (B, 3) in metres and yaws (B,) in rad (or None)."""
+        """Raw outputs (B, D) -> positions (B, 3) in metres (a pointer: its pixels (B, 2) in
+        [-1, 1], see `pixels`) and yaws (B,) in rad (or None)."""
         out = outputs.detach().to(torch.float64).cpu()
-        pos = out[:, :3] * self.position_std.double().cpu() + self.position_mean.double().cpu()
-        yaw = decode_yaw(out[:, 3:5].numpy(), self.config.yaw_symmetry) if self.config.predicts_yaw else None
+        n = 2 if self.config.points else 3
+        pos = out[:, :n] if self.config.points else \
+            out[:, :3] * self.position_std.double().cpu() + self.position_mean.double().cpu()
+        yaw = decode_yaw(out[:, n:n + 2].numpy(), self.config.yaw_symmetry) \
+            if self.config.predicts_yaw else None
         return pos.numpy(), yaw
+
+    @torch.no_grad()
+    def point(self, image_uint8) -> tuple[np.ndarray, float | None]:
+        """A pointer's answer for one uint8 (H, W, 3) RGB scene image: (pixel (u, v) of that
+        image, integers at pixel centres as `CameraIntrinsics`, yaw rad or None). Lift it with
+        the aligned depth image and the camera's calibration
+        (fdvla_drivers.camera.geometry.lift_pixel)."""
+        if not self.config.points:
+            raise ValueError("this localiser regresses positions (output 'position'); use predict()")
+        image = np.asarray(image_uint8)
+        if image.ndim != 3:
+            raise ValueError(f"point takes one (H, W, 3) image, got shape {image.shape}")
+        xy, yaw = self.decode(self(images_to_tensor(image[None]).to(self.position_mean.device)))
+        return normalised_to_pixel(xy[0], image.shape[:2]), (None if yaw is None else float(yaw[0]))
 
     @torch.no_grad()
     def predict_batch(self, images_uint8) -> tuple[np.ndarray, np.ndarray | None]:
@@ -179,11 +219,29 @@ class SceneLocaliser(nn.Module):
 
     def predict(self, image_uint8) -> tuple[np.ndarray, float | None]:
         """One uint8 (H, W, 3) RGB scene image -> (position (3,) m in `base`, yaw rad or None)."""
+        if self.config.points:
+            raise ValueError("this localiser points at a pixel (output 'pixel'), which needs depth "
+                             "to become a position: use point() and lift the pixel")
         image = np.asarray(image_uint8)
         if image.ndim != 3:
             raise ValueError(f"predict takes one (H, W, 3) image, got shape {image.shape}")
         pos, yaw = self.predict_batch(image[None])
         return pos[0], (None if yaw is None else float(yaw[0]))
+
+
+def pixel_to_normalised(pixels, image_hw) -> np.ndarray:
+    """(..., 2) pixel (u, v), integers at pixel centres -> (x, y) in [-1, 1] of the image (the
+    pointer's output; bilinear resizing without aligned corners keeps it)."""
+    h, w = image_hw
+    p = np.asarray(pixels, dtype=np.float64)
+    return np.stack([(p[..., 0] + 0.5) / w * 2.0 - 1.0, (p[..., 1] + 0.5) / h * 2.0 - 1.0], -1)
+
+
+def normalised_to_pixel(xy, image_hw) -> np.ndarray:
+    """The inverse of `pixel_to_normalised`, for an image of (height, width) `image_hw`."""
+    h, w = image_hw
+    q = np.asarray(xy, dtype=np.float64)
+    return np.stack([(q[..., 0] + 1.0) / 2.0 * w - 0.5, (q[..., 1] + 1.0) / 2.0 * h - 0.5], -1)
 
 
 # ---------------------------------------------------------------------------- save / load

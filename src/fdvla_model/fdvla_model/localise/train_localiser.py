@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ from fdvla_model.dataset import DatasetError, load_episode_images, load_meta
 
 from .configuration_localiser import MIN_POSITION_STD, LocaliserConfig
 from fdvla_model.dataset.target_label import CONTACT_FORCE, dataset_targets
-from .modeling_localiser import SceneLocaliser, encode_yaw, save_localiser, yaw_error
+from .modeling_localiser import (SceneLocaliser, encode_yaw, pixel_to_normalised, save_localiser,
+                                 yaw_error)
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,21 @@ class _Frames:
     and the per-episode labels."""
 
     def __init__(self, frames: np.ndarray, episode_of_frame: np.ndarray, positions: np.ndarray,
-                 yaws: np.ndarray, names: list):
+                 yaws: np.ndarray, names: list, image_hw: tuple, pixel_of=None):
         self.frames = frames
         self.episode_of_frame = episode_of_frame
         self.positions = positions  # (E, 3)
+        self.image_hw = image_hw  # the dataset camera's (height, width)
+        #: (E, 2) the targets' pixels in [-1, 1] of the image (pointers only)
+        self.pixels = None if pixel_of is None else pixel_to_normalised(
+            np.asarray(pixel_of(positions), dtype=np.float64).reshape(-1, 2), image_hw)
         self.yaws = yaws  # (E,)
         self.names = names  # episode folder names
         self.by_episode = [np.flatnonzero(episode_of_frame == e) for e in range(len(names))]
 
 
-def _load_frames(entries: list, camera: str, config: LocaliserConfig) -> _Frames:
+def _load_frames(entries: list, camera: str, config: LocaliserConfig, image_hw: tuple,
+                 pixel_of=None) -> _Frames:
     frames, owner = [], []
     for e, (ep_dir, _label) in enumerate(entries):
         images = load_episode_images(ep_dir, camera)
@@ -108,13 +114,16 @@ def _load_frames(entries: list, camera: str, config: LocaliserConfig) -> _Frames
     return _Frames(np.concatenate(frames), np.concatenate(owner),
                    np.stack([lab.position for _, lab in entries]),
                    np.array([lab.yaw for _, lab in entries]),
-                   [Path(ep).name for ep, _ in entries])
+                   [Path(ep).name for ep, _ in entries], image_hw, pixel_of)
 
 
 def _targets(model: SceneLocaliser, data: _Frames, episodes: np.ndarray) -> torch.Tensor:
     cfg = model.config
-    pos = (data.positions[episodes] - np.asarray(cfg.position_mean)) / np.asarray(cfg.position_std)
-    parts = [pos]
+    if cfg.points:
+        parts = [data.pixels[episodes]]
+    else:
+        parts = [(data.positions[episodes] - np.asarray(cfg.position_mean))
+                 / np.asarray(cfg.position_std)]
     if cfg.predicts_yaw:
         parts.append(encode_yaw(data.yaws[episodes], cfg.yaw_symmetry))
     return torch.as_tensor(np.concatenate(parts, axis=1), dtype=torch.float32)
@@ -126,8 +135,9 @@ def _batch_images(data: _Frames, frame_idx: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: SceneLocaliser, data: _Frames, max_frames: Optional[int] = None) -> dict:
-    """Mean position error (mm; 3D and in the xy plane) and yaw error (deg, modulo the
-    symmetry) over the cached frames (or `max_frames` of them, spread evenly)."""
+    """Mean position error (mm; 3D and in the xy plane; a pointer: its pixel error instead, in
+    pixels of the dataset's images) and yaw error (deg, modulo the symmetry) over the cached
+    frames (or `max_frames` of them, spread evenly)."""
     idx = np.arange(len(data.frames))
     if max_frames is not None and len(idx) > max_frames:
         idx = np.linspace(0, len(idx) - 1, max_frames).round().astype(int)
@@ -139,28 +149,50 @@ def evaluate(model: SceneLocaliser, data: _Frames, max_frames: Optional[int] = N
             yaw.append(y)
     pos = np.concatenate(pos)
     ep = data.episode_of_frame[idx]
-    err = pos - data.positions[ep]
-    out = {"position_error_mm": float(np.linalg.norm(err, axis=1).mean() * 1e3),
-           "xy_error_mm": float(np.linalg.norm(err[:, :2], axis=1).mean() * 1e3),
+    out = {"position_error_mm": None, "xy_error_mm": None, "pixel_error_px": None,
            "yaw_error_deg": None, "frames": int(len(idx))}
+    if model.config.points:
+        out["pixel_error_px"] = _pixel_error(pos - data.pixels[ep], data.image_hw)
+    else:
+        err = pos - data.positions[ep]
+        out["position_error_mm"] = float(np.linalg.norm(err, axis=1).mean() * 1e3)
+        out["xy_error_mm"] = float(np.linalg.norm(err[:, :2], axis=1).mean() * 1e3)
     if yaw:
         e = yaw_error(np.concatenate(yaw), data.yaws[ep], model.config.yaw_symmetry)
         out["yaw_error_deg"] = float(np.degrees(e).mean())
     return out
 
 
+def _pixel_error(diff_normalised: np.ndarray, image_hw: tuple) -> float:
+    """Mean distance in pixels of the image of (height, width) `image_hw` of (N, 2) differences
+    in [-1, 1] coordinates."""
+    h, w = image_hw
+    return float(np.linalg.norm(diff_normalised * [w / 2.0, h / 2.0], axis=1).mean())
+
+
 def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: float = 1e-3,
                     seed: int = 0, config: Optional[LocaliserConfig] = None, *,
                     holdout_fraction: float = HOLDOUT_FRACTION, contact_force: float = CONTACT_FORCE,
-                    progress: bool = True, num_threads: Optional[int] = 1) -> dict:
+                    progress: bool = True, num_threads: Optional[int] = 1,
+                    pixel_of: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> dict:
     """Train a SceneLocaliser on `dataset_dir`'s labelled episodes; write it and metrics.json to
-    `out_dir`; return the metrics (errors in mm / deg, train and held-out)."""
+    `out_dir`; return the metrics (errors in mm / deg, train and held-out; a pointer's in
+    pixels).
+
+    A pointer (`config.output == "pixel"`) needs `pixel_of`: target positions (N, 3) in `base`
+    -> their pixels (N, 2) (u, v) in the dataset camera's images, the camera's projection
+    (fdvla_drivers.camera.geometry.project_point with its calibration; the caller has it,
+    this package does not import the drivers)."""
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"steps, batch_size and lr must be positive (got {steps}, {batch_size}, {lr})")
     config = config or LocaliserConfig()
+    if config.points != (pixel_of is not None):
+        raise ValueError("a pointer (output 'pixel') is trained with pixel_of, the camera's "
+                         "projection; a position localiser without it")
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     meta = load_meta(dataset_dir)
-    meta.camera(config.camera)  # DatasetError naming the cameras it has
+    spec = meta.camera(config.camera)  # DatasetError naming the cameras it has
+    image_hw = (int(spec.height), int(spec.width))
     labels = dataset_targets(dataset_dir, contact_force)
     counts = labels.counts()
     logger.info("localiser labels in %s: %d recorded, %d first contact, %d episodes skipped "
@@ -180,8 +212,8 @@ def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: 
     try:
         train_entries = [labels.labelled[i] for i in train_pos]
         val_entries = [labels.labelled[i] for i in val_pos]
-        train_data = _load_frames(train_entries, config.camera, config)
-        val_data = _load_frames(val_entries, config.camera, config)
+        train_data = _load_frames(train_entries, config.camera, config, image_hw, pixel_of)
+        val_data = _load_frames(val_entries, config.camera, config, image_hw, pixel_of)
         mean = train_data.positions.mean(axis=0)
         std = np.maximum(train_data.positions.std(axis=0), MIN_POSITION_STD)
         config = config.replace(position_mean=tuple(mean), position_std=tuple(std),
@@ -229,12 +261,14 @@ def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: 
         val_eval = evaluate(model, val_data)
         # The baseline every number is read against: always answering the training mean.
         mean_err = np.linalg.norm(val_data.positions[val_data.episode_of_frame] - mean, axis=1).mean()
+        mean_pixel_err = None if not config.points else _pixel_error(
+            val_data.pixels[val_data.episode_of_frame] - train_data.pixels.mean(axis=0), image_hw)
     finally:
         torch.set_num_threads(old_threads)
 
     metrics = {
         "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
-        "camera": config.camera, "target_name": config.target_name,
+        "camera": config.camera, "target_name": config.target_name, "output": config.output,
         "yaw_symmetry": config.yaw_symmetry,
         "train_position_error_mm": train_eval["position_error_mm"],
         "train_xy_error_mm": train_eval["xy_error_mm"],
@@ -243,6 +277,9 @@ def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: 
         "val_xy_error_mm": val_eval["xy_error_mm"],
         "val_yaw_error_deg": val_eval["yaw_error_deg"],
         "val_mean_predictor_error_mm": float(mean_err * 1e3),
+        "train_pixel_error_px": train_eval["pixel_error_px"],
+        "val_pixel_error_px": val_eval["pixel_error_px"],
+        "val_mean_predictor_pixel_error_px": mean_pixel_err,
         "final_loss": float(np.mean(losses[-20:])),
         "train_frames": int(len(train_data.frames)), "val_frames": int(len(val_data.frames)),
         "label_counts": counts,
@@ -251,10 +288,15 @@ def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: 
     }
     save_localiser(model, out_dir)
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    logger.info("localiser: held-out position error %.1f mm (mean predictor %.1f mm)%s; saved to %s",
-                metrics["val_position_error_mm"], metrics["val_mean_predictor_error_mm"],
-                "" if metrics["val_yaw_error_deg"] is None
-                else f", yaw error {metrics['val_yaw_error_deg']:.1f} deg", out_dir)
+    yaw_note = "" if metrics["val_yaw_error_deg"] is None \
+        else f", yaw error {metrics['val_yaw_error_deg']:.1f} deg"
+    if config.points:
+        logger.info("pointer: held-out pixel error %.2f px (mean predictor %.1f px)%s; saved to %s",
+                    metrics["val_pixel_error_px"], mean_pixel_err, yaw_note, out_dir)
+    else:
+        logger.info("localiser: held-out position error %.1f mm (mean predictor %.1f mm)%s; "
+                    "saved to %s", metrics["val_position_error_mm"],
+                    metrics["val_mean_predictor_error_mm"], yaw_note, out_dir)
     return metrics
 
 
