@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from fdvla_model.photometric import jitter_cameras
 from fdvla_model.train.augment import random_shift, shift_cameras
 
 
@@ -55,3 +56,21 @@ def test_semantic_augmentation_keeps_the_foreground_and_replaces_the_background(
     assert both["kinect"] is images and not torch.equal(both["wrist"], images)
     with pytest.raises(ValueError, match="do not fit"):
         paste_on_random_backgrounds(images, masks[:, :5], 1.0, torch.Generator())
+
+
+def test_colour_jitter_changes_only_the_chosen_samples_keeps_dtype_and_is_seeded():
+    g = torch.Generator().manual_seed(0)
+    images = {"wrist": torch.randint(20, 236, (64, 3, 8, 8), generator=g, dtype=torch.uint8),
+              "kinect": torch.rand(64, 3, 8, 8, generator=g)}
+    out = jitter_cameras(images, 0.5, torch.Generator().manual_seed(3))
+    again = jitter_cameras(images, 0.5, torch.Generator().manual_seed(3))
+    for cam, img in images.items():
+        assert out[cam].dtype == img.dtype and out[cam].shape == img.shape
+        assert torch.equal(out[cam], again[cam])
+        changed = (out[cam].float() != img.float()).flatten(1).any(dim=1)
+        assert 16 < int(changed.sum()) < 48  # about half of the 64 samples
+    assert float(out["kinect"].min()) >= 0.0 and float(out["kinect"].max()) <= 1.0
+    # The two cameras draw their samples apart.
+    changed = {c: (out[c].float() != images[c].float()).flatten(1).any(dim=1) for c in images}
+    assert not torch.equal(changed["wrist"], changed["kinect"])
+    assert jitter_cameras(images, 0.0, torch.Generator()) is images

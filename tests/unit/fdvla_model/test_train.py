@@ -403,3 +403,16 @@ def test_semantic_augmentation_trains_on_masked_data_and_refuses_data_without_ma
     with pytest.raises(ValueError, match="share in"):
         train(TrainConfig(dataset=str(root), out=str(tmp_path / "bad"), steps=1,
                           augment_background=1.5, **COMMON))
+
+
+def test_colour_augmentation_trains_and_refuses_a_share_outside_0_1(tmp_path):
+    root = tmp_path / "data"
+    write_synthetic_dataset(root, episodes=2, length=6, image_size=(16, 16), seed=3)
+    out = tmp_path / "colour"
+    train(TrainConfig(dataset=str(root), out=str(out), steps=2, save_every=2, keep_checkpoints=0,
+                      augment_colour=0.5, **COMMON))
+    assert json.loads((out / "train_config.json").read_text())["augment_colour"] == 0.5
+    assert (out / "policy" / "config.json").is_file()
+    with pytest.raises(ValueError, match="augment-colour"):
+        train(TrainConfig(dataset=str(root), out=str(tmp_path / "bad"), steps=1,
+                          augment_colour=-0.1, **COMMON))

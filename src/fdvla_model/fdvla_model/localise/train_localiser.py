@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from fdvla_model.dataset import DatasetError, load_episode_images, load_meta
+from fdvla_model.photometric import colour_jitter
 
 from .configuration_localiser import MIN_POSITION_STD, LocaliserConfig
 from fdvla_model.dataset.target_label import CONTACT_FORCE, dataset_targets
@@ -66,23 +67,6 @@ def _resized_frames(frames: np.ndarray, size: tuple) -> np.ndarray:
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
         out.append(x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
-
-
-def colour_jitter(images: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
-    """float (B, 3, H, W) in [0, 1] -> the same, per sample: brightness x U(0.65, 1.35), contrast
-    about the image's mean grey x U(0.65, 1.35), a gain per channel x U(0.85, 1.15) (white
-    balance, a hue shift of sorts), Gaussian pixel noise (sigma 0.015)."""
-    b = images.shape[0]
-
-    def uniform(shape, half):
-        return 1.0 + (torch.rand(shape, generator=generator) * 2 - 1) * half * strength
-
-    x = images * uniform((b, 1, 1, 1), 0.35)
-    grey = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - grey) * uniform((b, 1, 1, 1), 0.35) + grey
-    x = x * uniform((b, 3, 1, 1), 0.15)
-    x = x + torch.randn(x.shape, generator=generator) * 0.015 * strength
-    return x.clamp_(0.0, 1.0)
 
 
 class _Frames:

@@ -77,6 +77,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         "training images (all but the robot, tool and task objects) by a random "
                         "one; needs foreground masks in the dataset (simulated demos: "
                         "make_default_policy.py demos --masks); 0: none")
+    p.add_argument("--augment-colour", type=float, default=d.augment_colour, metavar="P",
+                   help="jitter the brightness, contrast and colour balance of this share of "
+                        "training images (each camera apart), against lighting the "
+                        "demonstrations never showed; 0: none")
     p.add_argument("--train-expert-only", action=argparse.BooleanOptionalAction, default=None,
                    help="freeze the whole VLM and train the action expert, as SmolVLA does on its "
                         "pretrained VLM (default: yes for --preset full, no for tiny, whose VLM is "

@@ -51,6 +51,9 @@ class TrainConfig:
     #: the robot, tool and task objects, from the dataset's <camera>.mask.npy) is replaced by a
     #: random one (0: none; train/augment.py).
     augment_background: float = 0.0
+    #: The share of training images whose brightness, contrast and colour balance are jittered
+    #: (fdvla_model.photometric; 0: none): against lighting the demonstrations never showed.
+    augment_colour: float = 0.0
     # What of the VLM trains (None: the preset's; FDVLAConfig.train_expert_only explains)
     train_expert_only: Optional[bool] = None
     freeze_vision_encoder: Optional[bool] = None

@@ -18,6 +18,7 @@ from fdvla_model.dataset import (META_FILE, POLICY_DATASET_META, EpisodeDataset,
                                   compute_normalization_stats)
 from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
 from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
+from fdvla_model.photometric import jitter_cameras
 from fdvla_model.train.state import load_training_state, restore_rng_state
 
 from .augment import drop_force_history, paste_cameras, shift_cameras
@@ -86,6 +87,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     check_dataset_fits(probe, model_cfg, cfg.model_variant)
     if not 0.0 <= cfg.augment_background <= 1.0:
         raise ValueError(f"--augment-background is a share in [0, 1], got {cfg.augment_background}")
+    if not 0.0 <= cfg.augment_colour <= 1.0:
+        raise ValueError(f"--augment-colour is a share in [0, 1], got {cfg.augment_colour}")
     if not 0.0 <= cfg.force_history_dropout <= 1.0:
         raise ValueError(f"--force-history-dropout is a share in [0, 1], got {cfg.force_history_dropout}")
     if cfg.force_history_dropout > 0 and model_cfg.force_history < 2:
@@ -160,6 +163,9 @@ def train(cfg: TrainConfig) -> TrainResult:
             if cfg.force_history_dropout and "wrench" in batch:
                 drops = torch.Generator().manual_seed(cfg.seed * 1_000_037 + step + 1)
                 batch["wrench"] = drop_force_history(batch["wrench"], cfg.force_history_dropout, drops)
+            if cfg.augment_colour:
+                colours = torch.Generator().manual_seed(cfg.seed * 1_000_039 + step + 1)
+                batch["images"] = jitter_cameras(batch["images"], cfg.augment_colour, colours)
             if cfg.augment_shift:
                 # Seeded by the step, so a resumed run draws the shifts it would have drawn.
                 shifts = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 1)
