@@ -41,6 +41,7 @@ def jitter_cameras(images: dict, probability: float, generator: torch.Generator)
             out[cam] = img
             continue
         x = img.float().div(255.0) if img.dtype == torch.uint8 else img
+        # The generator is a CPU one (seeded per step for resumable runs): jitter there.
         jittered = colour_jitter(x[chosen].cpu(), generator).to(img.device)
         if img.dtype == torch.uint8:
             jittered = (jittered * 255.0).round_().to(torch.uint8)

@@ -132,15 +132,17 @@ class SceneLocaliser(nn.Module):
                        nn.GroupNorm(_groups(c_out), c_out), nn.ReLU(inplace=True)]
             c_in = c_out
         self.backbone = nn.Sequential(*layers)
-        self.keypoint_maps = nn.Conv2d(c_in, config.keypoints, 1)
-        self.spatial_softmax = SpatialSoftmax()
-        self.grid_readout = nn.Sequential(nn.Conv2d(c_in, config.grid_channels, 1),
-                                          nn.AdaptiveAvgPool2d(config.grid_size), nn.Flatten())
-        grid = config.grid_channels * config.grid_size[0] * config.grid_size[1]
-        self.head = nn.Sequential(
-            nn.Linear(grid + 2 * config.keypoints + c_in, config.hidden), nn.ReLU(inplace=True),
-            nn.Linear(config.hidden, config.hidden), nn.ReLU(inplace=True),
-            nn.Linear(config.hidden, config.output_dim)) if config.output_dim else None
+        self.head = None  # a pointer without yaw has only its own heat map
+        if config.output_dim:
+            self.keypoint_maps = nn.Conv2d(c_in, config.keypoints, 1)
+            self.spatial_softmax = SpatialSoftmax()
+            self.grid_readout = nn.Sequential(nn.Conv2d(c_in, config.grid_channels, 1),
+                                              nn.AdaptiveAvgPool2d(config.grid_size), nn.Flatten())
+            grid = config.grid_channels * config.grid_size[0] * config.grid_size[1]
+            self.head = nn.Sequential(
+                nn.Linear(grid + 2 * config.keypoints + c_in, config.hidden), nn.ReLU(inplace=True),
+                nn.Linear(config.hidden, config.hidden), nn.ReLU(inplace=True),
+                nn.Linear(config.hidden, config.output_dim))
         if config.points:
             self.pointer_map = nn.Conv2d(c_in, 1, 1)
             self.pointer_softmax = SpatialSoftmax(cell_centres=True)
@@ -188,7 +190,7 @@ class SceneLocaliser(nn.Module):
 
     def decode(self, outputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw outputs (B, D) -> positions (B, 3) in metres (a pointer: its pixels (B, 2) in
-        [-1, 1], see `pixels`) and yaws (B,) in rad (or None)."""
+        [-1, 1], `normalised_to_pixel` gives an image's) and yaws (B,) in rad (or None)."""
         out = outputs.detach().to(torch.float64).cpu()
         n = 2 if self.config.points else 3
         pos = out[:, :n] if self.config.points else \

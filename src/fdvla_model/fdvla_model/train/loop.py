@@ -17,8 +17,8 @@ import torch
 from fdvla_model.dataset import (META_FILE, POLICY_DATASET_META, EpisodeDataset,
                                   compute_normalization_stats)
 from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES
-from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_model.photometric import jitter_cameras
+from fdvla_model.train.metrics import evaluator_for, plot_losses, split_episodes
 from fdvla_model.train.state import load_training_state, restore_rng_state
 
 from .augment import drop_force_history, paste_cameras, shift_cameras

@@ -34,12 +34,12 @@ nothing while pushing and goes on through the band into the damage limit. Once t
 stop, the force is set by how far the servo target lies below the stop (~3.8 N/mm through the
 compliant tool), not by the spring, while the right force depends on the spring: one fixed press
 depth succeeds only where its force falls in that episode's band, 8-11 N wide within 20-57 N
-(about a third of the episodes at best). With the wrist force, the spring is felt on the way down (force against depth while the cap
-travels), which gives S and so the band; the oracle script does exactly that
-(`fdvla_drivers.sim.force_scripts.button`). The press's give is in the tool, on a position-stiff
-arm (`SimTask.tool_compliance`), so the arm's pose does not tell the force either: on the
-compliant servo of the nominal cell its tracking error did (an oracle that read its force from it
-pressed 29/30).
+(about a third of the episodes at best). With the wrist force, the spring is felt on the way
+down (force against depth while the cap travels), which gives S and so the band; the oracle
+script does exactly that (`fdvla_drivers.sim.force_scripts.button`). The press's give is in the
+tool, on a position-stiff arm (`SimTask.tool_compliance`), so the arm's pose does not tell the
+force either: on the compliant servo of the nominal cell its tracking error did (an oracle that
+read its force from it pressed 29/30).
 
 What is left to a camera-only agent: pressing again and again, a little deeper each time, and
 looking at the ring after each release (the band is wider than a safe depth step). That costs
