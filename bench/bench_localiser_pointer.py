@@ -35,9 +35,10 @@ from fdvla_drivers.environment import apply_defaults
 
 apply_defaults()  # before mujoco loads
 
-from fdvla_drivers.camera.geometry import lift_pixel, project_point  # noqa: E402
+from fdvla_msgs.camera_geometry import lift_pixel, project_point  # noqa: E402
 from fdvla_drivers.camera.sim_camera import SimCamera  # noqa: E402
 from fdvla_drivers.robot.sim_backend import SimRobotBackend  # noqa: E402
+from fdvla_drivers.sim.appearance import move_scene_camera  # noqa: E402
 from fdvla_model.action_space import action_vector, state_vector  # noqa: E402
 from fdvla_model.dataset import EpisodeWriter, create_dataset  # noqa: E402
 from fdvla_model.localise import LocaliserConfig, load_localiser  # noqa: E402
@@ -65,17 +66,8 @@ class Scene:
 
     def move_camera(self, shift, turn_deg: float) -> None:
         """Shift the scene camera in base and turn it about base z (the renders and
-        `pose_in_base` both follow the model)."""
-        from scipy.spatial.transform import Rotation
-
-        m = self.backend.model
-        cam = self.camera.camera_id
-        m.cam_pos[cam] += np.asarray(shift, dtype=float)
-        wxyz = m.cam_quat[cam]
-        turned = Rotation.from_euler("z", turn_deg, degrees=True) * \
-            Rotation.from_quat([wxyz[1], wxyz[2], wxyz[3], wxyz[0]])
-        x, y, z, w = turned.as_quat()
-        m.cam_quat[cam] = [w, x, y, z]
+        `pose_in_base` both follow the model; the camera_moved split's mechanism)."""
+        move_scene_camera(self.backend.model, shift, turn_deg)
 
     def close(self) -> None:
         self.backend.close()

@@ -2,9 +2,10 @@
 
 Every cell is one `fdvla eval` of the same held-out placements (seeds from --seed), lock-step
 unless --realtime: in-distribution placements, wide placements (1.5x the demonstrations' box),
-the appearance splits, and the ViTaL ablations (the oracle localiser; a local policy without
-force, given with --vital-no-force). A cell whose results.json exists is read, not rerun, so an
-interrupted run resumes. Writes OUT/vital_comparison.json and prints the Markdown table.
+the appearance splits (camera_moved among them), and the ViTaL ablations (the oracle
+localiser; a local policy without force, given with --vital-no-force; a pointing localiser,
+given with --vital-pointer). A cell whose results.json exists is read, not rerun, so an
+interrupted run resumes. Writes OUT/vital_comparison_TASK.json and prints the Markdown table.
 
     python bench/bench_vital.py --task button --vital runs/vital/button_vital --episodes 50 --out runs/vital
 """
@@ -29,11 +30,16 @@ CELLS = {
     "global/background": ("global", ["--split", "background"]),
     "global/lighting": ("global", ["--split", "lighting"]),
     "global/distractors": ("global", ["--split", "distractors"]),
+    "global/camera_moved": ("global", ["--split", "camera_moved"]),
     "vital/nominal": ("vital", []),
     "vital/wide": ("vital", ["--placement", "wide"]),
     "vital/background": ("vital", ["--split", "background"]),
     "vital/lighting": ("vital", ["--split", "lighting"]),
     "vital/distractors": ("vital", ["--split", "distractors"]),
+    "vital/camera_moved": ("vital", ["--split", "camera_moved"]),
+    "vital_pointer/nominal": ("vital_pointer", []),
+    "vital_pointer/wide": ("vital_pointer", ["--placement", "wide"]),
+    "vital_pointer/camera_moved": ("vital_pointer", ["--split", "camera_moved"]),
     "vital_oracle/nominal": ("vital", ["--localiser", "oracle"]),
     "vital_oracle/wide": ("vital", ["--localiser", "oracle", "--placement", "wide"]),
     "vital_no_force/nominal": ("vital_no_force", []),
@@ -75,6 +81,8 @@ def main(argv=None) -> None:
     p.add_argument("--vital", required=True, help="the ViTaL checkpoint (fdvla train --vital)")
     p.add_argument("--vital-no-force", default=None,
                    help="a ViTaL checkpoint whose local policy is the no_force variant (ablation)")
+    p.add_argument("--vital-pointer", default=None,
+                   help="a ViTaL checkpoint whose localiser points (--localiser-output pixel)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=100, help="first held-out placement seed")
     p.add_argument("--timeout", type=float, default=15.0)
@@ -87,7 +95,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     policies = {"global": args.global_policy, "vital": args.vital,
-                "vital_no_force": args.vital_no_force}
+                "vital_no_force": args.vital_no_force, "vital_pointer": args.vital_pointer}
     table = {}
     for cell in args.cells or CELLS:
         role, extra = CELLS[cell]

@@ -45,6 +45,7 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     from fdvla_drivers.control.rollout import run_episode
     from fdvla_model.action_space import action_vector, state_vector
     from fdvla_model.dataset import EpisodeWriter, create_dataset
+    from fdvla_msgs.camera_geometry import calibration_to_dict
 
     from fdvla.config import load_setup
 
@@ -63,15 +64,19 @@ def make_demos(task: str, episodes: int, out: Path, fps: float, width: int, heig
     cams = {k: SimCamera(backend, v, width=width, height=height, fps=fps) for k, v in cameras.items()}
     for c in cams.values():
         c.start()
+    calibration = {k: calibration_to_dict(c.intrinsics(), c.mounted_pose())
+                   for k, c in cams.items() if c.mounted_pose() is not None}
     period = 1.0 / fps
     done = len([p for p in out.iterdir() if p.name.startswith("episode_") and not p.name.endswith(".partial")])
     ok = 0
     bar = tqdm(range(done, episodes), desc=f"{task} demos", unit="ep")
     for i in bar:
         backend.reset(seed=seed0 + i)
+        extra = {"seed": seed0 + i, "target": backend.task.target()}
+        if calibration:  # what dataset build stores from a bag's camera_info and extrinsics
+            extra["calibration"] = calibration
         writer = EpisodeWriter(out, instruction=backend.task.instruction, task=task,
-                               episode_index=i,
-                               extra={"seed": seed0 + i, "target": backend.task.target()})
+                               episode_index=i, extra=extra)
         next_t = [None]
 
         def on_cycle(rec, writer=writer):

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROBOT_SETUPS = ("sim", "sim_sensorless", "ur5e", "ur5e_sensorless")
@@ -177,6 +178,7 @@ def validate_setup(cfg: dict) -> None:
         except ValueError as e:
             raise ConfigError(f"robot.appearance: {e}") from None
     _check_camera_depth(cfg.get("cameras"))
+    _check_camera_calibration(cfg.get("cameras"))
     from fdvla_drivers.sim.tasks import PLACEMENTS, STARTS
 
     for key, names, why in (("task_start", STARTS, "where simulated episodes start; the {} "
@@ -195,6 +197,27 @@ def validate_setup(cfg: dict) -> None:
 
 #: Camera backends that can give depth registered to their colour image (`cameras.<name>.depth`).
 DEPTH_BACKENDS = ("sim", "k4a")
+
+
+def _check_camera_calibration(cameras) -> None:
+    """`cameras.<name>.pose_in_base`: the extrinsic calibration, [x, y, z, qx, qy, qz, qw] of the
+    camera's optical frame in `base` (m; a unit quaternion)."""
+    if not isinstance(cameras, dict):
+        return
+    for name, cam in cameras.items():
+        if not isinstance(cam, dict) or cam.get("pose_in_base") is None:
+            continue
+        v = cam["pose_in_base"]
+        try:
+            v = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            v = None
+        if v is None or v.shape != (7,) or not np.all(np.isfinite(v)):
+            raise ConfigError(f"cameras.{name}.pose_in_base: {cam['pose_in_base']!r} is not "
+                              "[x, y, z, qx, qy, qz, qw] (7 numbers)")
+        if abs(np.linalg.norm(v[3:]) - 1.0) > 1e-3:
+            raise ConfigError(f"cameras.{name}.pose_in_base: the quaternion {v[3:].tolist()} "
+                              "is not of unit length")
 
 
 def _check_camera_depth(cameras) -> None:

@@ -42,10 +42,13 @@ def build_graph(cfg: dict) -> list[ProcessSpec]:
                                               "safety": dict(cfg.get("safety") or {})}),
     ]
     camera_nodes = []
+    depth_camera = _policy_depth_camera(cfg)
     for cam_name, cam_cfg in (cfg.get("cameras") or {}).items():
         if cam_name not in topics.CAMERAS:
             raise ValueError(f"camera {cam_name!r} is not in the topic contract {topics.CAMERAS}")
         params = {"name": cam_name, **dict(cam_cfg)}
+        if cam_name == depth_camera:
+            params["depth"] = True
         if params.get("backend") == "sim":
             params["appearance"] = appearance
         camera_nodes.append(NodeSpec("camera", f"{cam_name}_camera", params))
@@ -118,6 +121,35 @@ def _policy_processes(cfg: dict) -> list:
         raise ConfigError("policy.localiser=oracle reads the simulation's true target; the "
                           f"{backend!r} backend has none (use the checkpoint's localiser)")
     return [ProcessSpec("policy", (NodeSpec("policy", "policy", params),))]
+
+
+def _policy_depth_camera(cfg: dict):
+    """The camera whose depth the policy's localiser needs (a ViTaL checkpoint that points:
+    docs/vital.md "Pointer"), checked to give depth and a calibration; None if none does."""
+    from fdvla.config import DEPTH_BACKENDS, ConfigError
+    from fdvla_policy_node.inference.agents import depth_camera_needed
+    from fdvla_policy_node.inference.loading import PolicyLoadError
+
+    policy = dict(cfg.get("policy") or {})
+    if not policy.get("checkpoint"):
+        return None
+    try:
+        cam = depth_camera_needed(policy["checkpoint"], policy.get("localiser", "learned"))
+    except PolicyLoadError as e:
+        raise ConfigError(str(e)) from None
+    if cam is None:
+        return None
+    spec = (cfg.get("cameras") or {}).get(cam)
+    why = "the policy's localiser points at a pixel and lifts it with the depth"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"cameras.{cam}: not in this setup, and {why} of that camera")
+    if spec.get("backend") not in DEPTH_BACKENDS:
+        raise ConfigError(f"cameras.{cam}: the {spec.get('backend')!r} backend gives no depth "
+                          f"(only {', '.join(DEPTH_BACKENDS)} do), and {why}")
+    if spec.get("backend") != "sim" and spec.get("pose_in_base") is None:
+        raise ConfigError(f"cameras.{cam}.pose_in_base: {why} and the camera's extrinsic "
+                          "calibration; give it (docs/vital.md, \"Pointer\")")
+    return cam
 
 
 def _wrench_available(cfg: dict) -> bool:

@@ -91,11 +91,12 @@ class ProcessRuntime:
             elif backend == "sim":
                 p.pop("snapshot", None)
                 p["backend"] = self._need_robot(spec)
+            calibration = p.pop("pose_in_base", None)  # the node's, not the backend's
             camera = make_camera_backend(backend, **p)
             camera.start()
             self.cameras.append(camera)
             return CameraNode(camera, name, fps=float(p.get("fps", 30.0)), node_name=spec.name,
-                              depth=bool(p.get("depth", False)), **kw)
+                              depth=bool(p.get("depth", False)), pose_in_base=calibration, **kw)
         if spec.kind == "sim_episode":
             from fdvla_drivers.nodes.sim_episode_node import SimEpisodeNode
 

@@ -55,5 +55,15 @@ def camera_depth_topic(camera: str) -> str:
     return f"/{camera}/depth_to_rgb/image_raw"
 
 
+def camera_extrinsics_topic(camera: str) -> str:
+    """The camera's extrinsic calibration (geometry_msgs/PoseStamped, latched): the pose of its
+    colour optical frame (`camera_frame`) in `base`, from a camera mounted in the cell (not on
+    the arm) whose calibration the setup gives (`cameras.<name>.pose_in_base`) or the simulation
+    knows. With `camera_info_topic` and the depth it lifts a pixel into `base` (ViTaL's pointing
+    localiser; fdvla_msgs.camera_geometry). The transform a `/tf_static` would carry, as a topic:
+    the stack has no tf2."""
+    return f"/{camera}/extrinsics"
+
+
 def camera_frame(camera: str) -> str:
     return f"{camera}_color_optical_frame"

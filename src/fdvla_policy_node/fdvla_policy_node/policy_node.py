@@ -15,7 +15,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float32MultiArray, String
 from trajectory_msgs.msg import MultiDOFJointTrajectory
 
@@ -55,11 +55,14 @@ class PolicyNode(Node):
                                   noise_scale=config.noise_scale,
                                   localise=self.oracle.localise if self.oracle else None)
         self.info = self.runner.info
+        # A pointing localiser lifts its pixel with the scene camera's depth and calibration.
+        self.depth_cameras = tuple(getattr(self.runner, "depth_cameras", ()))
         refuse_without_wrench(self.info.variant, config.wrench_available, config.setup)
         self.assembler = ObservationAssembler(ObservationConfig(
             cameras=tuple(self.info.camera_names), needs_wrench=self.info.needs_wrench,
             wrench_history=self.info.force_history, wrench_spacing=self.info.action_dt,
-            sync_tolerance=config.sync_tolerance, max_age=config.max_age))
+            sync_tolerance=config.sync_tolerance, max_age=config.max_age,
+            depth_cameras=self.depth_cameras))
         self.pipeline = ChunkPipeline(self.runner, config.chunking)
         self.stats = InferenceStats()
         self.ready = False
@@ -71,6 +74,13 @@ class PolicyNode(Node):
         for cam in self.info.camera_names:
             self.create_subscription(Image, topics.camera_image_topic(cam),
                                      lambda m, c=cam: self._on_image(c, m), qos.SENSOR_SUB)
+        for cam in self.depth_cameras:
+            self.create_subscription(Image, topics.camera_depth_topic(cam),
+                                     lambda m, c=cam: self._on_depth(c, m), qos.SENSOR_SUB)
+            self.create_subscription(CameraInfo, topics.camera_info_topic(cam),
+                                     lambda m, c=cam: self._on_camera_info(c, m), qos.SENSOR_SUB)
+            self.create_subscription(PoseStamped, topics.camera_extrinsics_topic(cam),
+                                     lambda m, c=cam: self._on_extrinsics(c, m), qos.LATCHED)
         # The 500 Hz robot state is read when an observation is assembled, not handed to a
         # Python callback 500 (or 1000) times a second in the interpreter that runs the model:
         # its subscriptions live on a node no executor spins, and the inference thread takes
@@ -116,13 +126,31 @@ class PolicyNode(Node):
                 store(taken[0])
 
     def _on_image(self, cam: str, msg: Image) -> None:
+        self._store_frame("image", cam, msg, lambda m: np.array(conv.image_from_msg(m)),
+                          self.assembler.set_image)
+
+    def _on_depth(self, cam: str, msg: Image) -> None:
+        self._store_frame("depth", cam, msg, conv.depth_from_msg, self.assembler.set_depth)
+
+    def _store_frame(self, kind: str, cam: str, msg: Image, decode, store) -> None:
         try:
-            rgb = np.array(conv.image_from_msg(msg))
+            data = decode(msg)
         except ValueError as e:
-            self.stats.skip(f"bad_image:{cam}")
+            self.stats.skip(f"bad_{kind}:{cam}")
             self.error = str(e)
             return
-        self.assembler.set_image(cam, conv.from_ros_time(msg.header.stamp), rgb)
+        store(cam, conv.from_ros_time(msg.header.stamp), data)
+
+    def _on_camera_info(self, cam: str, msg: CameraInfo) -> None:
+        self.assembler.set_intrinsics(cam, conv.camera_info_from_msg(msg))
+
+    def _on_extrinsics(self, cam: str, msg: PoseStamped) -> None:
+        if msg.header.frame_id != topics.BASE_FRAME:
+            self.stats.skip(f"extrinsics_not_in_base:{cam}")
+            self.error = (f"{topics.camera_extrinsics_topic(cam)} is in frame "
+                          f"{msg.header.frame_id!r}, not {topics.BASE_FRAME!r}")
+            return
+        self.assembler.set_extrinsics(cam, conv.pose_from_msg(msg)[1].as_matrix())
 
     def _on_joints(self, msg: JointState) -> None:
         stamp, q, _ = conv.joint_state_from_msg(msg)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from fdvla_msgs import topics as T
-from fdvla_msgs.types import Pose, UR_JOINT_NAMES
+from fdvla_msgs.camera_geometry import calibration_to_dict
+from fdvla_msgs.types import CameraIntrinsics, Pose, UR_JOINT_NAMES
 from fdvla_teleop.bags import BagError, BagMessages, deserialize, find_bags, read_bag, stamp_of
 
 STATE_TOPICS = (T.TCP_POSE, T.JOINT_STATES)
@@ -168,6 +169,24 @@ def _target(bag) -> dict | None:
         return None
 
 
+def camera_calibrations(bag: BagMessages) -> dict:
+    """{camera: {"intrinsics": CameraIntrinsics fields, "pose_in_base": [x, y, z, qx, qy, qz,
+    qw]}} of each camera whose camera_info and extrinsics the bag holds (the last of each): what
+    a pointing localiser is trained with (fdvla_model.localise.calibration)."""
+    out = {}
+    for c in T.CAMERAS:
+        info = bag.messages.get(T.camera_info_topic(c))
+        pose = bag.messages.get(T.camera_extrinsics_topic(c))
+        if not info or not pose:
+            continue
+        m = deserialize(info[-1][1], bag.types[T.camera_info_topic(c)])
+        k = CameraIntrinsics(int(m.width), int(m.height), float(m.k[0]), float(m.k[4]),
+                             float(m.k[2]), float(m.k[5]), tuple(float(v) for v in m.d))
+        pose_msg = deserialize(pose[-1][1], bag.types[T.camera_extrinsics_topic(c)])
+        out[c] = calibration_to_dict(k, _pose(pose_msg))
+    return out
+
+
 def _instruction(bag: BagMessages) -> str:
     if bag.custom_data.get("instruction"):
         return bag.custom_data["instruction"]
@@ -250,6 +269,9 @@ def build_dataset(paths, out, fps: float = 10.0, include_failed: bool = False,
         target = _target(bag)
         if target:
             extra["target"] = target
+        calibration = camera_calibrations(bag)
+        if calibration:
+            extra["calibration"] = calibration
         writer = EpisodeWriter(out, _instruction(bag), bag.custom_data.get("task", ""),
                                extra=extra)
         with writer:

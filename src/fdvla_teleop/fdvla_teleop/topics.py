@@ -1,7 +1,7 @@
 """What the recorder records: the contract topics of a setup with their rosbag2 type names.
 
 Names come from `fdvla_msgs.topics`; this only adds the message type of each and picks those a
-given setup has (`/wrench` only with a F/T sensor, one image/info pair per configured camera,
+given setup has (`/wrench` only with a F/T sensor, image, info and extrinsics per configured camera,
 `/sim/task_state` only in simulation).
 """
 
@@ -21,7 +21,8 @@ def contract_topics(cfg: dict) -> list[tuple[str, str]]:
         out.append((T.WRENCH, "geometry_msgs/msg/WrenchStamped"))
     for cam in (cfg.get("cameras") or {}):
         out += [(T.camera_image_topic(cam), "sensor_msgs/msg/Image"),
-                (T.camera_info_topic(cam), "sensor_msgs/msg/CameraInfo")]
+                (T.camera_info_topic(cam), "sensor_msgs/msg/CameraInfo"),
+                (T.camera_extrinsics_topic(cam), "geometry_msgs/msg/PoseStamped")]
     out += [(T.INSTRUCTION, "std_msgs/msg/String"),
             (T.ACTION_CHUNK, "trajectory_msgs/msg/MultiDOFJointTrajectory"),
             (T.CONTROLLER_TARGET_POSE, "geometry_msgs/msg/PoseStamped"),
@@ -44,6 +45,12 @@ def contract_topics(cfg: dict) -> list[tuple[str, str]]:
                                  f"'{topic}:std_msgs/msg/String'")
             out.append((topic, typ or known[topic]))
     return out
+
+
+def is_latched(topic: str) -> bool:
+    """Published once and kept for late subscribers (qos.LATCHED): the instruction and the
+    cameras' calibrations. The recorder subscribes to them so and writes them into every bag."""
+    return topic == T.INSTRUCTION or topic in {T.camera_extrinsics_topic(c) for c in T.CAMERAS}
 
 
 def message_class(msgtype: str):

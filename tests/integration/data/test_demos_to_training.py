@@ -52,7 +52,7 @@ def test_sim_demos_records_one_bag_per_episode_with_the_checkers_verdict(demos):
         with Reader(bag) as r:
             topics = {c.topic for c in r.connections}
         assert {"/fdvla/action_chunk", "/controller/target_pose", "/joint_states", "/wrench",
-                "/kinect/color/image_raw", "/sim/task_state"} <= topics
+                "/kinect/color/image_raw", "/sim/task_state", "/kinect/extrinsics"} <= topics
 
         facts = yaml.safe_load((bag / "metadata.yaml").read_text())[
             "rosbag2_bagfile_information"]["custom_data"]
@@ -217,3 +217,28 @@ def test_plot_of_a_bag_and_of_an_episode(demos, dataset, tmp_path):
     fdvla("plot", data / "episode_000000", "--out", tmp_path / "ep.png")
     for p in ("bag.png", "ep.png"):
         assert (tmp_path / p).stat().st_size > 10_000
+
+
+def test_each_episode_carries_the_scene_cameras_calibration_from_its_bag(dataset):
+    """camera_info and the latched /kinect/extrinsics (published once, before the recorder's
+    episode began) become the episode's `extra.calibration.kinect`, what a pointing localiser is
+    trained with; the wrist camera moves with the arm and has none."""
+    from fdvla_drivers.camera.sim_camera import SimCamera
+    from fdvla_drivers.robot.sim_backend import SimRobotBackend
+    from fdvla_model.localise.calibration import episode_calibration
+
+    data, _ = dataset
+    backend = SimRobotBackend("button", realtime=False)
+    backend.connect()
+    try:
+        camera = SimCamera(backend, "scene", width=64, height=48)
+        truth_k, truth_T = camera.intrinsics(), camera.pose_in_base()
+    finally:
+        backend.close()
+    episodes = sorted(p for p in data.iterdir() if p.name.startswith("episode_"))
+    assert episodes
+    for ep in episodes:
+        k, T = episode_calibration(ep, "kinect")
+        assert k == truth_k
+        np.testing.assert_allclose(T, truth_T, atol=1e-9)
+        assert episode_calibration(ep, "wrist") is None

@@ -1,6 +1,8 @@
 """A camera set to `depth: true` publishes its registered depth over DDS beside its colour image
 (32FC1 metres, the colour image's frame and stamps); a camera without it publishes no depth."""
 
+import time
+
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image
@@ -49,6 +51,36 @@ def test_scene_camera_publishes_depth_only_when_set():
         assert table.sum() > 0.3 * table.size
         np.testing.assert_allclose(depth[table], here.depth[table], atol=1e-4)
         assert np.isnan(depth[0, 0]) and np.isnan(here.depth[0, 0])  # the void: no reading
+    finally:
+        probe.close()
+        bringup.stop()
+
+
+def test_a_camera_publishes_its_calibration_latched_the_setups_over_the_sims():
+    """`cameras.<name>.pose_in_base` (a real camera's extrinsic calibration) is what the camera
+    node publishes on /<name>/extrinsics, latched, for a subscriber that comes late; a camera
+    that moves with the arm and has none publishes nothing there."""
+    from geometry_msgs.msg import PoseStamped
+
+    from fdvla_msgs import qos
+
+    given = [-0.9, -0.2, 0.6, 0.0, 0.0, 0.6, 0.8]
+    bringup = Bringup.from_setup("sim", ["cameras.kinect.width=64", "cameras.kinect.height=48",
+                                         f"cameras.kinect.pose_in_base={given}"]).start()
+    probe = Probe("camera_calibration_probe")
+    try:
+        probe.subscribe(COLOUR, Image)
+        probe.wait_for(lambda: probe.count(COLOUR) >= 3, 60, "kinect colour")
+        # Subscribed after the camera published it: latched.
+        for cam in ("kinect", "wrist"):
+            probe.subscribe(topics.camera_extrinsics_topic(cam), PoseStamped, profile=qos.LATCHED)
+        probe.wait_for(lambda: probe.count(topics.camera_extrinsics_topic("kinect")) == 1, 20,
+                       "the kinect's extrinsics")
+        msg = probe.latest(topics.camera_extrinsics_topic("kinect"))
+        assert msg.header.frame_id == topics.BASE_FRAME
+        np.testing.assert_allclose(conv.pose_from_msg(msg)[1].as_vector(), given, atol=1e-9)
+        time.sleep(1.0)  # the wrist camera's latched message, had there been one, has come by now
+        assert probe.count(topics.camera_extrinsics_topic("wrist")) == 0
     finally:
         probe.close()
         bringup.stop()

@@ -31,6 +31,24 @@ SETUP = ["robot.seed=0", "robot.task=button", "safety.state_timeout=1.0",
            for k, v in (("width", 128), ("height", 96), ("fps", 15)))]
 
 
+def _pointer_checkpoint(root):
+    """A ViTaL checkpoint whose localiser points: at the image's centre (its heat map zeroed)."""
+    import torch
+
+    from fdvla_model.localise import LocaliserConfig, SceneLocaliser, save_localiser
+    from fdvla_model.vital_checkpoint import write_vital_checkpoint
+
+    from fdvla_drivers.sim.tasks import tool_down
+
+    local = make_checkpoint(root / "local", Pose.from_rotation([0.0, 0.0, 0.02], tool_down(0.0)),
+                            cameras=("wrist",), action_frame="target", target_yaw_symmetry=0)
+    loc = SceneLocaliser(LocaliserConfig(output="pixel"))
+    with torch.no_grad():
+        loc.pointer_map.weight.zero_()
+        loc.pointer_map.bias.zero_()
+    return write_vital_checkpoint(root / "vital", local, save_localiser(loc, root / "loc"))
+
+
 def _vital_checkpoint(root, target_position, with_localiser=True):
     from fdvla_model.localise import LocaliserConfig, SceneLocaliser, save_localiser
     from fdvla_model.vital_checkpoint import write_vital_checkpoint
@@ -47,12 +65,67 @@ def _vital_checkpoint(root, target_position, with_localiser=True):
     return write_vital_checkpoint(root / "vital", local, save_localiser(loc, root / "loc"))
 
 
+def _start_policy_node(ckpt, *sets):
+    """The policy node in its own process, as `fdvla bringup` starts it."""
+    args = [f"policy.checkpoint={ckpt}", "instruction=press the button", "policy.max_age=0.5",
+            "policy.sync_tolerance=0.2", *sets]
+    return subprocess.Popen(
+        [sys.executable, "-m", "fdvla.process", "--robot", "sim", "--process", "policy",
+         *(a for s in args for a in ("--set", s))],
+        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop_all(proc, probe, bringup):
+    if proc is not None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    probe.close()
+    bringup.stop()
+
+
 def _policy_diag(probe):
     for msg in reversed(probe.all(topics.DIAGNOSTICS)):
         for st in msg.status:
             if st.name.endswith(": policy"):
                 return conv.diagnostic_values(st)
     return {}
+
+
+def test_a_pointing_localiser_lifts_its_pixel_with_the_published_depth_and_calibration(tmp_path):
+    """The policy node subscribes to the scene camera's depth, camera_info and latched
+    extrinsics (/kinect/extrinsics, which the sim camera node publishes), lifts the pointer's
+    pixel with them and reaches above that point: the same point as lifting the image centre
+    with this process's own render of the cell."""
+    from fdvla_drivers.camera.sim_camera import SimCamera
+    from fdvla_msgs.camera_geometry import lift_pixel
+
+    bringup = Bringup.from_setup("sim", [*SETUP, "cameras.kinect.depth=true"]).start()
+    probe = Probe("vital_pointer_probe")
+    proc = None
+    try:
+        ckpt = _pointer_checkpoint(tmp_path)
+        probe.subscribe(topics.DIAGNOSTICS, DiagnosticArray, profile=qos.DIAGNOSTICS)
+        probe.subscribe(topics.camera_extrinsics_topic("kinect"), PoseStamped,
+                        profile=qos.LATCHED)
+        probe.wait_for(lambda: probe.count(topics.camera_extrinsics_topic("kinect")) > 0, 20,
+                       "the scene camera's extrinsics")
+        camera = SimCamera(bringup.robot, "scene", width=128, height=96, depth=True)
+        frame = camera.render()
+        published = conv.pose_from_msg(probe.latest(topics.camera_extrinsics_topic("kinect")))[1]
+        np.testing.assert_allclose(published.as_matrix(), camera.pose_in_base(), atol=1e-9)
+        expected = lift_pixel(63.5, 47.5, frame.depth, camera.intrinsics(), camera.pose_in_base())
+        if not bringup.node("controller").controller.armed:
+            assert probe.call(SetBool, topics.SRV_CONTROLLER_ENABLE,
+                              SetBool.Request(data=True)).success
+        proc = _start_policy_node(ckpt)
+        probe.wait_for(lambda: proc.poll() is not None
+                       or _policy_diag(probe).get("vital_phase") == "reach", 90, "the reach phase")
+        assert proc.poll() is None, proc.stdout.read()
+        localised = [float(v) for v in _policy_diag(probe)["vital_localised"].strip("[]").split(",")]
+        np.testing.assert_allclose(localised[:3], expected, atol=3e-3)
+    finally:
+        _stop_all(proc, probe, bringup)
 
 
 @pytest.mark.parametrize("localiser", ["learned", "oracle"])
@@ -74,12 +147,7 @@ def test_localise_reach_and_hand_over_over_dds(tmp_path, localiser):
         if not bringup.node("controller").controller.armed:
             assert probe.call(SetBool, topics.SRV_CONTROLLER_ENABLE,
                               SetBool.Request(data=True)).success
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fdvla.process", "--robot", "sim", "--process", "policy",
-             "--set", f"policy.checkpoint={ckpt}", "--set", "instruction=press the button",
-             "--set", "policy.max_age=0.5", "--set", "policy.sync_tolerance=0.2",
-             "--set", f"policy.localiser={localiser}"],
-            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = _start_policy_node(ckpt, f"policy.localiser={localiser}")
         phases = set()
 
         def seen(phase):
@@ -114,9 +182,34 @@ def test_localise_reach_and_hand_over_over_dds(tmp_path, localiser):
         assert controller.rejections.get("start_far", 0) == 0, controller.rejections
         assert not controller.fault
     finally:
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-        probe.close()
-        bringup.stop()
+        _stop_all(proc, probe, bringup)
+
+
+def test_lockstep_evaluation_gives_a_pointer_the_scene_cameras_depth_and_calibration(tmp_path):
+    """`fdvla eval --lockstep` runs a pointing ViTaL checkpoint as the node does: the scene
+    camera renders depth, the observation carries its calibration, and the agent localises the
+    lifted pixel (the image's centre for this pointer)."""
+    from fdvla.evaluation.lockstep import evaluate_lockstep
+    from fdvla_drivers.camera.sim_camera import SimCamera
+    from fdvla_drivers.robot.sim_backend import SimRobotBackend
+    from fdvla_msgs.camera_geometry import lift_pixel
+    from fdvla_policy_node.inference.agents import load_runner
+
+    runner = load_runner(_pointer_checkpoint(tmp_path), "cpu")
+    assert runner.depth_cameras == ("kinect",)
+    h, w = runner.info.camera_sizes.get("kinect", (240, 320))
+    backend = SimRobotBackend("button", realtime=False)
+    backend.connect()
+    try:
+        backend.reset(seed=3)
+        camera = SimCamera(backend, "scene", width=w, height=h, depth=True)
+        frame = camera.render()
+        expected = lift_pixel((w - 1) / 2, (h - 1) / 2, frame.depth, camera.intrinsics(),
+                              camera.pose_in_base())
+    finally:
+        backend.close()
+    records = evaluate_lockstep(runner, "button", 1, seed=3, timeout=1.0)
+    assert len(records) == 1 and not records[0].fault
+    status = runner.status()
+    assert status["phase"] in ("reach", "local") and "localiser_waiting_for" not in status
+    np.testing.assert_allclose(status["localised"][:3], expected, atol=1e-3)

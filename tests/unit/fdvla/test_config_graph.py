@@ -112,3 +112,47 @@ def test_camera_depth_is_set_per_camera_and_checked():
         load_setup("ur5e", ["cameras.wrist.depth=true"])
     with pytest.raises(ConfigError, match="cameras.kinect.depth: 'yes please' is not true"):
         load_setup("sim", ["cameras.kinect.depth=yes please"])
+
+
+def _pointer_manifest(root, output="pixel"):
+    """A ViTaL checkpoint's manifest and localiser config (all the graph reads of it)."""
+    from fdvla_model.localise import LocaliserConfig
+    from fdvla_model.vital_checkpoint import write_vital_manifest
+
+    (root / "localiser").mkdir(parents=True)
+    LocaliserConfig(output=output).to_json(root / "localiser" / "config.json")
+    return write_vital_manifest(root, "local_policy", "localiser")
+
+
+def test_a_pointing_checkpoint_turns_on_the_scene_cameras_depth_and_needs_its_calibration(tmp_path):
+    def cameras(robot, *sets):
+        graph = build_graph(load_setup(robot, list(sets)))
+        return {n.params["name"]: n.params for p in graph for n in p.nodes if n.kind == "camera"}
+
+    pointer = _pointer_manifest(tmp_path / "pointer")
+    cams = cameras("sim", f"policy.checkpoint={pointer}")
+    assert cams["kinect"]["depth"] is True and "depth" not in cams["wrist"]
+    # With the oracle the pointer is not asked, and a position localiser needs no depth.
+    assert "depth" not in cameras("sim", f"policy.checkpoint={pointer}",
+                                  "policy.localiser=oracle")["kinect"]
+    regressor = _pointer_manifest(tmp_path / "regressor", output="position")
+    assert "depth" not in cameras("sim", f"policy.checkpoint={regressor}")["kinect"]
+    # A real Azure Kinect publishes its extrinsics only from the setup's calibration.
+    with pytest.raises(ConfigError, match="cameras.kinect.pose_in_base: the policy's localiser "
+                                          "points"):
+        cameras("ur5e", f"policy.checkpoint={pointer}")
+    calibrated = "cameras.kinect.pose_in_base=[-1.0, -0.17, 0.55, 0.0, 0.0, 0.0, 1.0]"
+    cams = cameras("ur5e", f"policy.checkpoint={pointer}", calibrated)
+    assert cams["kinect"]["depth"] is True
+    assert cams["kinect"]["pose_in_base"] == [-1.0, -0.17, 0.55, 0.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ConfigError, match="the 'realsense' backend gives no depth"):
+        cameras("ur5e", f"policy.checkpoint={pointer}", calibrated,
+                "cameras.kinect.backend=realsense")
+
+
+@pytest.mark.parametrize("bad, why", [("[1, 2, 3]", "7 numbers"),
+                                      ("[0, 0, 0, 0, 0, 0, 2]", "not of unit length"),
+                                      ("here", "7 numbers")])
+def test_a_cameras_calibration_is_checked(bad, why):
+    with pytest.raises(ConfigError, match=f"cameras.kinect.pose_in_base: .*{why}"):
+        load_setup("ur5e", [f"cameras.kinect.pose_in_base={bad}"])

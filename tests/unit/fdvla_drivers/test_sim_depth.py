@@ -5,8 +5,9 @@ the table's depth is the plane's)."""
 import numpy as np
 import pytest
 
-from fdvla_drivers.camera.geometry import lift_pixel, pixel_ray, project_point
-from fdvla_drivers.camera.sim_camera import SimCamera
+from fdvla_msgs.camera_geometry import lift_pixel, pixel_ray, project_point
+from fdvla_msgs.types import CameraIntrinsics
+from fdvla_drivers.camera.sim_camera import SimCamera, optical_pose_from_mujoco
 from fdvla_drivers.robot.sim_backend import SimRobotBackend
 
 
@@ -93,3 +94,15 @@ def test_the_empty_tables_depth_is_the_planes(scene):
     # Measured: under a micrometre. A pixel convention half a row off shows as 2 mm (median) to
     # 11 mm (far rows) of error here.
     assert err.max() < 0.5e-3, err.max()
+
+
+def test_mujoco_camera_looks_along_its_minus_z_with_y_up():
+    """A MuJoCo camera with the world's axes looks down the world's -z; the world's +y is up in
+    its image (smaller row) and +x to the right (larger column)."""
+    T = optical_pose_from_mujoco([0.0, 0.0, 2.0], np.eye(3).reshape(9))
+    k = CameraIntrinsics.from_fovy(64, 48, 60.0)
+    assert project_point([0.0, 0.0, 0.0], k, T) == pytest.approx((k.cx, k.cy))
+    u, v = project_point([0.0, 0.1, 0.0], k, T)
+    assert u == pytest.approx(k.cx) and v < k.cy - 1
+    u, v = project_point([0.1, 0.0, 0.0], k, T)
+    assert u > k.cx + 1 and v == pytest.approx(k.cy)

@@ -379,14 +379,46 @@ def test_a_pointer_answers_a_pixel_of_the_image_it_is_given_and_round_trips(tmp_
         _model().point(_images(1)[0])
 
 
-def test_a_pointer_needs_the_cameras_projection_to_train_and_a_regressor_does_not(tmp_path):
+def test_a_pointer_needs_a_calibration_to_train_and_a_regressor_takes_no_projection(tmp_path):
     _dot_dataset(tmp_path / "data", episodes=3, length=2)
-    with pytest.raises(ValueError, match="pixel_of"):
+    with pytest.raises(DatasetError, match="3 episode.s. carry no calibration of camera 'kinect'"):
         train_localiser(tmp_path / "data", tmp_path / "out", steps=1, progress=False,
                         config=LocaliserConfig(output="pixel", **TINY))
     with pytest.raises(ValueError, match="pixel_of"):
         train_localiser(tmp_path / "data", tmp_path / "out", steps=1, progress=False,
                         config=LocaliserConfig(**TINY), pixel_of=dot_pixel)
+
+
+def test_pixel_labels_come_from_each_episodes_recorded_calibration(tmp_path):
+    """Two sessions with the camera in two places: each episode's target projects through its
+    own calibration, and a calibration at another resolution than the stored images gives the
+    same image point."""
+    from fdvla_model.localise.calibration import episode_calibration, target_pixels
+    from fdvla_msgs.camera_geometry import project_point
+    from fdvla_msgs.types import CameraIntrinsics
+
+    k = CameraIntrinsics.from_fovy(64, 48, 50.0)
+    down = Rotation.from_euler("x", np.pi)  # optical z along base -z: looking down
+    poses = [[-0.45, -0.13, 0.8, *down.as_quat()], [-0.40, -0.10, 0.7, *down.as_quat()]]
+    root = tmp_path / "data"
+    create_dataset(root, fps=10, cameras={"kinect": (24, 32)})
+    target = np.array([-0.44, -0.12, 0.09])
+    for pose in poses:
+        cal = {"kinect": {"intrinsics": {"width": 64, "height": 48, "fx": k.fx, "fy": k.fy,
+                                         "cx": k.cx, "cy": k.cy, "distortion": []},
+                          "pose_in_base": pose}}
+        with EpisodeWriter(root, instruction="press", task="button",
+                           extra={"target": {"name": "dot", "pose": [*target, 0, 0, 0, 1]},
+                                  "calibration": cal}) as ep:
+            ep.append(0.0, np.zeros(15), np.zeros(9), np.zeros(6),
+                      {"kinect": np.zeros((24, 32, 3), np.uint8)})
+    episodes = sorted(p for p in root.iterdir() if p.is_dir())
+    got = target_pixels(episodes, np.stack([target, target]), "kinect")
+    want = [pixel_to_normalised(np.array(project_point(target, k, Pose(p[:3], p[3:]).as_matrix())),
+                                (48, 64)) for p in poses]
+    assert got == pytest.approx(np.stack(want))
+    assert np.abs(got[0] - got[1]).max() > 0.05  # the moved camera sees it elsewhere
+    assert episode_calibration(episodes[0], "wrist") is None
 
 
 def test_the_pointer_learns_where_the_dot_is(tmp_path):

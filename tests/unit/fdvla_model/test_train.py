@@ -1,6 +1,7 @@
 """`fdvla train` on the tiny preset: outputs, resume, frozen VLM, errors, variants."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -378,6 +379,42 @@ def test_vital_makes_a_checkpoint_of_a_local_policy_and_a_localiser(tmp_path):
     assert (out / "local" / "policy" / "dataset_meta.json").is_file()
     loc = json.loads((out / "localiser" / "config.json").read_text())
     assert loc["yaw_symmetry"] == 4 and loc["camera"] == "kinect"
+
+
+def test_vital_trains_a_pointer_from_the_episodes_calibration_and_refuses_data_without(tmp_path,
+                                                                                      capsys):
+    from scipy.spatial.transform import Rotation
+
+    from fdvla_model.dataset import episode_dirs
+    from fdvla_model.vital_checkpoint import read_vital_manifest
+    from fdvla_msgs.camera_geometry import calibration_to_dict
+    from fdvla_msgs.types import CameraIntrinsics
+
+    data = tmp_path / "demos"
+    write_synthetic_dataset(data, episodes=4, length=8, image_size=(32, 32), seed=2)
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler("x", np.pi).as_matrix()  # looking down from 0.8 m
+    T[:3, 3] = [0.45, -0.1, 0.8]
+    calibration = calibration_to_dict(CameraIntrinsics.from_fovy(32, 32, 60.0), T)
+    for i, d in enumerate(episode_dirs(data)):
+        info = json.loads((d / "episode.json").read_text())
+        info["extra"]["target"] = {"name": "button_cap_top",
+                                   "pose": [0.4 + 0.05 * i, -0.1, 0.03, 0, 0, 0, 1],
+                                   "yaw_symmetry": 0}
+        (d / "episode.json").write_text(json.dumps(info))
+    args = ["--dataset", str(data), "--vital", "--steps", "2", "--batch-size", "2",
+            "--chunk-size", "2", "--no-progress", "--localiser-steps", "2",
+            "--teacher-steps", "5", "--localiser-output", "pixel"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    assert "carry no calibration of camera 'kinect'" in capsys.readouterr().err
+    for d in episode_dirs(data):
+        info = json.loads((d / "episode.json").read_text())
+        info["extra"]["calibration"] = {"kinect": calibration}
+        (d / "episode.json").write_text(json.dumps(info))
+    out = tmp_path / "vital"
+    assert main([*args, "--out", str(out)]) == 0
+    manifest = read_vital_manifest(out)
+    assert json.loads((Path(manifest["localiser"]) / "config.json").read_text())["output"] == "pixel"
 
 
 def test_semantic_augmentation_trains_on_masked_data_and_refuses_data_without_masks(tmp_path):

@@ -42,8 +42,8 @@ def obs_at(position, stamp=0.0, yaw=0.0):
 def test_localise_once_reach_then_hand_over_to_the_local_policy(local_ckpt):
     calls = []
 
-    def localise(image):
-        calls.append(image.shape)
+    def localise(view):
+        calls.append(view.rgb.shape)
         return TARGET, 0.3
 
     s = VitalSettings(approach_height=0.05, handover_distance=0.01, reach_speed=0.08)
@@ -86,10 +86,10 @@ def test_the_agent_refuses_a_base_frame_policy_and_a_missing_target(local_ckpt, 
     base = make_checkpoint(tmp_path / "base", Pose.from_rotation(TARGET, DOWN))
     policy, info = load_for_inference(base, device="cpu")
     with pytest.raises(ValueError, match="target frame"):
-        VitalAgent(PolicyRunner(policy, info), lambda image: (TARGET, None))
+        VitalAgent(PolicyRunner(policy, info), lambda view: (TARGET, None))
     # A localiser with no answer: the arm holds, and after `localise_patience` tries in a row
     # the agent gives up with an error (never a chunk to a guessed target).
-    agent = VitalAgent(_local_runner(local_ckpt), lambda image: None,
+    agent = VitalAgent(_local_runner(local_ckpt), lambda view: None,
                        VitalSettings(localise_patience=3))
     here = TARGET + [0, 0, 0.2]
     for _ in range(2):
@@ -128,7 +128,7 @@ def test_a_vital_checkpoint_loads_as_the_agent_and_fits_setups_by_its_local_poli
     bare = write_vital_checkpoint(tmp_path / "bare", local_ckpt)
     with pytest.raises(PolicyLoadError, match="no localiser"):
         load_runner(bare, "cpu")
-    oracle = load_runner(bare, "cpu", localise=lambda image: (TARGET, 0.0))
+    oracle = load_runner(bare, "cpu", localise=lambda view: (TARGET, 0.0))
     oracle.infer(obs_at(TARGET + [0, 0, 0.2]))
     assert oracle.status()["localised"][:3] == pytest.approx(TARGET.tolist())
     (bare / "vital.json").write_text('{"format": "something-else"}')
@@ -145,7 +145,7 @@ def test_the_pre_contact_turn_matches_the_demonstrations_starts_for_a_two_fold_t
 
     ckpt = make_checkpoint(tmp_path / "board", Pose.from_rotation([0, 0, 0.02], DOWN),
                            cameras=("wrist",), action_frame="target", target_yaw_symmetry=2)
-    agent = VitalAgent(_local_runner(ckpt), lambda image: (TARGET, 0.3))
+    agent = VitalAgent(_local_runner(ckpt), lambda view: (TARGET, 0.3))
     agent.infer(obs_at(TARGET + [0.1, 0.0, 0.2]))
     assert NearTarget().max_yaw < np.pi / 4  # starts lie well inside a half turn
     for current in (0.0, 1.2, 2.0, -2.5):
@@ -166,8 +166,8 @@ def test_after_a_reset_the_agent_localises_only_from_a_scene_frame_taken_after_i
     places = [TARGET, TARGET + [0.06, -0.04, 0.0]]
     seen = []
 
-    def localise(image):
-        seen.append(int(image[0, 0, 0]))  # which placement's frame it was (pixel value)
+    def localise(view):
+        seen.append(int(view.rgb[0, 0, 0]))  # which placement's frame it was (pixel value)
         return places[seen[-1]], 0.0
 
     agent = VitalAgent(_local_runner(local_ckpt), localise)
@@ -199,7 +199,7 @@ def test_after_a_reset_the_agent_localises_only_from_a_scene_frame_taken_after_i
 
 def test_the_agent_holds_until_its_localiser_answers_then_reaches(local_ckpt):
     answers = [None, None, (TARGET, 0.0)]
-    agent = VitalAgent(_local_runner(local_ckpt), lambda image: answers.pop(0),
+    agent = VitalAgent(_local_runner(local_ckpt), lambda view: answers.pop(0),
                        VitalSettings(localise_patience=3))
     start = TARGET + [0.1, 0.0, 0.2]
     agent.infer(obs_at(start))
@@ -243,3 +243,99 @@ def test_the_real_time_oracle_answers_only_from_a_task_state_as_new_as_the_scene
     draws = np.array([[*noisy.localise(None)[0], noisy.localise(None)[1]] for _ in range(2000)])
     assert draws[:, :3].std(axis=0) == pytest.approx([0.01, 0.01, 0.005], rel=0.1)
     assert draws[:, 3].std() == pytest.approx(0.05, rel=0.1)
+
+
+# ------------------------------------------------------------------------------ the pointer
+def _pointer(yaw_symmetry=0):
+    """A pointer that points at the image's centre (a uniform heat map: its layer zeroed)."""
+    import torch
+
+    from fdvla_model.localise import LocaliserConfig, SceneLocaliser
+
+    loc = SceneLocaliser(LocaliserConfig(output="pixel", yaw_symmetry=yaw_symmetry))
+    with torch.no_grad():
+        loc.pointer_map.weight.zero_()
+        loc.pointer_map.bias.zero_()
+    return loc.eval()
+
+
+def _looking_down(height=0.8):
+    """A 64x48 camera `height` m above TARGET's xy, looking straight down, and its depth of a
+    table plane through TARGET."""
+    from fdvla_msgs.types import CameraIntrinsics
+
+    k = CameraIntrinsics.from_fovy(64, 48, 50.0)
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler("x", np.pi).as_matrix()  # optical z along base -z
+    T[:3, 3] = TARGET + [0.0, 0.0, height]
+    return k, T, np.full((48, 64), height, np.float32)
+
+
+def test_the_pointer_lifts_its_pixel_with_depth_and_calibration_and_says_what_it_waits_for():
+    from fdvla_msgs.camera_geometry import lift_pixel
+    from fdvla_policy_node.inference.vital import PointAndLift, SceneView
+
+    k, T, depth = _looking_down()
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    lift = PointAndLift(_pointer())
+    assert lift(SceneView(rgb)) is None and lift.waiting_for == "depth"
+    assert lift(SceneView(rgb, depth)) is None and lift.waiting_for == "calibration"
+    position, yaw = lift(SceneView(rgb, depth, k, T))
+    assert lift.waiting_for == "" and yaw is None
+    assert lift.last_pixel == pytest.approx((31.5, 23.5))  # the image's centre
+    assert position == pytest.approx(lift_pixel(31.5, 23.5, depth, k, T))
+    assert position == pytest.approx(TARGET, abs=1e-6)  # straight below the camera
+    holes = np.full_like(depth, np.nan)  # no depth reading where it points
+    assert lift(SceneView(rgb, holes, k, T)) is None
+    assert lift.waiting_for.startswith("lift: no valid depth")
+    with pytest.raises(ValueError, match="pointing localiser"):
+        from fdvla_model.localise import LocaliserConfig, SceneLocaliser
+
+        PointAndLift(SceneLocaliser(LocaliserConfig()))
+
+
+def test_the_agent_with_a_pointer_reaches_above_the_lifted_point_and_waits_for_depth(local_ckpt):
+    from fdvla_policy_node.inference.vital import PointAndLift
+
+    agent = VitalAgent(_local_runner(local_ckpt), PointAndLift(_pointer(yaw_symmetry=4)),
+                       VitalSettings(localise_patience=2))
+    assert agent.depth_cameras == ("kinect",)
+    k, T, depth = _looking_down()
+    start = TARGET + [0.1, 0.0, 0.2]
+    agent.infer(obs_at(start))  # no depth in the observation: it holds
+    assert agent.phase == "localise" and agent.status()["localiser_waiting_for"] == "depth"
+    with pytest.raises(RuntimeError, match="in 2 scene images in a row .waiting for depth"):
+        agent.infer(obs_at(start))
+    agent.reset()
+    o = obs_at(start)
+    o.depths["kinect"] = depth
+    o.calibrations["kinect"] = (k, T)
+    agent.infer(o)
+    assert agent.phase == "reach"
+    assert agent.status()["localised"][:3] == pytest.approx(TARGET.tolist(), abs=1e-4)
+
+
+def test_observations_carry_a_cameras_depth_only_of_the_same_frame_and_its_calibration():
+    from fdvla_msgs.types import CameraIntrinsics
+    from fdvla_policy_node.inference.observation import ObservationAssembler, ObservationConfig
+
+    a = ObservationAssembler(ObservationConfig(cameras=("kinect", "wrist"),
+                                               depth_cameras=("kinect",)))
+    a.set_instruction("press")
+    rgb, depth = np.zeros((4, 4, 3), np.uint8), np.ones((4, 4), np.float32)
+    a.set_joints(10.0, np.zeros(6))
+    a.set_tcp(10.0, Pose(TARGET))
+    a.set_image("wrist", 10.0, rgb)
+    a.set_image("kinect", 10.0, rgb)
+    a.set_depth("kinect", 9.9, depth)  # the previous frame's
+    obs, _ = a.assemble(10.05)
+    assert obs.depths == {} and obs.calibrations == {}
+    a.set_depth("kinect", 10.0, depth)
+    k = CameraIntrinsics.from_fovy(4, 4, 60.0)
+    a.set_intrinsics("kinect", k)
+    obs, _ = a.assemble(10.05)
+    assert obs.depths["kinect"] is depth and obs.calibrations == {}  # no extrinsics yet
+    a.set_extrinsics("kinect", np.eye(4))
+    obs, _ = a.assemble(10.05)
+    assert obs.calibrations["kinect"][0] == k
+    assert np.array_equal(obs.calibrations["kinect"][1], np.eye(4))

@@ -166,7 +166,7 @@ def run_eval(args) -> int:
 
                 oracle = OracleLocaliser.with_noise(args.localiser_noise, seed=args.seed)
             runner = load_runner(ckpt, pick_device(args.device), noise_scale=settings.noise_scale,
-                                 localise=(lambda image: None) if oracle else None)
+                                 localise=(lambda view: None) if oracle else None)
             refuse_without_wrench(runner.info.variant, not sensorless, args.robot)
             for task in tasks:
                 console.print(f"[bold]{task}[/]: {args.episodes} lock-step episodes "

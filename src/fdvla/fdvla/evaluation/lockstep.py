@@ -39,6 +39,11 @@ class PolicyAgent:
         self.predicted_t: list = []
         self.predicted: list = []
         pipeline.scheduler.latency_estimate = self.latency
+        # The cameras that render depth are mounted ones (a pointer's scene camera): their
+        # calibration, as their camera node publishes it.
+        self.calibrations = {k: (c.intrinsics(), c.mounted_pose())
+                             for k, c in cameras.items()
+                             if c.depth and c.mounted_pose() is not None}
         info = pipeline.runner.info
         # A policy with a force history reads past wrenches: every control cycle's is kept.
         self.wrenches = (WrenchHistory(info.force_history, info.action_dt)
@@ -53,9 +58,12 @@ class PolicyAgent:
             return self._deliver(state, now)
         if not self.pipeline.should_infer(now, state.tcp_pose.position):
             return None
-        obs = Observation(stamp=now, images={k: c.render().rgb for k, c in self.cameras.items()},
+        frames = {k: c.render() for k, c in self.cameras.items()}
+        obs = Observation(stamp=now, images={k: f.rgb for k, f in frames.items()},
                           tcp_pose=state.tcp_pose, q=state.q, instruction=self.instruction,
-                          wrench=state.wrench if self.wrenches is None else self.wrenches.window())
+                          wrench=state.wrench if self.wrenches is None else self.wrenches.window(),
+                          depths={k: f.depth for k, f in frames.items() if f.depth is not None},
+                          calibrations=self.calibrations)
         self.pending, self.release = self.pipeline.predict(obs), now + self.latency
         self.chunks += 1
         inf = self.pending.inference
@@ -113,7 +121,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
         # The setup says which of the cell's cameras plays each role (kinect -> scene).
         role = (setup.get("cameras") or {}).get(name) or {}
         cams[name] = SimCamera(backend, role.get("camera", name), width=w, height=h,
-                               appearance=appearance)
+                               appearance=appearance,
+                               depth=name in getattr(runner, "depth_cameras", ()))
         cams[name].start()
     video_cam = (SimCamera(backend, "scene", width=320, height=240, appearance=appearance)
                  if video_dir else None)

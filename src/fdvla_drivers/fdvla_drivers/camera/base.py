@@ -24,6 +24,12 @@ class CameraBackend(abc.ABC):
     def intrinsics(self) -> CameraIntrinsics:
         """Intrinsics of the colour stream as configured."""
 
+    def mounted_pose(self):
+        """4x4 pose in `base` of the colour optical frame of a camera mounted in the cell, when
+        the backend knows it (a simulated one); None: unknown here (a real camera: the setup's
+        calibration, `cameras.<name>.pose_in_base`) or moving with the arm."""
+        return None
+
     @abc.abstractmethod
     def stop(self) -> None:
         """Stop streaming and release the device. Safe to call twice."""

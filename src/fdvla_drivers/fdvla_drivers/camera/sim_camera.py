@@ -29,13 +29,26 @@ import numpy as np
 
 from fdvla_msgs.types import CameraFrame, CameraIntrinsics
 from fdvla_drivers.camera.base import CameraBackend, CameraError
-from fdvla_drivers.camera.geometry import optical_pose_from_mujoco
 from fdvla_drivers.sim import ur5e_model as mdl
 from fdvla_drivers.sim.appearance import Appearance, check_split
 
 #: Modest defaults: both cameras render at 30 Hz on two CPU cores with Mesa llvmpipe.
 DEFAULT_RESOLUTION = {"scene": (320, 240), "wrist": (320, 240)}
 _CAMERA_NAMES = {"scene": mdl.SCENE_CAMERA, "wrist": mdl.WRIST_CAMERA}
+
+
+#: MuJoCo cameras look along their -z with y up; the optical frame looks along +z with y down:
+#: the same x, y and z flipped.
+_MUJOCO_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
+
+
+def optical_pose_from_mujoco(cam_xpos, cam_xmat) -> np.ndarray:
+    """4x4 pose in the world (the sim's `base`) of the optical frame of a MuJoCo camera, from its
+    `MjData.cam_xpos` (3,) and `cam_xmat` (9,) or (3, 3)."""
+    T = np.eye(4)
+    T[:3, :3] = np.asarray(cam_xmat, dtype=float).reshape(3, 3) @ _MUJOCO_TO_OPTICAL
+    T[:3, 3] = np.asarray(cam_xpos, dtype=float).reshape(3)
+    return T
 
 
 class SimCamera(CameraBackend):
@@ -62,6 +75,7 @@ class SimCamera(CameraBackend):
             raise CameraError(f"{self.width}x{self.height} is larger than the offscreen buffer "
                               f"({model.vis.global_.offwidth}x{model.vis.global_.offheight})")
         self._cam_id = model.camera(_CAMERA_NAMES[camera]).id
+        self._posed = None  # the model pose_in_base reads (the split's)
         self._renderer = None
         self._data = None
         self._thread = None
@@ -115,9 +129,11 @@ class SimCamera(CameraBackend):
     def pose_in_base(self) -> np.ndarray:
         """4x4 pose in `base` of the camera's optical frame (x right, y down, z forward) at the
         backend's current state (the wrist camera moves with the arm), for
-        `fdvla_drivers.camera.geometry`. The cell's world frame is `base`."""
+        `fdvla_msgs.camera_geometry`. The cell's world frame is `base`."""
         _, snap = self.backend.snapshot()
-        model = self.backend.model
+        if self._posed is None:  # the split's model (camera_moved moves the scene camera)
+            self._posed = Appearance(self.backend.model, self.appearance).model
+        model = self._posed
         d = mujoco.MjData(model)  # not the renderer's: a capture thread may be filling that one
         d.qpos[:] = snap.qpos
         d.mocap_pos[:] = snap.mocap_pos
@@ -125,6 +141,13 @@ class SimCamera(CameraBackend):
         mujoco.mj_kinematics(model, d)
         mujoco.mj_camlight(model, d)
         return optical_pose_from_mujoco(d.cam_xpos[self._cam_id], d.cam_xmat[self._cam_id])
+
+    def mounted_pose(self):
+        """The scene camera's pose (fixed in the cell, as the split places it); None for the
+        wrist camera, which moves with the arm."""
+        if self.backend.model.cam_bodyid[self._cam_id] != 0:
+            return None
+        return self.pose_in_base()
 
     def stop(self) -> None:
         self._running = False

@@ -9,6 +9,11 @@
   capsules, 3-7 cm, any colour) stand on the table around the work area, kept clear of the task's
   objects and the robot's base. They are drawn into each camera's scene (`decorate`), not added
   to any model: nothing can touch them.
+- `camera_moved`: the scene camera stands `CAMERA_SHIFT` away and turned `CAMERA_TURN_DEG` about
+  the vertical, as after a bumped tripod, and was calibrated again: its published extrinsics
+  (`SimCamera.pose_in_base`, /kinect/extrinsics) say where it now is. The same for every episode.
+  A localiser that regresses the target's position from the image has learnt the old camera's
+  view; one that points at a pixel and lifts it with depth and the calibration has not.
 
 Only renderers apply a split, each to its own copy of the model (`Appearance.model`), drawn
 from the episode's seed (carried by every snapshot), so every camera of a cell, in this process
@@ -26,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:  # MuJoCo loads where a model exists; the CLI reads SPLITS before MUJOCO_GL
     import mujoco
 
-SPLITS = ("nominal", "background", "lighting", "distractors")
+SPLITS = ("nominal", "background", "lighting", "distractors", "camera_moved")
 
 #: Multiplier range of the lights' intensity, of each colour channel, and the top light's tilt.
 LIGHT_SCALE = (0.35, 1.6)
@@ -40,6 +45,24 @@ DISTRACTOR_HALF_SIZE = (0.015, 0.035)
 DISTRACTOR_HALF_AREA = (0.28, 0.30)
 DISTRACTOR_CLEARANCE = 0.02
 ROBOT_BASE_KEEP_OUT = 0.22
+#: camera_moved: the scene camera's shift (m, base axes) and turn about base z (degrees).
+CAMERA_SHIFT = (0.03, -0.02, 0.02)
+CAMERA_TURN_DEG = 2.0
+
+
+def move_scene_camera(model: mujoco.MjModel, shift, turn_deg: float) -> None:
+    """Shift the cell's scene camera by `shift` (m, base axes) and turn it by `turn_deg` about
+    base z, in `model` (the renders and the camera's pose both follow it)."""
+    from scipy.spatial.transform import Rotation
+
+    from fdvla_drivers.sim.ur5e_model import SCENE_CAMERA
+
+    cam = model.camera(SCENE_CAMERA).id
+    model.cam_pos[cam] += np.asarray(shift, dtype=float)
+    w, x, y, z = model.cam_quat[cam]
+    turned = Rotation.from_euler("z", turn_deg, degrees=True) * Rotation.from_quat([x, y, z, w])
+    x, y, z, w = turned.as_quat()
+    model.cam_quat[cam] = [w, x, y, z]
 
 
 def check_split(split: str) -> str:
@@ -58,6 +81,8 @@ class Appearance:
         self.episode: int | None = None
         m = self.model
         self._table_mat = int(m.geom_matid[m.geom("table").id])
+        if self.split == "camera_moved":
+            move_scene_camera(m, CAMERA_SHIFT, CAMERA_TURN_DEG)
         # (Texture repeats are not varied: a renderer's GL context keeps the ones it was made
         # with, so a change would show in a camera started later and not in a running one.)
         self._distractors: list | None = None  # drawn at the episode's first decorate

@@ -39,7 +39,7 @@ class LocaliserConfig:
     #: a moved camera needs a new localiser). "pixel": it points at the target's pixel in the
     #: image (one heat map's expected cell, in [-1, 1] of the image's width and height), which
     #: the caller lifts to `base` through the depth image and the camera's calibration
-    #: (fdvla_drivers.camera.geometry.lift_pixel), as ViTaL's pointing VLM does: a moved
+    #: (fdvla_msgs.camera_geometry.lift_pixel), as ViTaL's pointing VLM does: a moved
     #: camera then needs a new calibration, not a new localiser.
     output: str = "position"
     #: (height, width) every input image is resized to before the network.

@@ -204,7 +204,7 @@ class SceneLocaliser(nn.Module):
         """A pointer's answer for one uint8 (H, W, 3) RGB scene image: (pixel (u, v) of that
         image, integers at pixel centres as `CameraIntrinsics`, yaw rad or None). Lift it with
         the aligned depth image and the camera's calibration
-        (fdvla_drivers.camera.geometry.lift_pixel)."""
+        (fdvla_msgs.camera_geometry.lift_pixel)."""
         if not self.config.points:
             raise ValueError("this localiser regresses positions (output 'position'); use predict()")
         image = np.asarray(image_uint8)

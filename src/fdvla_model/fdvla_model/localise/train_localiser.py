@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from fdvla_model.dataset import DatasetError, load_episode_images, load_meta
 from fdvla_model.photometric import colour_jitter
 
+from .calibration import check_pixel_labels, target_pixels
 from .configuration_localiser import MIN_POSITION_STD, LocaliserConfig
 from fdvla_model.dataset.target_label import CONTACT_FORCE, dataset_targets
 from .modeling_localiser import (SceneLocaliser, encode_yaw, pixel_to_normalised, save_localiser,
@@ -74,17 +75,23 @@ class _Frames:
     and the per-episode labels."""
 
     def __init__(self, frames: np.ndarray, episode_of_frame: np.ndarray, positions: np.ndarray,
-                 yaws: np.ndarray, names: list, image_hw: tuple, pixel_of=None):
+                 yaws: np.ndarray, episodes: list, image_hw: tuple, points: bool = False,
+                 pixel_of=None, camera: str = ""):
         self.frames = frames
         self.episode_of_frame = episode_of_frame
         self.positions = positions  # (E, 3)
         self.image_hw = image_hw  # the dataset camera's (height, width)
-        #: (E, 2) the targets' pixels in [-1, 1] of the image (pointers only)
-        self.pixels = None if pixel_of is None else pixel_to_normalised(
-            np.asarray(pixel_of(positions), dtype=np.float64).reshape(-1, 2), image_hw)
+        #: (E, 2) the targets' pixels in [-1, 1] of the image (pointers only): from
+        #: `pixel_of`, else each episode's recorded calibration of the camera
+        self.pixels = None
+        if points and pixel_of is not None:
+            self.pixels = pixel_to_normalised(
+                np.asarray(pixel_of(positions), dtype=np.float64).reshape(-1, 2), image_hw)
+        elif points:
+            self.pixels = target_pixels(episodes, positions, camera)
         self.yaws = yaws  # (E,)
-        self.names = names  # episode folder names
-        self.by_episode = [np.flatnonzero(episode_of_frame == e) for e in range(len(names))]
+        self.names = [Path(ep).name for ep in episodes]  # episode folder names
+        self.by_episode = [np.flatnonzero(episode_of_frame == e) for e in range(len(episodes))]
 
 
 def _load_frames(entries: list, camera: str, config: LocaliserConfig, image_hw: tuple,
@@ -98,7 +105,7 @@ def _load_frames(entries: list, camera: str, config: LocaliserConfig, image_hw: 
     return _Frames(np.concatenate(frames), np.concatenate(owner),
                    np.stack([lab.position for _, lab in entries]),
                    np.array([lab.yaw for _, lab in entries]),
-                   [Path(ep).name for ep, _ in entries], image_hw, pixel_of)
+                   [ep for ep, _ in entries], image_hw, config.points, pixel_of, camera)
 
 
 def _targets(model: SceneLocaliser, data: _Frames, episodes: np.ndarray) -> torch.Tensor:
@@ -163,16 +170,16 @@ def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: 
     `out_dir`; return the metrics (errors in mm / deg, train and held-out; a pointer's in
     pixels).
 
-    A pointer (`config.output == "pixel"`) needs `pixel_of`: target positions (N, 3) in `base`
-    -> their pixels (N, 2) (u, v) in the dataset camera's images, the camera's projection
-    (fdvla_drivers.camera.geometry.project_point with its calibration; the caller has it,
-    this package does not import the drivers)."""
+    A pointer (`config.output == "pixel"`) learns each target's pixel in the calibration its
+    episode was recorded with (`extra.calibration`, localise.calibration), or through
+    `pixel_of`, when given: target positions (N, 3) in `base` -> their pixels (N, 2) (u, v) in
+    the dataset camera's images (a caller that knows the camera, e.g. a bench)."""
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"steps, batch_size and lr must be positive (got {steps}, {batch_size}, {lr})")
     config = config or LocaliserConfig()
-    if config.points != (pixel_of is not None):
-        raise ValueError("a pointer (output 'pixel') is trained with pixel_of, the camera's "
-                         "projection; a position localiser without it")
+    if pixel_of is not None and not config.points:
+        raise ValueError("pixel_of (the camera's projection) is for a pointer (output 'pixel'); "
+                         "a position localiser learns positions")
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     meta = load_meta(dataset_dir)
     spec = meta.camera(config.camera)  # DatasetError naming the cameras it has
@@ -187,6 +194,8 @@ def train_localiser(dataset_dir, out_dir, steps: int, batch_size: int = 32, lr: 
                        len(labels.skipped) + len(labels.labelled),
                        ", ".join(p.name for p in labels.skipped[:10])
                        + (" ..." if len(labels.skipped) > 10 else ""))
+    if config.points and pixel_of is None:
+        check_pixel_labels(dataset_dir, config.camera, contact_force)
     train_pos, val_pos = split_labelled(len(labels.labelled), holdout_fraction, seed)
     names = sorted({lab.name for _, lab in labels.labelled})
 
@@ -300,6 +309,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=defaults.image_size)
     parser.add_argument("--yaw-symmetry", type=int, default=defaults.yaw_symmetry,
                         help="0: no yaw (button); k: yaw modulo 2*pi/k (plug socket 4, wipe board 2)")
+    parser.add_argument("--output", choices=("position", "pixel"), default=defaults.output,
+                        help="position: regress it; pixel: point at it (needs episodes recorded "
+                             "with the camera's calibration)")
     parser.add_argument("--frame-fraction", type=float, default=defaults.frame_fraction,
                         help="use the first this fraction of each episode's frames (default %(default)s)")
     parser.add_argument("--holdout-fraction", type=float, default=HOLDOUT_FRACTION)
@@ -308,7 +320,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     config = LocaliserConfig(camera=args.camera, image_size=tuple(args.image_size),
-                             yaw_symmetry=args.yaw_symmetry, frame_fraction=args.frame_fraction)
+                             yaw_symmetry=args.yaw_symmetry, frame_fraction=args.frame_fraction,
+                             output=args.output)
     try:
         metrics = train_localiser(args.dataset, args.out, args.steps, args.batch_size, args.lr,
                                   args.seed, config, holdout_fraction=args.holdout_fraction,

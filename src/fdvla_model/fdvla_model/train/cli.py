@@ -109,10 +109,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
     v.add_argument("--localiser-dataset", default=None,
                    help="demonstrations the localiser learns the scene from (default: --dataset)")
     v.add_argument("--localiser-steps", type=int, default=2000)
+    v.add_argument("--localiser-output", choices=("position", "pixel"), default="position",
+                   help="position: regress the target's position in base; pixel: point at its "
+                        "pixel, lifted with the scene camera's depth and calibration at run "
+                        "time (needs episodes recorded with the camera's extrinsics)")
     return p
 
 
-VITAL_ARGS = ("vital", "localiser_dataset", "localiser_steps")
+VITAL_ARGS = ("vital", "localiser_dataset", "localiser_steps", "localiser_output")
 
 
 def config_from_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
@@ -127,7 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args["vital"]:
             from .vital import train_vital
 
-            out = train_vital(cfg, args["localiser_dataset"], args["localiser_steps"])
+            out = train_vital(cfg, args["localiser_dataset"], args["localiser_steps"],
+                              localiser_output=args["localiser_output"])
             print(f"ViTaL checkpoint in {out} (local policy {out / 'local' / 'policy'}, "
                   f"localiser {out / 'localiser'})")
             return 0

@@ -22,11 +22,12 @@ LOCAL_CAMERAS = ("wrist",)
 
 def train_vital(cfg: TrainConfig, localiser_dataset: Optional[str] = None,
                 localiser_steps: int = 2000, settings: Optional[dict] = None,
-                local_cameras=LOCAL_CAMERAS) -> Path:
+                local_cameras=LOCAL_CAMERAS, localiser_output: str = "position") -> Path:
     """The local policy from `cfg.dataset` (demonstrations that start near the target: `fdvla
     sim-demos --set robot.task_start=near_target`), the localiser from `localiser_dataset`
     (default the same; demonstrations from the global start show the scene as the localiser
-    will see it)."""
+    will see it). `localiser_output`: "position" regresses the target's position, "pixel"
+    points at it (ViTaL's pointer; lifted with depth and the calibration at run time)."""
     from fdvla_model.dataset import load_meta
     from fdvla_model.dataset.target_frame import dataset_frame, write_target_frame_dataset
     from fdvla_model.localise import LocaliserConfig
@@ -35,6 +36,10 @@ def train_vital(cfg: TrainConfig, localiser_dataset: Optional[str] = None,
 
     from .loop import train
 
+    if localiser_output == "pixel":  # refuse unusable data before the local policy's hours
+        from fdvla_model.localise.calibration import check_pixel_labels
+
+        check_pixel_labels(localiser_dataset or cfg.dataset, LocaliserConfig().camera)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     local_data = out / "local_dataset"
@@ -44,6 +49,7 @@ def train_vital(cfg: TrainConfig, localiser_dataset: Optional[str] = None,
     symmetry = int(dataset_frame(load_meta(local_data))["yaw_symmetry"])
     train(dataclasses.replace(cfg, dataset=str(local_data), out=str(out / "local")))
     train_localiser(localiser_dataset or cfg.dataset, out / "localiser", localiser_steps,
-                    seed=cfg.seed, config=LocaliserConfig(yaw_symmetry=symmetry),
+                    seed=cfg.seed, config=LocaliserConfig(yaw_symmetry=symmetry,
+                                                          output=localiser_output),
                     progress=cfg.progress)
     return write_vital_manifest(out, "local/policy", "localiser", settings)

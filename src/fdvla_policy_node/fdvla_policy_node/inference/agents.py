@@ -18,6 +18,7 @@ from fdvla_model.vital_checkpoint import VITAL_FILE, read_vital_manifest
 from .loading import (PolicyLoadError, load_for_inference, refuse_local_frame,
                       refuse_without_wrench, resolve_checkpoint)
 from .runner import PolicyRunner
+from .vital import SCENE_CAMERA
 
 
 def vital_manifest(spec) -> Optional[dict]:
@@ -41,7 +42,7 @@ def load_runner(spec, device: Optional[str] = None, seed: int = 0, noise_scale: 
     if manifest is None:
         policy, info = load_for_inference(spec, device)
         return PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale)
-    from .vital import VitalAgent, VitalSettings
+    from .vital import PointAndLift, VitalAgent, VitalSettings
 
     policy, info = load_for_inference(manifest["local_policy"], device, local=True)
     if localise is None:
@@ -51,15 +52,32 @@ def load_runner(spec, device: Optional[str] = None, seed: int = 0, noise_scale: 
         from fdvla_model.localise import LocaliserLoadError, load_localiser
 
         try:
-            localise = load_localiser(manifest["localiser"], device=policy.device).predict
+            localiser = load_localiser(manifest["localiser"], device=policy.device)
         except LocaliserLoadError as e:
             raise PolicyLoadError(str(e)) from None
+        localise = (PointAndLift(localiser) if localiser.config.points
+                    else lambda view: localiser.predict(view.rgb))
     try:
         settings = VitalSettings(**manifest["settings"])
         return VitalAgent(PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale),
                           localise, settings)
     except (TypeError, ValueError) as e:
         raise PolicyLoadError(f"{spec}: {e}") from None
+
+
+def depth_camera_needed(spec, localiser: str = "learned") -> Optional[str]:
+    """The scene camera whose depth and calibration the checkpoint's localiser needs (a ViTaL
+    checkpoint with a pointing localiser, run with it), or None. Reads JSON only."""
+    manifest = vital_manifest(spec)
+    if manifest is None or manifest["localiser"] is None or localiser != "learned":
+        return None
+    # JSON only, no torch: the graph asks before any process starts.
+    path = Path(manifest["localiser"]) / "config.json"
+    try:
+        points = json.loads(path.read_text()).get("output", "position") == "pixel"
+    except (OSError, ValueError, AttributeError) as e:
+        raise PolicyLoadError(f"{path}: not a localiser config ({e})") from None
+    return manifest["settings"].get("scene_camera", SCENE_CAMERA) if points else None
 
 
 def check_fits_setup(spec: str | Path, wrench_available: bool, setup: str = "") -> Path:

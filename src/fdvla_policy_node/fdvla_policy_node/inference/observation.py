@@ -28,6 +28,9 @@ class ObservationConfig:
     sync_tolerance: float = 0.05
     #: No sample may be older than this when the observation is assembled (s).
     max_age: float = 0.2
+    #: Cameras whose depth (of the same frame as the image) and calibration observations carry
+    #: when they have them: a frame without its depth yet goes without (the ViTaL agent waits).
+    depth_cameras: tuple = ()
 
 
 @dataclass
@@ -39,6 +42,10 @@ class Observation:
     instruction: str
     wrench: Optional[np.ndarray] = None  # (6,), or (K, 6) oldest first with a force history
     stamps: dict = field(default_factory=dict)  # input -> stamp of the sample used
+    #: camera -> float32 (H, W) depth of the same frame as its image (cameras asked for depth)
+    depths: dict = field(default_factory=dict)
+    #: camera -> (CameraIntrinsics, 4x4 pose of its optical frame in base), where known
+    calibrations: dict = field(default_factory=dict)
 
 
 class WrenchHistory:
@@ -99,11 +106,26 @@ class ObservationAssembler:
         self._wrench_history = (WrenchHistory(config.wrench_history, config.wrench_spacing)
                                 if config.needs_wrench and config.wrench_history > 1 else None)
         self.instruction: Optional[str] = None
+        self._depths: dict = {}  # camera -> (stamp, depth)
+        self._intrinsics: dict = {}  # camera -> CameraIntrinsics
+        self._extrinsics: dict = {}  # camera -> 4x4
 
     # writers --------------------------------------------------------------------------
     def set_image(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
         with self._lock:
             self._images[camera] = (stamp, rgb)
+
+    def set_depth(self, camera: str, stamp: float, depth: np.ndarray) -> None:
+        with self._lock:
+            self._depths[camera] = (stamp, depth)
+
+    def set_intrinsics(self, camera: str, intrinsics) -> None:
+        with self._lock:
+            self._intrinsics[camera] = intrinsics
+
+    def set_extrinsics(self, camera: str, pose_in_base: np.ndarray) -> None:
+        with self._lock:
+            self._extrinsics[camera] = np.asarray(pose_in_base, dtype=np.float64)
 
     def set_joints(self, stamp: float, q: np.ndarray) -> None:
         with self._lock:
@@ -140,6 +162,10 @@ class ObservationAssembler:
                 if self._wrench is not None and self._wrench_history is not None:
                     samples["wrench"] = (self._wrench[0], self._wrench_history.window())
             instruction = self.instruction
+            depths = {c: self._depths.get(c) for c in self.cfg.depth_cameras}
+            calibrations = {c: (self._intrinsics[c], self._extrinsics[c])
+                            for c in self.cfg.depth_cameras
+                            if c in self._intrinsics and c in self._extrinsics}
         if instruction is None:
             return None, "no_instruction"
         for name, s in samples.items():
@@ -160,5 +186,9 @@ class ObservationAssembler:
             images={c: s[1] for c, s in cams.items()},
             tcp_pose=samples["tcp_pose"][1], q=samples["joint_states"][1],
             instruction=instruction,
-            wrench=samples["wrench"][1] if self.cfg.needs_wrench else None, stamps=stamps)
+            wrench=samples["wrench"][1] if self.cfg.needs_wrench else None, stamps=stamps,
+            calibrations=calibrations,
+            # The depth of the very frame (the camera stamps both alike), never an older one.
+            depths={c: d[1] for c, d in depths.items()
+                    if d is not None and c in cams and abs(d[0] - cams[c][0]) < 1e-6})
         return obs, ""

@@ -26,11 +26,14 @@ import numpy as np
 
 from fdvla_model.action_space import TargetFrame, action_to_pose, pose_to_vector
 from fdvla_drivers import quat
-from fdvla_msgs.types import ActionChunk, Pose, equivalent_yaw, interpolate_poses, tool_yaw
+from fdvla_msgs.camera_geometry import lift_pixel
+from fdvla_msgs.types import (ActionChunk, CameraIntrinsics, Pose, equivalent_yaw,
+                              interpolate_poses, tool_yaw)
 from .observation import Observation
 from .runner import Guide, Inference
 
 PHASES = ("localise", "reach", "local")
+SCENE_CAMERA = "kinect"
 
 
 @dataclass
@@ -43,7 +46,7 @@ class VitalSettings:
     reach_speed: float = 0.08  # m/s
     reach_angular_speed: float = 0.5  # rad/s
     #: The camera the localiser looks through (the scene camera).
-    scene_camera: str = "kinect"
+    scene_camera: str = SCENE_CAMERA
     #: Inferences in a row that the arm holds while the localiser has no answer yet (an oracle
     #: waiting for the task state of the new placement) before the agent gives up with an error.
     localise_patience: int = 50
@@ -55,9 +58,55 @@ class VitalSettings:
                 raise ValueError(f"vital.{name} must be positive, got {getattr(self, name)}")
 
 
-#: A localiser: the scene image -> (target position (3,) in base, yaw or None), or None when it
-#: has no answer (yet): the arm holds and it is asked again, `localise_patience` times.
-Localise = Callable[[np.ndarray], Optional[tuple]]
+@dataclass
+class SceneView:
+    """What the localiser is given: the scene camera's colour image and, where the camera gives
+    them (a pointing localiser needs them), its aligned depth and its calibration."""
+
+    rgb: np.ndarray  # uint8 (H, W, 3)
+    depth: Optional[np.ndarray] = None  # float32 (H, W) metres, NaN: no reading
+    intrinsics: Optional[CameraIntrinsics] = None
+    pose_in_base: Optional[np.ndarray] = None  # 4x4 of the optical frame
+
+
+#: A localiser: the scene view -> (target position (3,) in base, yaw or None), or None when it
+#: has no answer (yet): the arm holds and it is asked again, `localise_patience` times. One may
+#: say why in a `waiting_for` attribute (shown in /diagnostics and in the error).
+Localise = Callable[[SceneView], Optional[tuple]]
+
+
+class PointAndLift:
+    """ViTaL's pointer as a localiser: the scene localiser points at the target's pixel, which
+    is lifted into `base` through the aligned depth and the camera's calibration
+    (fdvla_msgs.camera_geometry.lift_pixel). Without depth or calibration yet, or when the pixel
+    has no depth reading, it has no answer (the arm holds) and says why in `waiting_for`."""
+
+    needs_depth = True
+
+    def __init__(self, pointer):
+        if not pointer.config.points:
+            raise ValueError("PointAndLift needs a pointing localiser (output 'pixel')")
+        self.pointer = pointer
+        self.waiting_for = ""
+        self.last_pixel: Optional[tuple] = None
+
+    def __call__(self, view: SceneView) -> Optional[tuple]:
+        if view.depth is None:
+            self.waiting_for = "depth"
+            return None
+        if view.intrinsics is None or view.pose_in_base is None:
+            self.waiting_for = "calibration"
+            return None
+        (u, v), yaw = self.pointer.point(view.rgb)
+        self.last_pixel = (float(u), float(v))
+        try:
+            position = lift_pixel(float(u), float(v), view.depth, view.intrinsics,
+                                  view.pose_in_base)
+        except ValueError as e:
+            self.waiting_for = f"lift: {e}"
+            return None
+        self.waiting_for = ""
+        return position, yaw
 
 
 class VitalAgent:
@@ -71,6 +120,9 @@ class VitalAgent:
                              "(`fdvla dataset target-frame`), this one is in "
                              f"{cfg.action_frame!r}")
         self.yaw_symmetry = int(cfg.target_yaw_symmetry)
+        #: Cameras whose depth and calibration the observations must carry (a pointer's).
+        self.depth_cameras = ((self.settings.scene_camera,)
+                              if getattr(localise, "needs_depth", False) else ())
         # The node assembles observations of the local policy's cameras and the localiser's.
         cams = list(local_runner.info.camera_names)
         self.info = dataclasses.replace(local_runner.info, camera_names=cams + [
@@ -99,6 +151,9 @@ class VitalAgent:
     def status(self) -> dict:
         d = {"phase": self.phase, "stale_scene_waits": self.stale_scene_waits,
              "localise_waits": self.localise_waits}
+        waiting = getattr(self.localise, "waiting_for", "")
+        if waiting:
+            d["localiser_waiting_for"] = waiting
         if self.localised is not None:
             d["localised"] = [round(float(v), 4) for v in self.localised]
         return d
@@ -122,7 +177,7 @@ class VitalAgent:
     # ------------------------------------------------------------------ runner interface
     def warmup(self, example: Observation, iterations: int = 3) -> float:
         """The localiser once, then the local policy (in a frame below the example's arm)."""
-        self.localise(example.images[self.settings.scene_camera])
+        self.localise(self.scene_view(example))
         frame = TargetFrame(example.tcp_pose.position - [0.0, 0.0, self.settings.approach_height])
         last = 0.0
         for _ in range(iterations):
@@ -136,12 +191,14 @@ class VitalAgent:
             self.stale_scene_waits += 1
             return self._reach(obs, obs.tcp_pose, started)  # hold where the arm is
         if self.phase == "localise":
-            found = self.localise(obs.images[self.settings.scene_camera])
+            found = self.localise(self.scene_view(obs))
             if found is None:
                 self._unanswered += 1
                 if self._unanswered >= self.settings.localise_patience:
+                    waiting = getattr(self.localise, "waiting_for", "")
                     raise RuntimeError(f"the localiser found no target in {self._unanswered} "
-                                       "scene images in a row")
+                                       "scene images in a row"
+                                       + (f" (waiting for {waiting})" if waiting else ""))
                 self.localise_waits += 1
                 return self._reach(obs, obs.tcp_pose, started)  # hold where the arm is
             self._unanswered = 0
@@ -156,6 +213,11 @@ class VitalAgent:
                 return self._reach(obs, goal, started)
             self.phase = "local"
         return self.local.infer(obs, guide, frame=self.frame)
+
+    def scene_view(self, obs: Observation) -> SceneView:
+        cam = self.settings.scene_camera
+        intrinsics, pose = obs.calibrations.get(cam, (None, None))
+        return SceneView(obs.images[cam], obs.depths.get(cam), intrinsics, pose)
 
     def _scene_is_stale(self, obs: Observation) -> bool:
         if not self._after_reset:

@@ -22,7 +22,7 @@ from fdvla_drivers.nodes.common import DiagnosticsMixin
 from fdvla_msgs import conversions as conv
 from fdvla_msgs import qos, topics
 from fdvla_teleop.recorder import BagWriteError, EpisodeRecorder, RecorderRefusal
-from fdvla_teleop.topics import message_class
+from fdvla_teleop.topics import is_latched, message_class
 
 #: Deep reliable queues: a reader that falls behind for a moment catches up instead of losing.
 RECORD_QOS = QoSProfile(depth=200, history=HistoryPolicy.KEEP_LAST,
@@ -38,8 +38,8 @@ class RecorderNode(DiagnosticsMixin, Node):
         self._task_state: dict | None = None
         self._rx = Node(f"{node_name}_rx", context=self.context)
         for topic, msgtype in topic_types:
-            self.recorder.add_topic(topic, msgtype, latched=topic == topics.INSTRUCTION)
-            profile = qos.LATCHED if topic == topics.INSTRUCTION else RECORD_QOS
+            self.recorder.add_topic(topic, msgtype, latched=is_latched(topic))
+            profile = qos.LATCHED if is_latched(topic) else RECORD_QOS
             self._rx.create_subscription(message_class(msgtype), topic,
                                          lambda data, t=topic: self.recorder.on_message(t, data),
                                          profile, raw=True)

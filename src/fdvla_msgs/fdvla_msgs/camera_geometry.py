@@ -1,5 +1,7 @@
-"""Pinhole geometry of a colour camera: a point in `base` to a pixel, and a pixel with a depth
-image back to a point in `base` (ROS-free; numpy only).
+"""Pinhole geometry of the contract's colour cameras: a point in `base` to a pixel, and a pixel
+with a depth image back to a point in `base` (ROS-free; numpy only). Here, below the drivers and
+the model, because both need it: the camera nodes publish the calibration it reads, the pointing
+localiser is trained and lifted with it.
 
 Conventions. The camera's pose `T_base_camera` (a 4x4 homogeneous matrix or a `Pose`) is the pose
 of its *optical* frame in `base`: x right, y down, z forward along the optical axis (REP-103's
@@ -16,20 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from fdvla_msgs.types import CameraIntrinsics, Pose
-
-#: MuJoCo cameras look along their -z with y up; the optical frame looks along +z with y down:
-#: the same x, y and z flipped.
-_MUJOCO_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
-
-
-def optical_pose_from_mujoco(cam_xpos, cam_xmat) -> np.ndarray:
-    """4x4 pose in the world (the sim's `base`) of the optical frame of a MuJoCo camera, from its
-    `MjData.cam_xpos` (3,) and `cam_xmat` (9,) or (3, 3)."""
-    T = np.eye(4)
-    T[:3, :3] = np.asarray(cam_xmat, dtype=float).reshape(3, 3) @ _MUJOCO_TO_OPTICAL
-    T[:3, 3] = np.asarray(cam_xpos, dtype=float).reshape(3)
-    return T
-
 
 def _matrix(T_base_camera) -> np.ndarray:
     T = T_base_camera.as_matrix() if isinstance(T_base_camera, Pose) else \
@@ -122,3 +110,30 @@ def lift_pixel(u: float, v: float, depth_image: np.ndarray, intrinsics: CameraIn
     z = float(np.median(valid))
     T = _matrix(T_base_camera)
     return T[:3, :3] @ (z * pixel_ray(u, v, k)) + T[:3, 3]
+
+
+def calibration_to_dict(intrinsics: CameraIntrinsics, T_base_camera) -> dict:
+    """A camera's calibration as datasets store it (episode.json `extra.calibration.<camera>`):
+    {"intrinsics": {width, height, fx, fy, cx, cy, distortion}, "pose_in_base": [x, y, z, qx,
+    qy, qz, qw]} of the optical frame."""
+    k = intrinsics
+    return {"intrinsics": {"width": int(k.width), "height": int(k.height), "fx": float(k.fx),
+                           "fy": float(k.fy), "cx": float(k.cx), "cy": float(k.cy),
+                           "distortion": [float(v) for v in k.distortion]},
+            "pose_in_base": Pose.from_matrix(_matrix(T_base_camera)).as_vector().tolist()}
+
+
+def calibration_from_dict(d: dict) -> tuple[CameraIntrinsics, np.ndarray]:
+    """(intrinsics, 4x4 pose of the optical frame in base) from `calibration_to_dict`'s form;
+    ValueError if malformed."""
+    try:
+        k = d["intrinsics"]
+        intrinsics = CameraIntrinsics(int(k["width"]), int(k["height"]), float(k["fx"]),
+                                      float(k["fy"]), float(k["cx"]), float(k["cy"]),
+                                      tuple(float(v) for v in k.get("distortion") or ()))
+        v = [float(x) for x in d["pose_in_base"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"malformed camera calibration ({type(e).__name__}: {e})") from None
+    if len(v) != 7:
+        raise ValueError(f"pose_in_base has {len(v)} values, not 7")
+    return intrinsics, Pose(v[:3], v[3:]).as_matrix()

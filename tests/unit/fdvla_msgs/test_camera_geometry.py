@@ -1,12 +1,11 @@
-"""Pinhole geometry (fdvla_drivers.camera.geometry) on synthetic numbers: projection and lifting
+"""Pinhole geometry (fdvla_msgs.camera_geometry) on synthetic numbers: projection and lifting
 are inverses, lifting tolerates missing and stray depth readings, and says why it cannot lift."""
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fdvla_drivers.camera.geometry import (lift_pixel, optical_pose_from_mujoco, pixel_ray,
-                                           project_point)
+from fdvla_msgs.camera_geometry import lift_pixel, pixel_ray, project_point
 from fdvla_msgs.types import CameraIntrinsics, Pose
 
 PINHOLE = CameraIntrinsics.from_fovy(64, 48, 60.0)
@@ -109,15 +108,3 @@ def test_project_refuses_a_point_behind_the_camera():
     behind = T_BASE_CAMERA[:3, :3] @ np.array([0.0, 0.0, -0.5]) + T_BASE_CAMERA[:3, 3]
     with pytest.raises(ValueError, match="not in front"):
         project_point(behind, PINHOLE, T_BASE_CAMERA)
-
-
-def test_mujoco_camera_looks_along_its_minus_z_with_y_up():
-    """A MuJoCo camera with the world's axes looks down the world's -z; the world's +y is up in
-    its image (smaller row) and +x to the right (larger column)."""
-    T = optical_pose_from_mujoco([0.0, 0.0, 2.0], np.eye(3).reshape(9))
-    k = PINHOLE
-    assert project_point([0.0, 0.0, 0.0], k, T) == pytest.approx((k.cx, k.cy))
-    u, v = project_point([0.0, 0.1, 0.0], k, T)
-    assert u == pytest.approx(k.cx) and v < k.cy - 1
-    u, v = project_point([0.1, 0.0, 0.0], k, T)
-    assert u > k.cx + 1 and v == pytest.approx(k.cy)
