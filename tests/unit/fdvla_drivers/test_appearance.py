@@ -147,3 +147,29 @@ def test_foreground_mask_marks_the_task_objects_and_the_tool_not_the_table_or_di
     new_pixels = np.abs(distracted - nominal).max(axis=2) > 30
     assert new_pixels.any() and not (new_pixels & mask).any()
     assert np.array_equal(mask, nominal_mask)
+
+
+def test_camera_moved_moves_the_scene_camera_only_and_its_pose_follows(backend):
+    """The bumped tripod: the scene camera's pose (what its extrinsics publish) is the model's
+    shifted by CAMERA_SHIFT and turned CAMERA_TURN_DEG about base z; the wrist camera, the
+    physics' model and the task's objects stay as they are; the scene image changes."""
+    from scipy.spatial.transform import Rotation
+
+    from fdvla_drivers.sim.appearance import CAMERA_SHIFT, CAMERA_TURN_DEG
+
+    backend.reset(seed=7)
+    cams = {split: SimCamera(backend, "scene", 96, 72, appearance=split)
+            for split in ("nominal", "camera_moved")}
+    home, moved = cams["nominal"].mounted_pose(), cams["camera_moved"].mounted_pose()
+    np.testing.assert_allclose(moved[:3, 3] - home[:3, 3], CAMERA_SHIFT, atol=1e-9)
+    turn = Rotation.from_matrix(moved[:3, :3] @ home[:3, :3].T).as_rotvec(degrees=True)
+    np.testing.assert_allclose(turn, [0.0, 0.0, CAMERA_TURN_DEG], atol=1e-6)
+    wrist = {split: SimCamera(backend, "wrist", 96, 72, appearance=split).pose_in_base()
+             for split in ("nominal", "camera_moved")}
+    np.testing.assert_allclose(wrist["camera_moved"], wrist["nominal"], atol=1e-12)
+    assert SimCamera(backend, "wrist", 96, 72).mounted_pose() is None  # it moves with the arm
+    scene_cam = backend.model.camera("scene").id
+    assert np.allclose(backend.model.cam_pos[scene_cam], home[:3, 3])  # the physics' model
+    assert np.abs(_frame(backend, "camera_moved", 7) - _frame(backend, "nominal", 7)).mean() > 2.0
+    np.testing.assert_array_equal(_frame(backend, "camera_moved", 7, "wrist"),
+                                  _frame(backend, "nominal", 7, "wrist"))
