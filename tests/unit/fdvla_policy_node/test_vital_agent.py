@@ -311,7 +311,7 @@ def test_the_agent_with_a_pointer_reaches_above_the_lifted_point_and_waits_for_d
     o.depths["kinect"] = depth
     o.calibrations["kinect"] = (k, T)
     agent.infer(o)
-    assert agent.phase == "reach"
+    assert agent.phase == "reach" and agent.status()["pointed_pixel"] == [31.5, 23.5]
     assert agent.status()["localised"][:3] == pytest.approx(TARGET.tolist(), abs=1e-4)
 
 

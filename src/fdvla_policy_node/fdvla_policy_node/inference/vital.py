@@ -154,6 +154,9 @@ class VitalAgent:
         waiting = getattr(self.localise, "waiting_for", "")
         if waiting:
             d["localiser_waiting_for"] = waiting
+        pixel = getattr(self.localise, "last_pixel", None)
+        if pixel is not None:  # a pointer: where in the scene image it pointed
+            d["pointed_pixel"] = [round(v, 1) for v in pixel]
         if self.localised is not None:
             d["localised"] = [round(float(v), 4) for v in self.localised]
         return d
