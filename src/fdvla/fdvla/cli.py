@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fdvla.evaluation.cli import add_eval_parser
 
     add_eval_parser(sub)
+    from fdvla.residual_training import add_parser as add_residual_parser
+
+    add_residual_parser(sub)
 
     t = sub.add_parser("train", help="train an FD-VLA policy on recorded episodes",
                        add_help=False)

@@ -5,6 +5,8 @@ the scene localiser that finds the target, with the agent's settings.
                            "localiser": "localiser" | null, "settings": {VitalSettings fields}}
     CKPT/local_policy/    an FD-VLA checkpoint whose config.action_frame is "target"
     CKPT/localiser/       a saved SceneLocaliser (fdvla_model.localise); absent: oracle only
+    CKPT/residual/        optional: a residual correction (fdvla_model.residual), manifest key
+                          "residual" (absent or null: none)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def read_vital_manifest(path) -> Optional[dict]:
             raise ValueError(f"format {d.get('format')!r}, expected {VITAL_FORMAT!r}")
         d["local_policy"] = str(path / d["local_policy"])
         d["localiser"] = None if d.get("localiser") is None else str(path / d["localiser"])
+        d["residual"] = None if d.get("residual") is None else str(path / d["residual"])
         d["settings"] = dict(d.get("settings") or {})
         return d
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
@@ -56,10 +59,13 @@ def write_vital_checkpoint(out, local_policy, localiser=None,
 
 
 def write_vital_manifest(out, local_policy: str, localiser: Optional[str],
-                         settings: Optional[dict] = None) -> Path:
-    """vital.json in `out`, naming the local policy and localiser folders relative to it."""
+                         settings: Optional[dict] = None, residual: Optional[str] = None) -> Path:
+    """vital.json in `out`, naming the local policy, localiser and residual folders relative to
+    it."""
     out = Path(out)
     manifest = {"format": VITAL_FORMAT, "version": 1, "local_policy": local_policy,
                 "localiser": localiser, "settings": dict(settings or {})}
+    if residual is not None:
+        manifest["residual"] = residual
     (out / VITAL_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out

@@ -95,9 +95,10 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
                       physics: str = "nominal",
                       appearance: str = "nominal",
                       placement: str = "nominal",
-                      oracle=None) -> list[EpisodeRecord]:
+                      oracle=None, on_episode_start=None) -> list[EpisodeRecord]:
     """`oracle` (an OracleLocaliser): a ViTaL agent localises with the task's true target plus
-    its noise instead of its learned localiser (the ablation)."""
+    its noise instead of its learned localiser (the ablation). `on_episode_start(task)`: called
+    with the sim task after each reset (the residual trainer reads its progress)."""
     from fdvla_drivers.camera.sim_camera import SimCamera
     from fdvla.config import load_setup
     from fdvla.config import controller_settings
@@ -135,6 +136,8 @@ def evaluate_lockstep(runner: PolicyRunner, task: str, episodes: int, *, seed: i
             runner.reset()  # a new episode (a ViTaL agent localises again)
             if oracle is not None:
                 runner.localise = _oracle_localise(oracle, backend.task)
+            if on_episode_start is not None:
+                on_episode_start(backend.task)
             agent = PolicyAgent(ChunkPipeline(runner, scheduler_config), cams,
                                 backend.task.instruction, latency)
             t_list, p_list, w_t, w_list, frames = [], [], [], [], []

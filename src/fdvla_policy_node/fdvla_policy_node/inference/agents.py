@@ -4,7 +4,7 @@ lock-step evaluation load what they run.
 - an FD-VLA checkpoint (config.json + model.safetensors): its PolicyRunner;
 - a ViTaL checkpoint (fdvla_model.vital_checkpoint, docs/vital.md): a VitalAgent of its local
   policy (an FD-VLA checkpoint in the target frame) and its localiser (a SceneLocaliser, or the
-  oracle that the caller passes for ablations).
+  oracle that the caller passes for ablations), in a ResidualAgent when it has a residual.
 """
 
 from __future__ import annotations
@@ -59,10 +59,20 @@ def load_runner(spec, device: Optional[str] = None, seed: int = 0, noise_scale: 
                     else lambda view: localiser.predict(view.rgb))
     try:
         settings = VitalSettings(**manifest["settings"])
-        return VitalAgent(PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale),
-                          localise, settings)
+        agent = VitalAgent(PolicyRunner(policy, info, seed=seed, noise_scale=noise_scale),
+                           localise, settings)
     except (TypeError, ValueError) as e:
         raise PolicyLoadError(f"{spec}: {e}") from None
+    if manifest["residual"] is None:
+        return agent
+    from fdvla_model.residual import ResidualLoadError, load_residual
+
+    from .residual import ResidualAgent
+
+    try:
+        return ResidualAgent(agent, load_residual(manifest["residual"]))
+    except ResidualLoadError as e:
+        raise PolicyLoadError(str(e)) from None
 
 
 def depth_camera_needed(spec, localiser: str = "learned") -> Optional[str]:
