@@ -7,6 +7,7 @@ The checkpoint is made here: a local policy pinned 2 cm above its target (in the
 and an untrained localiser whose output normalisation pins it on the cap (what a trained one
 answers to within millimetres; docs/vital.md)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -213,3 +214,32 @@ def test_lockstep_evaluation_gives_a_pointer_the_scene_cameras_depth_and_calibra
     status = runner.status()
     assert status["phase"] in ("reach", "local") and "localiser_waiting_for" not in status
     np.testing.assert_allclose(status["localised"][:3], expected, atol=1e-3)
+
+
+def test_train_residual_runs_episodes_and_writes_a_checkpoint_that_loads_with_it(tmp_path):
+    """`fdvla train-residual` on a ViTaL checkpoint: lock-step episodes whose local chunks carry
+    the residual's sampled offsets, one decision per chunk recorded with the task's progress;
+    the output is the checkpoint plus `residual/`, which `load_runner` runs."""
+    from fdvla.cli import main
+    from fdvla_drivers.robot.sim_backend import SimRobotBackend
+    from fdvla_policy_node.inference.agents import load_runner
+    from fdvla_policy_node.inference.residual import ResidualAgent
+
+    backend = SimRobotBackend("button", realtime=False)
+    backend.connect()
+    try:
+        backend.reset(seed=3000)
+        cap = backend.task.object_poses()["button_cap_top"].position.copy()
+    finally:
+        backend.close()
+    ckpt = _vital_checkpoint(tmp_path, cap)
+    out = tmp_path / "with_residual"
+    assert main(["train-residual", "--policy", str(ckpt), "--task", "button", "--episodes", "1",
+                 "--timeout", "4", "--out", str(out), "--no-progress"]) == 0
+    log = json.loads((out / "residual_training.json").read_text())
+    assert log["episodes"] == 1 and log["episodes_log"][0]["seed"] == 3000
+    assert log["episodes_log"][0]["decisions"] > 0  # it reached the local phase and decided
+    runner = load_runner(out, "cpu")
+    assert isinstance(runner, ResidualAgent)
+    assert main(["train-residual", "--policy", str(out), "--task", "button", "--episodes", "1",
+                 "--out", str(tmp_path / "again")]) == 2  # it has one already
