@@ -14,7 +14,6 @@ import dataclasses
 from typing import Callable, Optional
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from fdvla_model.action_space import action_to_pose, pose_to_vector
 from fdvla_msgs.types import ActionChunk
@@ -87,7 +86,9 @@ class ResidualAgent:
         if self.on_decision is not None:
             self.on_decision(features, offset / self.actor.config.max_offset)
         self.last_offset = offset
-        self._offset_base = Rotation.from_euler("z", frame.yaw).apply(offset)
+        c, s = np.cos(frame.yaw), np.sin(frame.yaw)  # the frame turns about base z
+        self._offset_base = np.array([c * offset[0] - s * offset[1],
+                                      s * offset[0] + c * offset[1], offset[2]])
         actions = np.array(inf.actions, dtype=np.float64)
         actions[:, :3] += self._offset_base
         chunk = ActionChunk(inf.chunk.stamp, inf.chunk.times,
