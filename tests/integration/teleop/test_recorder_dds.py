@@ -82,6 +82,8 @@ def test_two_episodes_read_back_with_rosbags(sim):
                 "/kinect/color/camera_info": "sensor_msgs/msg/CameraInfo",
                 "/wrist/color/image_raw": "sensor_msgs/msg/Image",
                 "/wrist/color/camera_info": "sensor_msgs/msg/CameraInfo",
+                # latched, written into every bag; the wrist camera publishes none
+                "/kinect/extrinsics": "geometry_msgs/msg/PoseStamped",
                 T.CONTROLLER_TARGET_POSE: "geometry_msgs/msg/PoseStamped",
                 T.INSTRUCTION: "std_msgs/msg/String", T.SIM_TASK_STATE: "std_msgs/msg/String"}
     for k, path in enumerate((first, second)):
@@ -94,6 +96,7 @@ def test_two_episodes_read_back_with_rosbags(sim):
         assert types == expected
         assert counts[T.JOINT_STATES] > 20 and counts[T.TCP_POSE] > 20  # (a loaded CPU: < 500 Hz)
         assert counts["/kinect/color/image_raw"] >= 5 and counts[T.INSTRUCTION] == 1
+        assert counts["/kinect/extrinsics"] == 1  # latched: the one message, in each bag
         bag = read_bag(path)
         facts = bag.custom_data
         assert facts["instruction"] == "press the emergency button"

@@ -29,6 +29,9 @@ def _writer(name, ready, stop, counter):
             mpos.fill(k)
             mquat.fill(k)
             w.write_arrays(float(k), float(k), qpos, mpos, mquat, episode=k)
+            # A pause as the servo loop's (it writes every 2 ms): back-to-back writes of this
+            # size can starve a reader on a slow machine, which is not what this test is about.
+            time.sleep(0.0005)
         counter.value = k
     finally:
         stop.wait()
