@@ -85,12 +85,13 @@ def _dataset_export(args) -> int:
 
 
 def _dataset_target_frame(args) -> int:
-    from fdvla_model.dataset.target_frame import write_target_frame_dataset
+    from fdvla_model.dataset.target_frame import frame_noise_from_args, write_target_frame_dataset
 
     try:
+        noise = frame_noise_from_args(args)
         report = write_target_frame_dataset(args.dataset, args.out, args.yaw_symmetry,
                                             progress=not args.no_progress,
-                                            cameras=args.cameras)
+                                            cameras=args.cameras, noise=noise)
     except _user_errors() as e:
         return _fail("dataset target-frame", e)
     print(f"{report.written} episodes in the target frame (yaw symmetry {report.yaw_symmetry}) "
@@ -184,6 +185,9 @@ def add_subcommands(sub, robot_help: str) -> None:
                         "what the episodes' target labels record")
     t.add_argument("--cameras", nargs="+", default=None, metavar="NAME",
                    help="the cameras kept (default: all; a ViTaL local policy: wrist)")
+    from fdvla_model.dataset.target_frame import add_frame_noise_args
+
+    add_frame_noise_args(t)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_dataset_target_frame)
 

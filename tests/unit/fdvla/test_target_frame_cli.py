@@ -36,3 +36,19 @@ def test_the_symmetry_comes_from_the_labels_or_the_command_line(tmp_path):
     r = _cli(src, "--out", tmp_path / "c")
     assert r.returncode == 0, r.stderr
     assert dataset_frame(load_meta(tmp_path / "c")) == {"name": "target", "yaw_symmetry": 4}
+    # Noisy copies from the command line; bad noise is a message, not a traceback.
+    r = _cli(src, "--out", tmp_path / "d", "--frame-noise-xy", 0.003, "--frame-noise-yaw", 3,
+             "--frame-copies", 2)
+    assert r.returncode == 0, r.stderr
+    assert "4 episodes in the target frame" in r.stdout
+    noise = dataset_frame(load_meta(tmp_path / "d"))["noise"]
+    assert noise["copies"] == 2 and noise["xy"] == 0.003 and abs(noise["yaw"] - 0.0523599) < 1e-6
+    r = _cli(src, "--out", tmp_path / "e", "--frame-copies", 0)
+    assert r.returncode != 0 and "copies" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_refuses_frame_noise_without_vital(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "fdvla.cli", "train", "--dataset", str(tmp_path),
+                        "--out", str(tmp_path / "o"), "--frame-noise-xy", "0.003"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "need --vital" in r.stderr and "Traceback" not in r.stderr

@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 from fdvla_model.action_space import TargetFrame, pose_to_vector, state_vector, vector_to_pose
 from fdvla_model.dataset import DatasetError, episode_dirs, load_episode_arrays, load_meta
 from fdvla_model.dataset import LOWDIM_FILE, write_synthetic_dataset
-from fdvla_model.dataset.target_frame import dataset_frame, write_target_frame_dataset
+from fdvla_model.dataset.target_frame import FrameNoise, dataset_frame, write_target_frame_dataset
 from fdvla_msgs.types import Pose, equivalent_yaw
 
 
@@ -120,6 +120,58 @@ def test_a_dataset_rewritten_into_its_targets_frames(tmp_path):
         write_target_frame_dataset(src, dst, yaw_symmetry=4, progress=False)
     with pytest.raises(DatasetError, match="already in the 'target' frame"):
         write_target_frame_dataset(dst, tmp_path / "again", yaw_symmetry=4, progress=False)
+
+
+def test_noisy_copies_put_each_episode_in_frames_off_its_target(tmp_path):
+    # The localiser's error the local policy learns to correct: K copies of each episode, each
+    # in a frame displaced by its own seeded draw; the demonstration itself still goes to the
+    # true target, which in the displaced frame is the offset.
+    src = tmp_path / "src"
+    write_synthetic_dataset(src, episodes=2, length=10, image_size=(16, 16))
+    labels = (((0.45, -0.05), 0.3), ((0.60, 0.10), 1.0))
+    for i, (xy, yaw) in enumerate(labels):
+        _label(src, i, [*xy, 0.03, *Rotation.from_euler("z", yaw).as_quat()])
+    noise = FrameNoise(xy=0.003, yaw=np.radians(3.0), copies=3, seed=7)
+    report = write_target_frame_dataset(src, tmp_path / "noisy", yaw_symmetry=4, progress=False,
+                                        noise=noise)
+    assert report.written == 6
+    meta = load_meta(tmp_path / "noisy")
+    assert dataset_frame(meta)["noise"] == noise.as_dict()
+    out = episode_dirs(tmp_path / "noisy")
+    assert [d.name for d in out] == [f"episode_{i:06d}" for i in range(6)]
+    offsets = []
+    for d in out:
+        info = json.loads((d / "episode.json").read_text())
+        doc = info["extra"]["frame"]
+        source = src / doc["source_episode"]
+        assert info["index"] == int(d.name.split("_")[1])
+        i = episode_dirs(src).index(source)
+        truth = TargetFrame(labels[i][0] + (0.03,), equivalent_yaw(labels[i][1], 4))
+        frame = TargetFrame(doc["position"], doc["yaw"])
+        a, b = load_episode_arrays(source), load_episode_arrays(d)
+        np.testing.assert_allclose(b["action"], frame.poses_in(a["action"]), atol=1e-5)
+        np.testing.assert_allclose(frame.poses_out(b["action"]), a["action"], atol=1e-5)
+        err = doc["error_from_target"]
+        np.testing.assert_allclose(frame.position - truth.position, err["position"], atol=1e-12)
+        assert frame.yaw - truth.yaw == pytest.approx(err["yaw"])
+        assert err["position"][2] == 0.0  # the table's height is not what a localiser misses
+        assert np.all(np.abs(err["position"][:2]) <= FrameNoise.CUT * 0.003 + 1e-12)
+        assert abs(err["yaw"]) <= FrameNoise.CUT * np.radians(3.0) + 1e-12
+        offsets.append((doc["source_episode"], doc["copy"], *err["position"][:2], err["yaw"]))
+        np.testing.assert_array_equal(np.load(d / "wrist.npy"), np.load(source / "wrist.npy"))
+    assert [o[:2] for o in offsets] == [(episode_dirs(src)[i].name, c) for i in range(2) for c in range(3)]
+    drawn = np.array([o[2:] for o in offsets])
+    assert len(np.unique(drawn.round(9), axis=0)) == 6  # every copy its own error
+    assert np.all(np.abs(drawn[:, :2]) > 0) and np.all(np.abs(drawn[:, 2]) > 0)
+    # Seeded: the same noise writes the same frames; another seed others.
+    write_target_frame_dataset(src, tmp_path / "again", yaw_symmetry=4, progress=False, noise=noise)
+    for d, e in zip(out, episode_dirs(tmp_path / "again")):
+        assert load_episode_arrays(d)["action"].tolist() == load_episode_arrays(e)["action"].tolist()
+    other = FrameNoise(xy=0.003, yaw=np.radians(3.0), copies=3, seed=8)
+    assert other.draw(0, 0)[0].tolist() != noise.draw(0, 0)[0].tolist()
+    for bad in ({"xy": -0.001}, {"yaw": float("nan")}, {"copies": 0}):
+        with pytest.raises(DatasetError):
+            FrameNoise(**bad)
 
 
 def test_a_dataset_without_labels_is_refused(tmp_path):

@@ -357,6 +357,7 @@ def test_vital_makes_a_checkpoint_of_a_local_policy_and_a_localiser(tmp_path):
     from scipy.spatial.transform import Rotation
 
     from fdvla_model.dataset import episode_dirs, load_meta
+    from fdvla_model.dataset.target_frame import dataset_frame
     from fdvla_model.model import FDVLAPolicy
     from fdvla_model.vital_checkpoint import read_vital_manifest
 
@@ -379,6 +380,15 @@ def test_vital_makes_a_checkpoint_of_a_local_policy_and_a_localiser(tmp_path):
     assert (out / "local" / "policy" / "dataset_meta.json").is_file()
     loc = json.loads((out / "localiser" / "config.json").read_text())
     assert loc["yaw_symmetry"] == 4 and loc["camera"] == "kinect"
+    # The local policy's data in frames off the targets (a localiser's error to correct); a
+    # rerun into the same folder must not silently train on data written with other noise.
+    noisy = tmp_path / "vital_noisy"
+    args = ["--dataset", str(data), "--vital", "--steps", "2", "--batch-size", "2",
+            "--chunk-size", "2", "--no-progress", "--localiser-steps", "2", "--teacher-steps", "5"]
+    assert main([*args, "--out", str(noisy), "--frame-noise-xy", "0.003", "--frame-copies", "2"]) == 0
+    assert len(episode_dirs(noisy / "local_dataset")) == 8
+    assert dataset_frame(load_meta(noisy / "local_dataset"))["noise"]["copies"] == 2
+    assert main([*args, "--out", str(noisy), "--frame-noise-xy", "0.005", "--frame-copies", "2"]) == 2
 
 
 def test_vital_trains_a_pointer_from_the_episodes_calibration_and_refuses_data_without(tmp_path,

@@ -80,6 +80,7 @@ def merge_datasets(sources, dst, progress: bool = True) -> MergeReport:
             if f.is_file() and f.name != EPISODE_FILE:
                 link_or_copy(f, tmp / f.name)
         info = json.loads((ep / EPISODE_FILE).read_text())
+        info["index"] = index  # the folder's number: two sources both have an episode 0
         info.setdefault("extra", {})[SOURCES_KEY] = {"dataset": str(src), "episode": ep.name}
         (tmp / EPISODE_FILE).write_text(json.dumps(info, indent=2) + "\n")
         os.rename(tmp, dst / name)

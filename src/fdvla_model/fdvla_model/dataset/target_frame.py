@@ -8,6 +8,12 @@ target, rotations and wrench axes turned by its symmetric yaw, joint angles zero
 linked where the file system allows (copied otherwise). meta.json's `extra.frame` records the
 frame, which `fdvla train` writes into the checkpoint's configuration; episodes without a
 target label (a sensorless recording without a recorded target) are skipped and counted.
+
+With `FrameNoise`, each episode is written `copies` times, each in a frame displaced from its
+target by its own seeded draw: the error a localiser makes, once per placement. The demonstration
+still goes to the true target, so in the displaced frame the policy can only get there by seeing
+where the target is in the wrist camera, which is what ViTaL's local policy does when the
+localiser hands over a few millimetres off.
 """
 
 from __future__ import annotations
@@ -22,13 +28,69 @@ from safetensors.numpy import save_file as save_safetensors
 
 from fdvla_msgs.types import equivalent_yaw
 from fdvla_model.action_space import TargetFrame
-from .meta import (EPISODE_FILE, LOWDIM_FILE, MASK_SUFFIX, PARTIAL_SUFFIX, DatasetError, create_dataset,
+from .meta import (EPISODE_FILE, EPISODE_PREFIX, LOWDIM_FILE, MASK_SUFFIX, PARTIAL_SUFFIX, DatasetError, create_dataset,
                    episode_dirs, link_or_copy, load_meta)
 from .reader import load_episode_arrays
 from .target_label import episode_target
 
 #: meta.json `extra` key naming the frame a dataset's vectors are in (absent: `base`).
 FRAME_KEY = "frame"
+
+
+@dataclass(frozen=True)
+class FrameNoise:
+    """A localiser's error drawn per written episode copy: Gaussian in x and y (m) and in yaw
+    (rad), each cut at `CUT` standard deviations (a localiser that errs by more is a miss the
+    local policy cannot recover anyway)."""
+    xy: float = 0.0
+    yaw: float = 0.0
+    copies: int = 1
+    seed: int = 0
+
+    CUT = 2.5
+
+    def __post_init__(self):
+        if not (self.xy >= 0.0 and self.yaw >= 0.0 and np.isfinite(self.xy) and np.isfinite(self.yaw)):
+            raise DatasetError(f"frame noise must be finite and >= 0, got xy {self.xy} m, yaw {self.yaw} rad")
+        if int(self.copies) != self.copies or self.copies < 1:
+            raise DatasetError(f"frame copies must be a positive integer, got {self.copies}")
+
+    @property
+    def active(self) -> bool:
+        return self.xy > 0.0 or self.yaw > 0.0
+
+    def draw(self, episode: int, copy: int) -> tuple[np.ndarray, float]:
+        """((3,) position offset with z = 0, yaw offset) for one copy of one source episode; the
+        same arguments always draw the same offset."""
+        rng = np.random.default_rng([int(self.seed), int(episode), int(copy)])
+        z = np.clip(rng.standard_normal(3), -self.CUT, self.CUT)
+        return np.array([z[0] * self.xy, z[1] * self.xy, 0.0]), float(z[2] * self.yaw)
+
+    def as_dict(self) -> dict:
+        return {"xy": self.xy, "yaw": self.yaw, "copies": int(self.copies), "seed": int(self.seed)}
+
+
+def add_frame_noise_args(parser) -> None:
+    """The FrameNoise options, shared by `fdvla dataset target-frame` and `fdvla train --vital`."""
+    g = parser.add_argument_group("localiser error the local policy learns to correct")
+    g.add_argument("--frame-noise-xy", type=float, default=0.0, metavar="M",
+                   help="standard deviation (m) of each episode copy's frame offset in x and y")
+    g.add_argument("--frame-noise-yaw", type=float, default=0.0, metavar="DEG",
+                   help="standard deviation (deg) of its yaw offset")
+    g.add_argument("--frame-copies", type=int, default=1, metavar="K",
+                   help="write each episode K times, each copy with its own offset")
+    g.add_argument("--frame-noise-seed", type=int, default=0)
+
+
+def frame_noise_from_args(args) -> FrameNoise:
+    import math
+
+    a = args if isinstance(args, dict) else vars(args)
+    return FrameNoise(a["frame_noise_xy"], math.radians(a["frame_noise_yaw"]), a["frame_copies"],
+                      a["frame_noise_seed"])
+
+
+FRAME_NOISE_ARGS = ("frame_noise_xy", "frame_noise_yaw", "frame_copies", "frame_noise_seed")
 
 
 @dataclass
@@ -46,10 +108,13 @@ def dataset_frame(meta) -> dict:
 
 
 def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
-                               progress: bool = True, cameras=None) -> FrameReport:
+                               progress: bool = True, cameras=None,
+                               noise: FrameNoise | None = None) -> FrameReport:
     """Write `src`'s labelled episodes into `dst` in their targets' frames. `yaw_symmetry`
     (None: the one the labels record, which must agree); `cameras`: the cameras kept (None:
-    all; a ViTaL local policy sees the wrist camera only)."""
+    all; a ViTaL local policy sees the wrist camera only); `noise`: each episode written
+    `noise.copies` times in frames displaced by a localiser-like error (copies of one source
+    episode get adjacent indices)."""
     from tqdm import tqdm
 
     src, dst = Path(src), Path(dst)
@@ -67,38 +132,62 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
     if dst.exists() and any(dst.iterdir()):
         raise DatasetError(f"{dst} exists and is not empty")
     kept = [meta.camera(c) for c in cameras] if cameras else list(meta.cameras)
-    extra = {**meta.extra, FRAME_KEY: {"name": "target", "yaw_symmetry": int(yaw_symmetry)},
-             "source_dataset": str(src)}
+    noise = noise or FrameNoise()
+    frame_doc = {"name": "target", "yaw_symmetry": int(yaw_symmetry)}
+    if noise.active or noise.copies > 1:
+        frame_doc["noise"] = noise.as_dict()
+    extra = {**meta.extra, FRAME_KEY: frame_doc, "source_dataset": str(src)}
     create_dataset(dst, meta.fps, {c.name: (c.height, c.width) for c in kept},
                    state_names=meta.state_names, action_names=meta.action_names,
                    wrench_names=meta.wrench_names, extra=extra)
     report = FrameReport(yaw_symmetry=int(yaw_symmetry))
+    index = 0
     for ep in tqdm(episode_dirs(src), desc="to target frame", unit="ep", disable=not progress):
         if labels[ep] is None:
             report.skipped.append(ep.name)
             continue
-        frame = TargetFrame.from_label(labels[ep], yaw_symmetry)
+        true_frame = TargetFrame.from_label(labels[ep], yaw_symmetry)
         arrays = load_episode_arrays(ep)
-        tmp = dst / (ep.name + PARTIAL_SUFFIX)
-        tmp.mkdir()
-        save_safetensors({
-            "timestamp": np.asarray(arrays["timestamp"], dtype=np.float64),
-            "state": frame.states_in(arrays["state"]).astype(np.float32),
-            "action": frame.poses_in(arrays["action"]).astype(np.float32),
-            "wrench": frame.wrenches_in(arrays["wrench"]).astype(np.float32),
-        }, str(tmp / LOWDIM_FILE))
-        for cam in kept:
-            link_or_copy(ep / f"{cam.name}.npy", tmp / f"{cam.name}.npy")
-            if (ep / f"{cam.name}{MASK_SUFFIX}").is_file():  # recorded for semantic augmentation
-                link_or_copy(ep / f"{cam.name}{MASK_SUFFIX}", tmp / f"{cam.name}{MASK_SUFFIX}")
-        info = json.loads((ep / EPISODE_FILE).read_text())
-        info.setdefault("extra", {})[FRAME_KEY] = {"position": frame.position.tolist(),
-                                                   "yaw": frame.yaw}
-        (tmp / EPISODE_FILE).write_text(json.dumps(info, indent=2) + "\n")
-        os.rename(tmp, dst / ep.name)
-        report.written += 1
+        source_index = int(ep.name[len(EPISODE_PREFIX):])
+        for copy in range(noise.copies):
+            frame = true_frame
+            if noise.active:
+                shift, turn = noise.draw(source_index, copy)
+                frame = TargetFrame(true_frame.position + shift, true_frame.yaw + turn)
+            name = ep.name if noise.copies == 1 else f"{EPISODE_PREFIX}{index:06d}"
+            _write_episode_in(frame, ep, arrays, dst / name, index, kept,
+                              {"position": frame.position.tolist(), "yaw": frame.yaw,
+                               **({"source_episode": ep.name, "copy": copy,
+                                   "error_from_target": {"position": (frame.position - true_frame.position).tolist(),
+                                                         "yaw": frame.yaw - true_frame.yaw}}
+                                  if noise.copies > 1 or noise.active else {})})
+            index += 1
+            report.written += 1
     if not report.written:
         raise DatasetError(f"{src}: no episode has a target label (episode.json extra.target, "
                            "or a measured contact); record in simulation, where the recorder "
                            "stores the target, or with a force sensor")
     return report
+
+
+def _write_episode_in(frame: TargetFrame, ep: Path, arrays: dict, out: Path, index: int,
+                      cameras, frame_doc: dict) -> None:
+    """One episode's vectors in `frame`, its camera files linked, written as `out` atomically."""
+    tmp = out.with_name(out.name + PARTIAL_SUFFIX)
+    tmp.mkdir()
+    save_safetensors({
+        "timestamp": np.asarray(arrays["timestamp"], dtype=np.float64),
+        "state": frame.states_in(arrays["state"]).astype(np.float32),
+        "action": frame.poses_in(arrays["action"]).astype(np.float32),
+        "wrench": frame.wrenches_in(arrays["wrench"]).astype(np.float32),
+    }, str(tmp / LOWDIM_FILE))
+    for cam in cameras:
+        link_or_copy(ep / f"{cam.name}.npy", tmp / f"{cam.name}.npy")
+        if (ep / f"{cam.name}{MASK_SUFFIX}").is_file():  # recorded for semantic augmentation
+            link_or_copy(ep / f"{cam.name}{MASK_SUFFIX}", tmp / f"{cam.name}{MASK_SUFFIX}")
+    info = json.loads((ep / EPISODE_FILE).read_text())
+    if out.name != ep.name:
+        info["index"] = index
+    info.setdefault("extra", {})[FRAME_KEY] = frame_doc
+    (tmp / EPISODE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    os.rename(tmp, out)

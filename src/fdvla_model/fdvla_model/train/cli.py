@@ -8,6 +8,7 @@ import sys
 from typing import Optional, Sequence
 
 from fdvla_model.dataset import DatasetError
+from fdvla_model.dataset.target_frame import FRAME_NOISE_ARGS, add_frame_noise_args, frame_noise_from_args
 from fdvla_model.model.configuration_fdvla import FORCE_OBJECTIVES, VARIANT_SPECS
 
 from .config import VARIANTS, TrainConfig
@@ -113,10 +114,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help="position: regress the target's position in base; pixel: point at its "
                         "pixel, lifted with the scene camera's depth and calibration at run "
                         "time (needs episodes recorded with the camera's extrinsics)")
+    add_frame_noise_args(p)
     return p
 
 
-VITAL_ARGS = ("vital", "localiser_dataset", "localiser_steps", "localiser_output")
+VITAL_ARGS = ("vital", "localiser_dataset", "localiser_steps", "localiser_output", *FRAME_NOISE_ARGS)
 
 
 def config_from_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
@@ -128,11 +130,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = vars(build_arg_parser().parse_args(argv))
     cfg = TrainConfig(**{k: v for k, v in args.items() if k not in VITAL_ARGS})
     try:
+        noise = frame_noise_from_args(args)
+        if not args["vital"] and (noise.active or noise.copies > 1):
+            raise ValueError("--frame-noise-xy, --frame-noise-yaw and --frame-copies shape a "
+                             "ViTaL local policy's data: they need --vital (or use `fdvla "
+                             "dataset target-frame` and train on its output)")
         if args["vital"]:
             from .vital import train_vital
 
             out = train_vital(cfg, args["localiser_dataset"], args["localiser_steps"],
-                              localiser_output=args["localiser_output"])
+                              localiser_output=args["localiser_output"],
+                              frame_noise=noise)
             print(f"ViTaL checkpoint in {out} (local policy {out / 'local' / 'policy'}, "
                   f"localiser {out / 'localiser'})")
             return 0
