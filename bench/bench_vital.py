@@ -3,8 +3,9 @@
 Every cell is one `fdvla eval` of the same held-out placements (seeds from --seed), lock-step
 unless --realtime: in-distribution placements, wide placements (1.5x the demonstrations' box),
 the appearance splits (camera_moved among them), and the ViTaL ablations (the oracle
-localiser; a local policy without force, given with --vital-no-force; a pointing localiser,
-given with --vital-pointer). A cell whose results.json exists is read, not rerun, so an
+localiser, exact or 2 mm off; a local policy without force, given with --vital-no-force; a
+pointing localiser, given with --vital-pointer; a local policy trained in frames off its
+targets, given with --vital-frame-noise). A cell whose results.json exists is read, not rerun, so an
 interrupted run resumes. Writes OUT/vital_comparison_TASK.json and prints the Markdown table.
 
     python bench/bench_vital.py --task button --vital runs/vital/button_vital --episodes 50 --out runs/vital
@@ -42,8 +43,18 @@ CELLS = {
     "vital_pointer/camera_moved": ("vital_pointer", ["--split", "camera_moved"]),
     "vital_oracle/nominal": ("vital", ["--localiser", "oracle"]),
     "vital_oracle/wide": ("vital", ["--localiser", "oracle", "--placement", "wide"]),
+    "vital_oracle_2mm/nominal": ("vital", ["--localiser", "oracle", "--localiser-noise", "0.002"]),
+    "vital_frame_noise/nominal": ("vital_frame_noise", []),
+    "vital_frame_noise/wide": ("vital_frame_noise", ["--placement", "wide"]),
+    "vital_frame_noise/background": ("vital_frame_noise", ["--split", "background"]),
+    "vital_frame_noise/lighting": ("vital_frame_noise", ["--split", "lighting"]),
+    "vital_frame_noise/distractors": ("vital_frame_noise", ["--split", "distractors"]),
+    "vital_frame_noise/camera_moved": ("vital_frame_noise", ["--split", "camera_moved"]),
+    "vital_frame_noise_oracle_2mm/nominal": ("vital_frame_noise", ["--localiser", "oracle",
+                                                                   "--localiser-noise", "0.002"]),
     "vital_no_force/nominal": ("vital_no_force", []),
     "vital_no_force/wide": ("vital_no_force", ["--placement", "wide"]),
+    "vital_no_force_oracle/nominal": ("vital_no_force", ["--localiser", "oracle"]),
 }
 
 
@@ -83,6 +94,9 @@ def main(argv=None) -> None:
                    help="a ViTaL checkpoint whose local policy is the no_force variant (ablation)")
     p.add_argument("--vital-pointer", default=None,
                    help="a ViTaL checkpoint whose localiser points (--localiser-output pixel)")
+    p.add_argument("--vital-frame-noise", default=None,
+                   help="a ViTaL checkpoint whose local policy trained in frames off its targets "
+                        "(fdvla train --vital --frame-noise-xy ...)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=100, help="first held-out placement seed")
     p.add_argument("--timeout", type=float, default=15.0)
@@ -95,7 +109,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     policies = {"global": args.global_policy, "vital": args.vital,
-                "vital_no_force": args.vital_no_force, "vital_pointer": args.vital_pointer}
+                "vital_no_force": args.vital_no_force, "vital_pointer": args.vital_pointer,
+                "vital_frame_noise": args.vital_frame_noise}
     table = {}
     for cell in args.cells or CELLS:
         role, extra = CELLS[cell]
