@@ -59,6 +59,11 @@ class FrameNoise:
     def active(self) -> bool:
         return self.xy > 0.0 or self.yaw > 0.0
 
+    @property
+    def changes_data(self) -> bool:
+        """False for the default: one exact copy, the dataset as without noise."""
+        return self.active or self.copies > 1
+
     def draw(self, episode: int, copy: int) -> tuple[np.ndarray, float]:
         """((3,) position offset with z = 0, yaw offset) for one copy of one source episode; the
         same arguments always draw the same offset."""
@@ -134,7 +139,7 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
     kept = [meta.camera(c) for c in cameras] if cameras else list(meta.cameras)
     noise = noise or FrameNoise()
     frame_doc = {"name": "target", "yaw_symmetry": int(yaw_symmetry)}
-    if noise.active or noise.copies > 1:
+    if noise.changes_data:
         frame_doc["noise"] = noise.as_dict()
     extra = {**meta.extra, FRAME_KEY: frame_doc, "source_dataset": str(src)}
     create_dataset(dst, meta.fps, {c.name: (c.height, c.width) for c in kept},
@@ -155,12 +160,12 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
                 shift, turn = noise.draw(source_index, copy)
                 frame = TargetFrame(true_frame.position + shift, true_frame.yaw + turn)
             name = ep.name if noise.copies == 1 else f"{EPISODE_PREFIX}{index:06d}"
-            _write_episode_in(frame, ep, arrays, dst / name, index, kept,
-                              {"position": frame.position.tolist(), "yaw": frame.yaw,
-                               **({"source_episode": ep.name, "copy": copy,
-                                   "error_from_target": {"position": (frame.position - true_frame.position).tolist(),
-                                                         "yaw": frame.yaw - true_frame.yaw}}
-                                  if noise.copies > 1 or noise.active else {})})
+            doc = {"position": frame.position.tolist(), "yaw": frame.yaw}
+            if noise.changes_data:
+                doc.update(source_episode=ep.name, copy=copy, error_from_target={
+                    "position": (frame.position - true_frame.position).tolist(),
+                    "yaw": frame.yaw - true_frame.yaw})
+            _write_episode_in(frame, ep, arrays, dst / name, kept, doc)
             index += 1
             report.written += 1
     if not report.written:
@@ -170,8 +175,8 @@ def write_target_frame_dataset(src, dst, yaw_symmetry: int | None = None,
     return report
 
 
-def _write_episode_in(frame: TargetFrame, ep: Path, arrays: dict, out: Path, index: int,
-                      cameras, frame_doc: dict) -> None:
+def _write_episode_in(frame: TargetFrame, ep: Path, arrays: dict, out: Path, cameras,
+                      frame_doc: dict) -> None:
     """One episode's vectors in `frame`, its camera files linked, written as `out` atomically."""
     tmp = out.with_name(out.name + PARTIAL_SUFFIX)
     tmp.mkdir()
@@ -186,8 +191,7 @@ def _write_episode_in(frame: TargetFrame, ep: Path, arrays: dict, out: Path, ind
         if (ep / f"{cam.name}{MASK_SUFFIX}").is_file():  # recorded for semantic augmentation
             link_or_copy(ep / f"{cam.name}{MASK_SUFFIX}", tmp / f"{cam.name}{MASK_SUFFIX}")
     info = json.loads((ep / EPISODE_FILE).read_text())
-    if out.name != ep.name:
-        info["index"] = index
+    info["index"] = int(out.name[len(EPISODE_PREFIX):])  # the folder's number (copies renumber)
     info.setdefault("extra", {})[FRAME_KEY] = frame_doc
     (tmp / EPISODE_FILE).write_text(json.dumps(info, indent=2) + "\n")
     os.rename(tmp, out)

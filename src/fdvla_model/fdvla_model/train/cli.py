@@ -131,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = TrainConfig(**{k: v for k, v in args.items() if k not in VITAL_ARGS})
     try:
         noise = frame_noise_from_args(args)
-        if not args["vital"] and (noise.active or noise.copies > 1):
+        if not args["vital"] and noise.changes_data:
             raise ValueError("--frame-noise-xy, --frame-noise-yaw and --frame-copies shape a "
                              "ViTaL local policy's data: they need --vital (or use `fdvla "
                              "dataset target-frame` and train on its output)")

@@ -52,7 +52,7 @@ def train_vital(cfg: TrainConfig, localiser_dataset: Optional[str] = None,
         write_target_frame_dataset(cfg.dataset, local_data, progress=cfg.progress,
                                    cameras=local_cameras, noise=frame_noise)
     frame = dataset_frame(load_meta(local_data))
-    wanted = frame_noise.as_dict() if frame_noise.active or frame_noise.copies > 1 else None
+    wanted = frame_noise.as_dict() if frame_noise.changes_data else None
     if frame.get("noise") != wanted:  # a resumed run must train on the data it started with
         raise DatasetError(f"{local_data} was written with frame noise {frame.get('noise')}, "
                            f"this run asks for {wanted}: use another --out")
